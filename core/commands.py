@@ -1,0 +1,47 @@
+"""Commands: what the reducer asks the outside world to do.
+
+Every command is absolute and idempotent ("set ranker to 25%", never "+20%"),
+so the engine may retry it, and a resumed process may run it again, without
+overshooting. `cmd_id` ties a command to the event that reports its outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    cmd_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetExposure(Command):
+    """Put `percent` of the service's traffic on its new version (flag and/or route)."""
+
+    service: str
+    percent: float
+    flag: str | None
+    route: str | None
+    cohort: str
+    """Services of one lockstep group share a cohort: the same users see both."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measure(Command):
+    """Query one gate's metric for the canary (and the baseline, when compared)."""
+
+    service: str
+    gate: str
+    metric: str
+    window: float
+    canary_version: str
+    baseline_version: str
+    with_baseline: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadExposure(Command):
+    """Read the actual exposure of these services back from the adapters."""
+
+    services: tuple[str, ...]

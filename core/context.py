@@ -1,0 +1,65 @@
+"""Resolve a plan and its compiled graph into a run's `Context` and first state.
+
+Resolution happens once: stage tables per group (lockstep members share one
+table, the longest bake and any approval), gate specs per service, exposure
+handles. The reducer then never looks anything up in the raw plan.
+"""
+
+from __future__ import annotations
+
+from core.graph import RolloutGraph
+from core.plan import Plan, Stage
+from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState
+
+
+def _group_stages(plan: Plan, members: tuple[str, ...]) -> tuple[Stage, ...]:
+    tables = [plan.stages_of(name) for name in members]
+    merged: list[Stage] = []
+    for index, first in enumerate(tables[0]):
+        column = [table[index] for table in tables if index < len(table)]
+        merged.append(
+            Stage(
+                percent=first.percent,
+                bake=max(stage.bake or 0.0 for stage in column),
+                approval=any(stage.approval for stage in column),
+            )
+        )
+    return tuple(merged)
+
+
+def build_context(plan: Plan, graph: RolloutGraph) -> Context:
+    groups = tuple(
+        GroupSpec(
+            index=index,
+            services=members,
+            stages=_group_stages(plan, members),
+            wave=graph.wave_of_group[index],
+            preds=graph.group_preds[index],
+            after=graph.group_after[index],
+            cohort="+".join(members),
+        )
+        for index, members in enumerate(graph.groups)
+    )
+    versions = {}
+    for name in graph.moving:
+        service = plan.services[name]
+        assert service.to is not None
+        versions[name] = (service.from_.version, service.to.version)
+    return Context(
+        plan=plan,
+        graph=graph,
+        groups=groups,
+        gates=dict(plan.gates),
+        service_gates={name: tuple(plan.gates_of(name)) for name in graph.moving},
+        exposure={name: plan.exposure_of(name) for name in graph.moving},
+        versions=versions,
+    )
+
+
+def initial_state(plan: Plan, graph: RolloutGraph) -> RolloutState:
+    ctx = build_context(plan, graph)
+    return RolloutState(
+        ctx=ctx,
+        services={name: ServiceState() for name in graph.moving},
+        groups=tuple(GroupState() for _ in graph.groups),
+    )

@@ -1,0 +1,64 @@
+"""Durations (`30s`, `5m`, `1h30m`) and percentages (`10%`) as plans write them.
+
+Kept apart from the models so the drill format and the CLI parse time the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from `250ms`, `30s`, `5m`, `1h30m` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m or 1h, not a boolean")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration like 30s, 5m or 1h")
+    text = value.strip().replace(" ", "")
+    if not text:
+        raise ValueError("expected a duration like 30s, 5m or 1h, got an empty string")
+    pos, total = 0, 0.0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ValueError(f"{value!r} is not a duration; use forms like 30s, 5m, 1h or 1h30m")
+    return total
+
+
+def parse_percent(value: object) -> float:
+    """A fraction from `10%` (0.1) or a bare fraction like 0.1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage like 10%, not a boolean")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a percentage; write it like 10%")
+
+
+def format_duration(seconds: float) -> str:
+    """`1h05m`, `4m30s`, `12s`: short and exact enough for a status line."""
+    seconds = max(0.0, seconds)
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    if seconds < 10 and seconds != whole:
+        return f"{seconds:.1f}s"
+    return f"{secs}s"

@@ -1,0 +1,276 @@
+"""The engine: journal first, then reduce, then act; on plain asyncio.
+
+One loop owns the state. Events come from command outcomes, the operator
+(`submit`), scheduled callbacks (drills) and the clock (`Tick` at the
+state's next deadline). Each batch is appended to the journal *before* it is
+reduced, so a crash never loses an event whose commands ran. Commands run as
+tasks behind the ports; exposure changes to one service run strictly in
+order, so a late answer can never overwrite a newer setting.
+
+On a virtual clock, time jumps to the next deadline only when nothing is in
+flight, which makes a run deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from dataclasses import replace
+from typing import Awaitable, Callable, Iterable, Sequence
+
+from core.clock import Clock
+from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.events import (
+    CommandFailed,
+    Event,
+    ExposureApplied,
+    ExposureRead,
+    Measured,
+    Resumed,
+    RolloutStarted,
+    Tick,
+)
+from core.ports import AdapterError, FlagService, Journal, MetricSource, Router
+from core.reducer import reduce
+from core.schedule import next_deadline
+from core.state import RolloutState
+
+Subscriber = Callable[[RolloutState, Sequence[Event]], None]
+Scheduled = Callable[[], Awaitable[list[Event]]]
+
+MAX_VIRTUAL_HOLD_RETRIES = 40
+"""On a virtual clock with nothing else scheduled, give up waiting for an adapter after this."""
+
+
+def _safe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, AdapterError) else f"{type(exc).__name__}: {text}"
+
+
+class Engine:
+    """Drives one rollout. Create it, `await run()`, `submit()` operator actions meanwhile."""
+
+    def __init__(
+        self,
+        state: RolloutState,
+        *,
+        clock: Clock,
+        journal: Journal,
+        run_id: str,
+        flags: FlagService,
+        router: Router,
+        metrics: MetricSource,
+        seed: int = 0,
+        interactive: bool = False,
+        command_timeout: float = 10.0,
+    ):
+        self.state = state
+        self.clock = clock
+        self.journal = journal
+        self.run_id = run_id
+        self.flags = flags
+        self.router = router
+        self.metrics = metrics
+        self.seed = seed
+        self.interactive = interactive
+        """Wait for the operator when nothing else can happen (a console), instead of returning."""
+        self.command_timeout = command_timeout
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._busy = 0
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: list[tuple[float, int, Scheduled]] = []
+        self._timer_seq = itertools.count()
+        self._subscribers: list[Subscriber] = []
+        self._stopping = False
+
+    # -- outside world --------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber(state, events)` after every applied batch."""
+        self._subscribers.append(subscriber)
+
+    def submit(self, event: Event) -> None:
+        """Queue an event (an operator action); it is stamped with the clock's time on arrival."""
+        self._queue.put_nowait(event)
+
+    def wake(self) -> None:
+        """Re-check deadlines now (the clock's speed changed)."""
+        self._queue.put_nowait(None)
+
+    def stop(self) -> None:
+        """Leave the loop after the current batch; the journal keeps the rollout resumable."""
+        self._stopping = True
+        self._queue.put_nowait(None)
+
+    def schedule(self, at: float, callback: Scheduled) -> None:
+        """Run `callback` when the clock reaches `at`; the events it returns are journaled."""
+        heapq.heappush(self._timers, (at, next(self._timer_seq), callback))
+
+    # -- loop -----------------------------------------------------------
+
+    async def run(self, *, resuming: bool = False) -> RolloutState:
+        if resuming:
+            await self._ingest([Resumed(at=self.clock.now(), note="resumed from the journal")])
+            await self._reconcile()
+            for cmd in sorted(self.state.inflight.values(), key=lambda c: c.cmd_id):
+                self._dispatch(cmd)
+        elif self.state.phase == "planned":
+            start = RolloutStarted(at=self.clock.now(), rollout=self.state.ctx.plan.rollout, seed=self.seed)
+            await self._ingest([start])
+        idle_retries = 0
+        while not self._stopping:
+            if self.state.finished and not self._busy and self._queue.empty():
+                break
+            events = await self._next_events()
+            if events is None:
+                break
+            if self.clock.virtual and self.state.hold is not None and not self._timers:
+                idle_retries = idle_retries + 1 if all(isinstance(e, Tick) for e in events) else 0
+                if idle_retries > MAX_VIRTUAL_HOLD_RETRIES:
+                    break
+            if events:
+                await self._ingest(events)
+        await self._drain_tasks()
+        return self.state
+
+    async def _next_events(self) -> list[Event] | None:
+        if not self._queue.empty():
+            return self._drain_queue()
+        deadline = next_deadline(self.state)
+        if self._timers and (deadline is None or self._timers[0][0] <= deadline):
+            timer_at = self._timers[0][0]
+        else:
+            timer_at = None
+        wake_at = timer_at if timer_at is not None else deadline
+        if self.clock.virtual:
+            if self._busy:
+                return self._first_and_rest(await self._queue.get())
+            if wake_at is None:
+                if self.interactive:
+                    return self._first_and_rest(await self._queue.get())
+                return None
+            await self.clock.sleep_until(wake_at)
+        else:
+            timeout = None if wake_at is None else max(0.0, self.clock.real_delay(wake_at))
+            if wake_at is None and not self.interactive and not self._busy:
+                return None
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout)
+                return self._first_and_rest(item)
+            except asyncio.TimeoutError:
+                pass
+        now = self.clock.now()
+        if timer_at is not None and timer_at <= now:
+            return await self._fire_timers(now)
+        return [Tick(at=now)]
+
+    def _first_and_rest(self, item: Event | None) -> list[Event]:
+        return self._stamp([item] if item is not None else []) + self._drain_queue()
+
+    def _drain_queue(self) -> list[Event]:
+        items: list[Event | None] = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return self._stamp([e for e in items if e is not None])
+
+    def _stamp(self, events: Iterable[Event]) -> list[Event]:
+        now = self.clock.now()
+        return [e if e.at == now else replace(e, at=now) for e in events]
+
+    async def _fire_timers(self, now: float) -> list[Event]:
+        out: list[Event] = []
+        while self._timers and self._timers[0][0] <= now:
+            _, _, callback = heapq.heappop(self._timers)
+            out.extend(self._stamp(await callback()))
+        return out or [Tick(at=now)]
+
+    async def _ingest(self, events: list[Event]) -> None:
+        self.journal.append(self.run_id, events)
+        for event in events:
+            self.state, commands = reduce(self.state, event)
+            for cmd in commands:
+                self._dispatch(cmd)
+        for subscriber in self._subscribers:
+            subscriber(self.state, events)
+
+    async def _reconcile(self) -> None:
+        """Read every exposure back after a restart; the reducer records any difference."""
+        try:
+            exposures = await self._read(tuple(self.state.ctx.graph.moving))
+            event = ExposureRead(at=self.clock.now(), cmd_id=0, exposures=exposures)
+        except Exception as exc:  # noqa: BLE001 - any adapter failure is reported, not raised
+            event = ExposureRead(at=self.clock.now(), cmd_id=0, error=_safe(exc))
+        await self._ingest([event])
+
+    # -- commands -------------------------------------------------------
+
+    def _dispatch(self, cmd: Command) -> None:
+        self._busy += 1
+        task = asyncio.get_running_loop().create_task(self._execute(cmd))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, cmd: Command) -> None:
+        try:
+            event = await asyncio.wait_for(self._outcome(cmd), self.command_timeout)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an event
+            event = self._failure(cmd, exc)
+        finally:
+            self._busy -= 1
+        self._queue.put_nowait(event)
+
+    async def _outcome(self, cmd: Command) -> Event:
+        if isinstance(cmd, SetExposure):
+            lock = self._locks.setdefault(cmd.service, asyncio.Lock())
+            async with lock:
+                if cmd.flag is not None:
+                    await self.flags.set_rollout(cmd.flag, cmd.percent, cmd.cohort)
+                if cmd.route is not None:
+                    await self.router.set_weight(cmd.route, cmd.percent)
+            return ExposureApplied(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
+        if isinstance(cmd, Measure):
+            try:
+                value = await self.metrics.query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, self.clock.now())
+                baseline = None
+                if cmd.with_baseline:
+                    baseline = await self.metrics.query(
+                        cmd.metric, cmd.service, cmd.baseline_version, cmd.window, self.clock.now()
+                    )
+            except Exception as exc:  # noqa: BLE001 - a metric failure is a gate error
+                return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=_safe(exc))
+            return Measured(
+                at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value, baseline=baseline
+            )
+        if isinstance(cmd, ReadExposure):
+            try:
+                exposures = await self._read(cmd.services)
+            except Exception as exc:  # noqa: BLE001
+                return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=_safe(exc))
+            return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, exposures=exposures)
+        raise TypeError(f"unknown command {cmd!r}")
+
+    def _failure(self, cmd: Command, exc: BaseException) -> Event:
+        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else _safe(exc)
+        if isinstance(cmd, Measure):
+            return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=reason)
+        if isinstance(cmd, ReadExposure):
+            return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=reason)
+        return CommandFailed(at=0.0, cmd_id=cmd.cmd_id, error=reason)
+
+    async def _read(self, services: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name in services:
+            handle = self.state.ctx.exposure[name]
+            readings: list[float] = []
+            if handle.flag is not None:
+                readings.append(await self.flags.get_rollout(handle.flag))
+            if handle.route is not None:
+                readings.append(await self.router.get_weight(handle.route))
+            out[name] = min(readings) if readings else 0.0
+        return out
+
+    async def _drain_tasks(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

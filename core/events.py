@@ -1,0 +1,132 @@
+"""Events: everything that happens to a rollout, in the order it happened.
+
+Events are the journal's records and the reducer's only input. Each carries
+`at`, the injected clock's time in seconds, so replaying them needs no clock.
+They are frozen dataclasses (cheap to build, cheap to compare) with a stable
+`kind` tag; `to_dict`/`from_dict` are the journal's wire format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+OperatorVerb = Literal["pause", "resume", "step", "approve", "rollback", "abort"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if isinstance(value, dict) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutStarted(Event):
+    kind: ClassVar[str] = "rollout_started"
+    rollout: str = ""
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tick(Event):
+    """The clock reached a deadline the state asked for."""
+
+    kind: ClassVar[str] = "tick"
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureApplied(Event):
+    """A `SetExposure` command took effect (flag and route both set)."""
+
+    kind: ClassVar[str] = "exposure_applied"
+    cmd_id: int = 0
+    service: str = ""
+    percent: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed(Event):
+    """An adapter did not carry out a command after its bounded retries."""
+
+    kind: ClassVar[str] = "command_failed"
+    cmd_id: int = 0
+    error: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Measured(Event):
+    """The result of one gate measurement: a value, or the reason there is none."""
+
+    kind: ClassVar[str] = "measured"
+    cmd_id: int = 0
+    service: str = ""
+    gate: str = ""
+    value: float | None = None
+    baseline: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureRead(Event):
+    """Exposures read back from the adapters (reconciling), or why they could not be."""
+
+    kind: ClassVar[str] = "exposure_read"
+    cmd_id: int = 0
+    exposures: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction(Event):
+    kind: ClassVar[str] = "operator"
+    action: OperatorVerb = "pause"
+    service: str | None = None
+    operator: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultInjected(Event):
+    """A drill's fault took effect in the simulated world (recorded, not acted on)."""
+
+    kind: ClassVar[str] = "fault_injected"
+    fault: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Event):
+    """A new process took the rollout over from its journal."""
+
+    kind: ClassVar[str] = "resumed"
+    note: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RolloutStarted,
+        Tick,
+        ExposureApplied,
+        CommandFailed,
+        Measured,
+        ExposureRead,
+        OperatorAction,
+        FaultInjected,
+        Resumed,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    payload = dict(data)
+    cls = EVENT_TYPES[payload.pop("kind")]
+    return cls(**payload)

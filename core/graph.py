@@ -1,0 +1,64 @@
+"""The compiled rollout graph: groups, their order, waves and blast radius.
+
+`compile_plan` (in :mod:`core.order`) turns a validated `Plan` into this
+immutable value; the reducer and the console only ever read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping
+
+Reason = Literal["producer_first", "consumer_first"]
+
+
+@dataclass(frozen=True)
+class Precedence:
+    before: str
+    after: str
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class RolloutGraph:
+    rollout: str
+    moving: tuple[str, ...]
+    """Services with a target version, sorted by name."""
+    static: tuple[str, ...]
+    """Services without a target version (context only), sorted by name."""
+    groups: tuple[tuple[str, ...], ...]
+    """Every moving service in exactly one group (a lockstep group or a singleton),
+    names sorted inside a group, groups listed in rollout order (a topological
+    order of the precedence DAG, ties broken by the group's first name)."""
+    group_of: Mapping[str, int]
+    """Service → index into `groups`."""
+    group_preds: tuple[frozenset[int], ...]
+    """Per group: the groups that must be promoted before it may start."""
+    group_after: tuple[frozenset[int], ...]
+    """Per group: every group ordered after it, transitively."""
+    waves: tuple[tuple[str, ...], ...]
+    """Topological generations of the group DAG, service names sorted per wave."""
+    wave_of_group: tuple[int, ...]
+    lockstep: tuple[tuple[str, ...], ...]
+    """Groups of more than one service, sorted."""
+    precedence: tuple[Precedence, ...]
+    """Edges between different groups, sorted by (before, after)."""
+    blast_radius: Mapping[str, tuple[str, ...]]
+    """Service → every service downstream of it along depends_on, sorted."""
+    order: tuple[str, ...]
+    """All moving services in rollout order (groups flattened)."""
+
+    def group(self, service: str) -> tuple[str, ...]:
+        return self.groups[self.group_of[service]]
+
+    def to_json(self) -> dict[str, object]:
+        """The `interlock plan --json` object of DESIGN.md."""
+        return {
+            "rollout": self.rollout,
+            "waves": [list(w) for w in self.waves],
+            "lockstep": [list(g) for g in self.lockstep],
+            "precedence": [
+                {"before": p.before, "after": p.after, "reason": p.reason} for p in self.precedence
+            ],
+            "blast_radius": {k: list(v) for k, v in sorted(self.blast_radius.items())},
+        }

@@ -1,0 +1,226 @@
+"""The plan: what a rollout moves, in which stages, judged by which gates.
+
+These pydantic models *are* the plan format of DESIGN.md. Every model forbids
+unknown fields so a typo is an error, not a silently ignored setting. Loading
+YAML with line numbers and turning validation errors into
+``FILE:LINE:COL: path: message`` lines lives in :mod:`core.planload`; the
+cross-references (unknown services, unknown gates) are checked there too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from core.durations import parse_duration, parse_percent
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+def _percent_fraction(value: object) -> float:
+    return parse_percent(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+"""Seconds; written in plans as ``30s``, ``5m``, ``1h30m`` or a bare number of seconds."""
+
+Fraction = Annotated[float, BeforeValidator(_percent_fraction)]
+"""A relative change; written as ``10%`` or ``0.1``."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Contracts(Strict):
+    """A version of a service: its own version string and its data contracts."""
+
+    version: str
+    produces: dict[str, int] = Field(default_factory=dict)
+    """Contract name → the version this service version produces."""
+    consumes: dict[str, list[int]] = Field(default_factory=dict)
+    """Contract name → the versions this service version can read."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        # `version: 3.1` in YAML is a float; people mean the string "3.1".
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+class Exposure(Strict):
+    """How traffic reaches the new version: a feature flag, a route, or both."""
+
+    flag: str | None = None
+    route: str | None = None
+
+
+class Stage(Strict):
+    """One step of a service's traffic shift."""
+
+    percent: float = Field(gt=0, le=100)
+    bake: Duration | None = None
+    """Time at this stage before it may advance; defaults to the service's bake."""
+    approval: bool = False
+    """Wait for an operator's approval after this stage passes."""
+
+
+StageSpec = Annotated[float, Field(gt=0, le=100)] | Stage
+
+
+class Gate(Strict):
+    """A metric check with Argo Rollouts' analysis semantics."""
+
+    metric: str
+    max: float | None = None
+    """Failure bound: a measurement above it fails."""
+    min: float | None = None
+    """Failure bound: a measurement below it fails."""
+    pass_max: float | None = None
+    """Success bound: when given, a measurement that neither passes nor fails is inconclusive."""
+    pass_min: float | None = None
+    compare: Literal["baseline"] | None = None
+    """Judge the canary against the baseline version instead of absolute bounds."""
+    max_increase: Fraction | None = None
+    max_decrease: Fraction | None = None
+    interval: Duration = 30.0
+    initial_delay: Duration = 0.0
+    count: int | None = Field(default=None, ge=1)
+    """Measurements needed for success; unset means: measure until the stage's bake ends."""
+    failure_limit: int = Field(default=0, ge=-1)
+    """Failures tolerated; -1 turns failing off."""
+    inconclusive_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+    no_data: Literal["fail", "inconclusive", "ignore"] = "inconclusive"
+    judge: Literal["threshold"] = "threshold"
+
+    @field_validator("interval")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("interval must be longer than 0s")
+        return value
+
+
+class SimVersion(Strict):
+    """Simulated behaviour of one version of a service (the `sim` environment)."""
+
+    error_rate: float | None = Field(default=None, ge=0, le=1)
+    latency_ms: float | None = Field(default=None, gt=0)
+    """Median latency; the p99 is derived from `latency_spread`."""
+    latency_spread: float | None = Field(default=None, gt=0)
+    prediction_mean: float | None = Field(default=None, ge=0, le=1)
+    prediction_std: float | None = Field(default=None, gt=0)
+
+
+class SimService(Strict):
+    """How the simulated world behaves for a service."""
+
+    rps: float = Field(default=200.0, gt=0)
+    from_: SimVersion = Field(default_factory=SimVersion, alias="from")
+    to: SimVersion = Field(default_factory=SimVersion)
+
+
+class Service(Strict):
+    depends_on: list[str] = Field(default_factory=list)
+    from_: Contracts = Field(alias="from")
+    to: Contracts | None = None
+    """The target version; a service without one is static context."""
+    exposure: Exposure | None = None
+    """Defaults to a flag named after the service."""
+    stages: list[StageSpec] | None = None
+    bake: Duration | None = None
+    gates: list[str] | None = None
+    sim: SimService | None = None
+
+    @property
+    def moves(self) -> bool:
+        return self.to is not None
+
+
+class Policy(Strict):
+    max_parallel: int = Field(default=1, ge=1)
+    on_failure: Literal["rollback_self", "rollback_dependents", "pause"] = "rollback_dependents"
+    approval: Literal["none", "each_wave", "each_stage"] = "none"
+
+
+class Defaults(Strict):
+    stages: list[StageSpec] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
+    bake: Duration = 300.0
+    gates: list[str] = Field(default_factory=list)
+
+
+class FlagsEnv(Strict):
+    kind: str
+    url: str | None = None
+    project: str | None = None
+    environment: str | None = None
+    token_env: str | None = None
+    timeout: Duration = 5.0
+
+
+class RouterEnv(Strict):
+    kind: str
+    admin: str | None = None
+    url: str | None = None
+    timeout: Duration = 5.0
+
+
+class MetricsEnv(Strict):
+    kind: str
+    url: str | None = None
+    queries: dict[str, str] = Field(default_factory=dict)
+    token_env: str | None = None
+    timeout: Duration = 5.0
+
+
+class Environment(Strict):
+    flags: FlagsEnv | None = None
+    router: RouterEnv | None = None
+    metrics: MetricsEnv | None = None
+    staging: bool = False
+    """Marks a real environment as staging, where drills may run with --live."""
+
+
+class Plan(Strict):
+    rollout: str = Field(min_length=1)
+    environment: Literal["sim"] | Environment = "sim"
+    policy: Policy = Field(default_factory=Policy)
+    defaults: Defaults = Field(default_factory=Defaults)
+    gates: dict[str, Gate] = Field(default_factory=dict)
+    services: dict[str, Service]
+
+    @property
+    def simulated(self) -> bool:
+        return self.environment == "sim"
+
+    def stages_of(self, name: str) -> list[Stage]:
+        """The resolved stages of a service: percents with their bake and approval."""
+        service = self.services[name]
+        specs = service.stages if service.stages is not None else self.defaults.stages
+        bake = service.bake if service.bake is not None else self.defaults.bake
+        each_stage = self.policy.approval == "each_stage"
+        out: list[Stage] = []
+        for spec in specs:
+            stage = spec if isinstance(spec, Stage) else Stage(percent=spec)
+            out.append(
+                Stage(
+                    percent=stage.percent,
+                    bake=stage.bake if stage.bake is not None else bake,
+                    approval=stage.approval or each_stage,
+                )
+            )
+        return out
+
+    def gates_of(self, name: str) -> list[str]:
+        service = self.services[name]
+        return list(service.gates if service.gates is not None else self.defaults.gates)
+
+    def exposure_of(self, name: str) -> Exposure:
+        service = self.services[name]
+        return service.exposure if service.exposure is not None else Exposure(flag=name)

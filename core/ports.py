@@ -1,0 +1,94 @@
+"""Ports: the Protocols that adapters implement and the engine calls.
+
+`core` defines what it needs from the outside world here and never imports an
+implementation. Every call is absolute and idempotent; implementations own
+their timeouts and bounded retries and raise `AdapterError` when they give up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+
+from core.events import Event
+
+
+class AdapterError(Exception):
+    """An adapter gave up on a call (after its retries). The message is safe to show:
+    implementations must never put a secret into it."""
+
+
+@runtime_checkable
+class FlagService(Protocol):
+    async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
+        """Expose `percent` of users to the flag's new variant, bucketed by `cohort`."""
+
+    async def get_rollout(self, flag: str) -> float:
+        """The flag's current rollout percentage, read from the service itself."""
+
+
+@runtime_checkable
+class Router(Protocol):
+    async def set_weight(self, route: str, percent: float) -> None:
+        """Send `percent` of the route's traffic to the canary backend."""
+
+    async def get_weight(self, route: str) -> float:
+        """The route's current canary percentage, read from the router itself."""
+
+
+@runtime_checkable
+class MetricSource(Protocol):
+    async def query(
+        self, metric: str, service: str, version: str, window: float, at: float
+    ) -> float | None:
+        """The metric for one version of a service over `[at - window, at]`; None means no data."""
+
+
+@runtime_checkable
+class FaultInjector(Protocol):
+    async def inject(self, fault: dict[str, Any], at: float) -> None:
+        """Start a fault (drills). `fault` is the drill file's `inject` mapping."""
+
+    async def clear(self, fault: dict[str, Any], at: float) -> None:
+        """End a fault started by `inject`."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a journal keeps about one run of a plan, enough to resume it."""
+
+    run_id: str
+    rollout: str
+    plan_path: str
+    plan_text: str
+    seed: int
+    clock: str
+    """`virtual` or `real`."""
+    speed: float
+    created: str
+    """Wall-clock time of creation, ISO 8601, as the journal adapter saw it."""
+    operator: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One journal record: an event with its position and who caused it."""
+
+    seq: int
+    event: Event
+    operator: str = ""
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """The source of truth. `append` is durable when it returns."""
+
+    def create_run(self, info: RunInfo) -> None: ...
+
+    def runs(self) -> list[RunInfo]: ...
+
+    def append(self, run_id: str, events: Sequence[Event], operator: str = "") -> None: ...
+
+    def records(self, run_id: str, after: int = 0) -> Iterator[Record]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,262 @@
+"""`reduce(state, event) -> (state, commands)`: the rollout's only rule book.
+
+Pure: the same events give the same states, so a journal replays to exactly
+the live state, and property tests can throw any sequence at it. Handlers
+here interpret one event; `core.schedule` then moves whatever may move.
+Timers stop while the rollout is paused or held, and every deadline shifts
+by the time it stood still, so a pause never eats into a bake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core import gates as gate_rules
+from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.events import (
+    CommandFailed,
+    Event,
+    ExposureApplied,
+    ExposureRead,
+    Measured,
+    OperatorAction,
+    RolloutStarted,
+    Tick,
+)
+from core.rollback import cascade_groups, start_rollback
+from core.schedule import advance, start_stage
+from core.state import TERMINAL, Hold, RolloutState
+from core.tx import Tx
+
+RETRY_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Seconds between retries of a failed adapter command while held."""
+
+
+def _backoff(attempts: int) -> float:
+    return RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF) - 1)]
+
+
+def _sync_freeze(tx: Tx) -> None:
+    frozen = tx.phase == "paused" or (tx.hold is not None and tx.phase not in TERMINAL)
+    if frozen and tx.frozen_at is None:
+        tx.frozen_at = tx.at
+    elif not frozen and tx.frozen_at is not None:
+        shift = tx.at - tx.frozen_at
+        tx.frozen_at = None
+        if shift > 0:
+            for index, group in enumerate(tx.groups):
+                runs = tuple(
+                    replace(run, next_at=run.next_at + shift) if run.next_at is not None else run
+                    for run in group.gates
+                )
+                bake = group.bake_until + shift if group.bake_until is not None else None
+                tx.groups[index] = replace(group, gates=runs, bake_until=bake)
+
+
+def _restart_stuck_groups(tx: Tx) -> None:
+    """On resume, a group that failed (policy `pause`) or went inconclusive re-runs its stage."""
+    for index, group in enumerate(tx.groups):
+        inconclusive = any(run.phase == "inconclusive" for run in group.gates)
+        if group.phase == "failed" or (group.phase in ("baking", "analyzing") and inconclusive):
+            start_stage(tx, index, max(group.stage, 0))
+
+
+def _on_measured(tx: Tx, event: Measured) -> None:
+    cmd = tx.inflight.pop(event.cmd_id, None)
+    if not isinstance(cmd, Measure):
+        return
+    index = tx.ctx.graph.group_of[cmd.service]
+    group = tx.groups[index]
+    for i, run in enumerate(group.gates):
+        if run.pending == event.cmd_id:
+            break
+    else:
+        return
+    gate = tx.ctx.gates[run.gate]
+    run = gate_rules.record(gate, run, tx.at, event.value, event.baseline, event.error)
+    if run.phase == "running":
+        bake_over = group.bake_until is not None and tx.at + gate.interval > group.bake_until
+        open_ended_done = gate.count is None and run.count >= 1 and bake_over
+        run = replace(run, next_at=None if open_ended_done else tx.at + gate.interval)
+    runs = list(group.gates)
+    runs[i] = run
+    tx.groups[index] = replace(group, gates=tuple(runs))
+    if tx.phase not in ("running", "paused"):
+        return
+    where = f"gate {run.gate} on {run.service}"
+    if run.phase in ("failed", "error"):
+        what = "failed" if run.phase == "failed" else "errored"
+        policy = tx.ctx.plan.policy.on_failure
+        if policy == "pause":
+            tx.set_group(index, phase="failed", reason=f"{where} {what}")
+            tx.phase = "paused"
+            tx.stepping = False
+            tx.reason = f"{where} {what}; waiting for the operator"
+        else:
+            if policy == "rollback_self":
+                queue = (index,)
+            else:
+                queue = cascade_groups(tx.groups, tx.ctx, index, moved=tx.moved)
+            tx.set_group(index, phase="failed", reason=f"{where} {what}")
+            start_rollback(tx, queue, "rolled_back", f"{where} {what}")
+    elif run.phase == "inconclusive":
+        tx.phase = "paused"
+        tx.stepping = False
+        tx.reason = f"{where} inconclusive; waiting for the operator"
+
+
+def _read_all(tx: Tx) -> None:
+    cmd = tx.emit(ReadExposure, services=tuple(tx.ctx.graph.moving))
+    assert tx.hold is not None
+    tx.hold = replace(tx.hold, reading=cmd.cmd_id, retry_at=None)
+
+
+def _on_applied(tx: Tx, event: ExposureApplied) -> None:
+    cmd = tx.inflight.pop(event.cmd_id, None)
+    if not isinstance(cmd, SetExposure):
+        return
+    tx.services[cmd.service] = replace(tx.services[cmd.service], exposure=cmd.percent)
+    hold = tx.hold
+    if hold is not None and event.cmd_id in hold.failed:
+        tx.hold = hold = replace(hold, failed=tuple(c for c in hold.failed if c != event.cmd_id))
+    if hold is not None and not hold.failed and hold.reading is None and not hold.mismatch:
+        if not any(isinstance(c, SetExposure) for c in tx.inflight.values()):
+            _read_all(tx)
+
+
+def _on_failed(tx: Tx, event: CommandFailed) -> None:
+    cmd = tx.inflight.get(event.cmd_id)
+    if cmd is None:
+        return
+    hold = tx.hold or Hold(reason="")
+    attempts = hold.attempts + 1
+    failed = hold.failed if event.cmd_id in hold.failed else hold.failed + (event.cmd_id,)
+    tx.hold = replace(
+        hold,
+        reason=f"adapter failed: {event.error}; retrying",
+        failed=failed,
+        attempts=attempts,
+        retry_at=tx.at + _backoff(attempts - 1),
+    )
+
+
+def _on_read(tx: Tx, event: ExposureRead) -> None:
+    if event.cmd_id:
+        tx.inflight.pop(event.cmd_id, None)
+    hold = tx.hold
+    reconcile = event.cmd_id == 0
+    if not reconcile and (hold is None or hold.reading != event.cmd_id):
+        return
+    if event.error is not None:
+        base = hold or Hold(reason="")
+        attempts = base.attempts + 1
+        tx.hold = replace(
+            base,
+            reason=f"cannot read state back: {event.error}; retrying",
+            reading=None,
+            attempts=attempts,
+            retry_at=tx.at + _backoff(attempts - 1),
+        )
+        return
+    mismatch: dict[str, tuple[float, float]] = {}
+    for name, actual in event.exposures.items():
+        if name not in tx.services:
+            continue
+        expected = tx.services[name].exposure
+        acceptable = {expected}
+        acceptable.update(
+            c.percent
+            for c in tx.inflight.values()
+            if isinstance(c, SetExposure) and c.service == name
+        )
+        if all(abs(actual - value) > 1e-6 for value in acceptable):
+            mismatch[name] = (expected, actual)
+    if mismatch:
+        detail = ", ".join(f"{n} reads {a:g}% (journal {e:g}%)" for n, (e, a) in sorted(mismatch.items()))
+        tx.hold = Hold(reason=f"state differs from the journal: {detail}; waiting for the operator",
+                       mismatch=mismatch)
+    elif not reconcile:
+        tx.hold = None
+        tx.reason = "adapters answer again and agree with the journal"
+
+
+def _on_tick(tx: Tx) -> None:
+    hold = tx.hold
+    if hold is None or hold.retry_at is None or tx.at < hold.retry_at:
+        return
+    if hold.failed:
+        tx.hold = replace(hold, retry_at=None)
+        tx.cmds.extend(tx.inflight[c] for c in hold.failed if c in tx.inflight)
+    elif hold.reading is None and not hold.mismatch:
+        _read_all(tx)
+
+
+def _on_operator(tx: Tx, event: OperatorAction) -> None:
+    from core.actions import available
+
+    if event.action not in available(tx.commit()[0], event.service):
+        return
+    action = event.action
+    if action == "pause":
+        tx.phase = "paused"
+        tx.stepping = False
+        tx.reason = f"paused by {event.operator or 'operator'}"
+    elif action == "resume":
+        if tx.hold is not None and tx.hold.mismatch:
+            for name, (expected, _actual) in tx.hold.mismatch.items():
+                cohort = tx.ctx.groups[tx.ctx.graph.group_of[name]].cohort
+                tx.set_exposure(name, expected, cohort, force=True)
+            tx.hold = Hold(reason="re-applying the journal's state")
+        if tx.phase == "paused":
+            tx.phase = "running"
+            tx.stepping = False
+            tx.reason = ""
+            _restart_stuck_groups(tx)
+    elif action == "step":
+        tx.phase = "running"
+        tx.stepping = True
+        tx.reason = "stepping"
+    elif action == "approve":
+        assert event.service is not None
+        index = tx.ctx.graph.group_of[event.service]
+        group = tx.groups[index]
+        if group.stage < 0:
+            tx.approved_waves = tx.approved_waves | {tx.ctx.groups[index].wave}
+        else:
+            tx.groups[index] = replace(group, approved=True)
+    elif action == "rollback":
+        assert event.service is not None
+        index = tx.ctx.graph.group_of[event.service]
+        queue = cascade_groups(tx.groups, tx.ctx, index, moved=tx.moved)
+        why = f"rollback of {event.service} by {event.operator or 'operator'}"
+        start_rollback(tx, queue, "rolled_back", why + (f": {event.reason}" if event.reason else ""))
+    elif action == "abort":
+        moved = [i for i in range(len(tx.groups)) if tx.moved(i) and i not in tx.rollback_queue]
+        moved.sort(key=lambda i: -(tx.groups[i].start_order or 0))
+        start_rollback(tx, tx.rollback_queue + tuple(moved), "aborted",
+                       f"aborted by {event.operator or 'operator'}")
+
+
+def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
+    """The next state and the commands to carry out, for one event."""
+    tx = Tx(state, event.at)
+    if isinstance(event, Tick):
+        _on_tick(tx)
+    elif isinstance(event, Measured):
+        _on_measured(tx, event)
+    elif isinstance(event, ExposureApplied):
+        _on_applied(tx, event)
+    elif isinstance(event, CommandFailed):
+        _on_failed(tx, event)
+    elif isinstance(event, ExposureRead):
+        _on_read(tx, event)
+    elif isinstance(event, OperatorAction):
+        _on_operator(tx, event)
+    elif isinstance(event, RolloutStarted):
+        if tx.phase == "planned":
+            tx.phase = "running"
+            tx.started_at = tx.at
+    _sync_freeze(tx)
+    advance(tx)
+    _sync_freeze(tx)
+    return tx.commit()

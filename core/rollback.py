@@ -1,0 +1,58 @@
+"""Which services a rollback takes back, and in what order.
+
+DESIGN.md's rule: the failing service with its lockstep group, plus (for
+`rollback_dependents` and every operator rollback) each group that has moved
+and comes after it in the rollout order, since it moved on the strength of
+this one. Latest first. Groups before it stay; unordered groups are left
+alone; groups that never moved stay at 0%. The console shows exactly this
+list before the operator confirms.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from core.state import Context, GroupState, RolloutState
+from core.tx import Tx
+
+_DONE = frozenset({"rolled_back"})
+
+
+def cascade_groups(
+    groups: Sequence[GroupState], ctx: Context, index: int, *, moved: Callable[[int], bool]
+) -> tuple[int, ...]:
+    """Group indices to roll back, in order, for a rollback starting at `index`."""
+    later = [
+        i for i in ctx.groups[index].after if moved(i) and groups[i].phase not in _DONE
+    ]
+    later.sort(key=lambda i: -(groups[i].start_order or 0))
+    own = [index] if moved(index) and groups[index].phase not in _DONE else []
+    return tuple(later + own)
+
+
+def rollback_cascade(state: RolloutState, service: str) -> list[tuple[str, ...]]:
+    """The groups (as service names) an operator rollback of `service` would take back, in order."""
+    if service not in state.ctx.graph.group_of:
+        return []
+
+    def moved(i: int) -> bool:
+        return any(
+            state.services[n].exposure > 0 or state.services[n].target > 0
+            for n in state.ctx.groups[i].services
+        )
+
+    index = state.ctx.graph.group_of[service]
+    return [state.ctx.groups[i].services for i in cascade_groups(state.groups, state.ctx, index, moved=moved)]
+
+
+def start_rollback(tx: Tx, queue: tuple[int, ...], final: str, reason: str) -> None:
+    tx.stepping = False
+    tx.reason = reason
+    if tx.phase == "rolling_back":
+        tx.rollback_queue = tx.rollback_queue + tuple(i for i in queue if i not in tx.rollback_queue)
+        if final == "aborted":
+            tx.rollback_final = "aborted"
+        return
+    tx.phase = "rolling_back"
+    tx.rollback_queue = queue
+    tx.rollback_final = "aborted" if final == "aborted" else "rolled_back"

@@ -1,0 +1,204 @@
+"""Progression: which group moves next, stage by stage, and rollbacks in order.
+
+Called by the reducer after every event. A group takes at most one
+transition per call of `_step_group`; `advance` repeats until nothing moves,
+or, while an operator is stepping, stops after exactly one transition.
+Nothing here raises exposure unless the rollout is running and not held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.commands import SetExposure
+from core.gates import GateRun
+from core.state import IN_CANARY, RolloutState
+from core.tx import Tx
+
+
+def _in_canary(tx: Tx) -> int:
+    return sum(
+        len(tx.ctx.groups[i].services)
+        for i, g in enumerate(tx.groups)
+        if g.phase in IN_CANARY and g.stage >= 0
+    )
+
+
+def _has_capacity(tx: Tx, index: int) -> bool:
+    busy = _in_canary(tx)
+    size = len(tx.ctx.groups[index].services)
+    return busy == 0 or busy + size <= tx.ctx.plan.policy.max_parallel
+
+
+def _dependencies_met(tx: Tx, index: int) -> bool:
+    spec = tx.ctx.groups[index]
+    if any(tx.groups[p].phase != "promoted" for p in spec.preds):
+        return False
+    if tx.ctx.plan.policy.approval == "each_wave":
+        return all(
+            g.phase == "promoted"
+            for i, g in enumerate(tx.groups)
+            if tx.ctx.groups[i].wave < spec.wave
+        )
+    return True
+
+
+def _needs_wave_approval(tx: Tx, index: int) -> bool:
+    wave = tx.ctx.groups[index].wave
+    return (
+        tx.ctx.plan.policy.approval == "each_wave"
+        and wave > 0
+        and wave not in tx.approved_waves
+    )
+
+
+def start_stage(tx: Tx, index: int, stage: int) -> None:
+    spec = tx.ctx.groups[index]
+    group = tx.groups[index]
+    if group.start_order is None:
+        tx.groups[index] = replace(group, start_order=tx.moved_count)
+        tx.moved_count += 1
+    tx.set_group(
+        index, phase="progressing", stage=stage, approved=False, bake_until=None, gates=(), reason=""
+    )
+    for name in spec.services:
+        tx.set_exposure(name, spec.stages[stage].percent, spec.cohort)
+
+
+def _enter_bake(tx: Tx, index: int) -> None:
+    spec = tx.ctx.groups[index]
+    stage = spec.stages[tx.groups[index].stage]
+    runs = []
+    for name in spec.services:
+        for gate_name in tx.ctx.service_gates[name]:
+            gate = tx.ctx.gates[gate_name]
+            runs.append(
+                GateRun(service=name, gate=gate_name, next_at=tx.at + gate.initial_delay + gate.interval)
+            )
+    tx.set_group(index, phase="baking", bake_until=tx.at + (stage.bake or 0.0), gates=tuple(runs))
+
+
+def _finish_open_gates(tx: Tx, index: int) -> bool:
+    """At bake's end, gates without a `count` succeed once they have a measurement.
+    True when every gate of the group has succeeded."""
+    group = tx.groups[index]
+    runs = list(group.gates)
+    for i, run in enumerate(runs):
+        gate = tx.ctx.gates[run.gate]
+        if run.phase != "running" or gate.count is not None or run.pending is not None:
+            continue
+        if run.count >= 1:
+            runs[i] = replace(run, phase="successful", next_at=None)
+        elif run.next_at is None:
+            runs[i] = replace(run, next_at=tx.at)
+    if runs != list(group.gates):
+        tx.groups[index] = replace(group, gates=tuple(runs))
+    return all(run.phase == "successful" for run in runs)
+
+
+def _measure_due(tx: Tx, index: int) -> None:
+    for i, run in enumerate(tx.groups[index].gates):
+        if run.phase == "running" and run.pending is None and run.next_at is not None:
+            if run.next_at <= tx.at:
+                tx.measure(index, i)
+
+
+def _stage_passed(tx: Tx, index: int) -> None:
+    spec = tx.ctx.groups[index]
+    group = tx.groups[index]
+    stage = spec.stages[group.stage]
+    if stage.approval and not group.approved:
+        tx.set_group(index, phase="awaiting_approval", reason="stage approval")
+        return
+    if group.stage + 1 >= len(spec.stages):
+        tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
+    else:
+        start_stage(tx, index, group.stage + 1)
+
+
+def _step_group(tx: Tx, index: int) -> None:
+    group = tx.groups[index]
+    spec = tx.ctx.groups[index]
+    phase = group.phase
+    if phase == "waiting":
+        if _dependencies_met(tx, index):
+            if _needs_wave_approval(tx, index):
+                tx.set_group(index, phase="awaiting_approval", reason="wave approval")
+            elif _has_capacity(tx, index):
+                start_stage(tx, index, 0)
+    elif phase == "awaiting_approval":
+        if group.stage < 0:
+            if spec.wave in tx.approved_waves and _has_capacity(tx, index):
+                start_stage(tx, index, 0)
+        elif group.approved:
+            _stage_passed(tx, index)
+    elif phase == "progressing":
+        if all(tx.exposure_settled(name) for name in spec.services):
+            _enter_bake(tx, index)
+    elif phase in ("baking", "analyzing"):
+        _measure_due(tx, index)
+        baked = group.bake_until is None or tx.at >= group.bake_until
+        if baked:
+            if _finish_open_gates(tx, index):
+                _stage_passed(tx, index)
+            elif phase == "baking":
+                tx.set_group(index, phase="analyzing")
+            _measure_due(tx, index)
+
+
+def progress_rollback(tx: Tx) -> None:
+    while tx.rollback_queue:
+        index = tx.rollback_queue[0]
+        spec = tx.ctx.groups[index]
+        if tx.groups[index].phase != "rolling_back":
+            tx.set_group(index, phase="rolling_back", bake_until=None, gates=(), approved=False)
+            for name in spec.services:
+                tx.set_exposure(name, 0.0, spec.cohort)
+        if not all(tx.exposure_settled(name) for name in spec.services):
+            return
+        tx.set_group(index, phase="rolled_back")
+        tx.rollback_queue = tx.rollback_queue[1:]
+    if not any(isinstance(c, SetExposure) for c in tx.inflight.values()):
+        tx.phase = tx.rollback_final
+        tx.stepping = False
+
+
+def advance(tx: Tx) -> None:
+    """Move every group as far as the rules allow right now."""
+    if tx.phase == "rolling_back":
+        progress_rollback(tx)
+        return
+    if tx.phase != "running" or tx.hold is not None:
+        return
+    start = tx.transitions
+    for _ in range(4 * len(tx.groups) + 4):
+        before = tx.transitions
+        for index in range(len(tx.groups)):
+            _step_group(tx, index)
+            if tx.stepping and tx.transitions > start:
+                tx.phase = "paused"
+                tx.stepping = False
+                tx.reason = "stepped one transition"
+                return
+        if tx.transitions == before:
+            break
+    if all(g.phase == "promoted" for g in tx.groups):
+        tx.phase = "completed"
+        tx.stepping = False
+        tx.reason = "every service promoted"
+
+
+def next_deadline(state: RolloutState) -> float | None:
+    """The next time the rollout needs a `Tick`, or None to wait for events."""
+    candidates: list[float] = []
+    if state.hold is not None and state.hold.retry_at is not None:
+        candidates.append(state.hold.retry_at)
+    if state.phase == "running" and state.hold is None:
+        for group in state.groups:
+            if group.phase == "baking" and group.bake_until is not None:
+                candidates.append(group.bake_until)
+            if group.phase in ("baking", "analyzing"):
+                for run in group.gates:
+                    if run.phase == "running" and run.pending is None and run.next_at is not None:
+                        candidates.append(run.next_at)
+    return min(candidates) if candidates else None

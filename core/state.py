@@ -1,0 +1,146 @@
+"""The rollout's state: an immutable value the reducer replaces, never mutates.
+
+`Context` is what never changes during a run (the plan, its compiled graph,
+stage tables resolved per group). `RolloutState` is everything that does.
+Subscribers (the console, the headless printer) receive these values as
+snapshots; since they are frozen, sharing them across tasks is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+
+from core.commands import Command
+from core.gates import GateRun
+from core.graph import RolloutGraph
+from core.plan import Exposure, Gate, Plan, Stage
+
+RolloutPhase = Literal[
+    "planned", "running", "paused", "completed", "rolling_back", "rolled_back", "aborted", "held"
+]
+ServicePhase = Literal[
+    "waiting",
+    "progressing",
+    "baking",
+    "analyzing",
+    "awaiting_approval",
+    "promoted",
+    "rolling_back",
+    "rolled_back",
+    "failed",
+]
+TERMINAL: frozenset[str] = frozenset({"completed", "rolled_back", "aborted"})
+IN_CANARY: frozenset[str] = frozenset(
+    {"progressing", "baking", "analyzing", "awaiting_approval", "failed"}
+)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A unit of progression: one service, or a lockstep group sharing one cohort."""
+
+    index: int
+    services: tuple[str, ...]
+    stages: tuple[Stage, ...]
+    wave: int
+    preds: frozenset[int]
+    after: frozenset[int]
+    cohort: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything about a run that does not change while it runs."""
+
+    plan: Plan
+    graph: RolloutGraph
+    groups: tuple[GroupSpec, ...]
+    gates: Mapping[str, Gate]
+    service_gates: Mapping[str, tuple[str, ...]]
+    exposure: Mapping[str, Exposure]
+    versions: Mapping[str, tuple[str, str]]
+    """Moving service → (from version, to version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    phase: ServicePhase = "waiting"
+    exposure: float = 0.0
+    """The last percentage an adapter confirmed."""
+    target: float = 0.0
+    """The last percentage commanded."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    phase: ServicePhase = "waiting"
+    stage: int = -1
+    """Index into the group's stages; -1 before the first."""
+    bake_until: float | None = None
+    gates: tuple[GateRun, ...] = ()
+    approved: bool = False
+    """An operator approved the wait this group is in (or is about to be in)."""
+    start_order: int | None = None
+    """Position at which this group first moved; rollbacks go latest first."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An adapter failed; the rollout waits, retries, and checks before going on."""
+
+    reason: str
+    failed: tuple[int, ...] = ()
+    """Commands that failed and are retried at `retry_at`."""
+    retry_at: float | None = None
+    attempts: int = 0
+    reading: int | None = None
+    """The in-flight read-back command, once the failed commands went through."""
+    mismatch: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """Service → (journal says, adapter says): waits for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutState:
+    ctx: Context = field(compare=False, repr=False)
+    phase: RolloutPhase = "planned"
+    at: float = 0.0
+    started_at: float | None = None
+    services: Mapping[str, ServiceState] = field(default_factory=dict)
+    groups: tuple[GroupState, ...] = ()
+    inflight: Mapping[int, Command] = field(default_factory=dict)
+    next_cmd: int = 1
+    hold: Hold | None = None
+    frozen_at: float | None = None
+    """When timers stopped (paused or held); deadlines shift by the frozen time."""
+    stepping: bool = False
+    rollback_queue: tuple[int, ...] = ()
+    rollback_final: RolloutPhase = "rolled_back"
+    approved_waves: frozenset[int] = frozenset()
+    transitions: int = 0
+    """Group transitions so far; `step` lets exactly one more happen."""
+    moved_count: int = 0
+    reason: str = ""
+    """Why the rollout is paused, held or rolling back, in words."""
+
+    @property
+    def effective_phase(self) -> RolloutPhase:
+        if self.hold is not None and self.phase not in TERMINAL:
+            return "held"
+        return self.phase
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in TERMINAL and not self.inflight
+
+    @property
+    def frozen(self) -> bool:
+        return self.phase == "paused" or self.hold is not None
+
+    def group_of(self, service: str) -> int:
+        return self.ctx.graph.group_of[service]
+
+    def stage_percent(self, group: int) -> float:
+        stage = self.groups[group].stage
+        return 0.0 if stage < 0 else self.ctx.groups[group].stages[stage].percent

@@ -1,0 +1,133 @@
+"""A working copy of one reduce step.
+
+`reduce` must not mutate its input, but building a new frozen state with a
+`replace()` per field change is slow and noisy. A `Tx` copies the mutable
+parts once, lets the step change them in place, and freezes the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from core.commands import Command, Measure, SetExposure
+from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState
+
+
+class Tx:
+    def __init__(self, state: RolloutState, at: float):
+        self.before = state
+        self.ctx = state.ctx
+        self.at = max(at, state.at)
+        self.phase: RolloutPhase = state.phase
+        self.groups: list[GroupState] = list(state.groups)
+        self.services: dict[str, ServiceState] = dict(state.services)
+        self.inflight: dict[int, Command] = dict(state.inflight)
+        self.next_cmd = state.next_cmd
+        self.hold: Hold | None = state.hold
+        self.frozen_at = state.frozen_at
+        self.stepping = state.stepping
+        self.rollback_queue = state.rollback_queue
+        self.rollback_final: RolloutPhase = state.rollback_final
+        self.approved_waves = state.approved_waves
+        self.transitions = state.transitions
+        self.moved_count = state.moved_count
+        self.reason = state.reason
+        self.started_at = state.started_at
+        self.cmds: list[Command] = []
+
+    # -- commands ---------------------------------------------------------
+
+    def emit(self, factory: type[Command], **fields: Any) -> Command:
+        cmd = factory(cmd_id=self.next_cmd, **fields)
+        self.next_cmd += 1
+        self.inflight[cmd.cmd_id] = cmd
+        self.cmds.append(cmd)
+        return cmd
+
+    def set_exposure(self, service: str, percent: float, cohort: str, force: bool = False) -> None:
+        current = self.services[service]
+        if not force and current.target == percent and (
+            current.exposure == percent or self._pending_exposure(service)
+        ):
+            return
+        exposure = self.ctx.exposure[service]
+        self.emit(
+            SetExposure,
+            service=service,
+            percent=percent,
+            flag=exposure.flag,
+            route=exposure.route,
+            cohort=cohort,
+        )
+        self.services[service] = replace(current, target=percent)
+
+    def _pending_exposure(self, service: str) -> bool:
+        return any(
+            isinstance(c, SetExposure) and c.service == service for c in self.inflight.values()
+        )
+
+    def exposure_settled(self, service: str) -> bool:
+        state = self.services[service]
+        return state.exposure == state.target and not self._pending_exposure(service)
+
+    def measure(self, group: int, run_index: int) -> None:
+        run = self.groups[group].gates[run_index]
+        gate = self.ctx.gates[run.gate]
+        from_version, to_version = self.ctx.versions[run.service]
+        cmd = self.emit(
+            Measure,
+            service=run.service,
+            gate=run.gate,
+            metric=gate.metric,
+            window=gate.interval,
+            canary_version=to_version,
+            baseline_version=from_version,
+            with_baseline=gate.compare == "baseline",
+        )
+        runs = list(self.groups[group].gates)
+        runs[run_index] = replace(run, pending=cmd.cmd_id, next_at=None)
+        self.groups[group] = replace(self.groups[group], gates=tuple(runs))
+
+    # -- groups -----------------------------------------------------------
+
+    def set_group(self, index: int, **changes: Any) -> None:
+        """Change a group; a new phase or stage counts as one transition."""
+        old = self.groups[index]
+        new = replace(old, **changes)
+        if (new.phase, new.stage) != (old.phase, old.stage):
+            self.transitions += 1
+            for name in self.ctx.groups[index].services:
+                self.services[name] = replace(self.services[name], phase=new.phase)
+        self.groups[index] = new
+
+    def moved(self, index: int) -> bool:
+        return any(
+            self.services[name].exposure > 0 or self.services[name].target > 0
+            for name in self.ctx.groups[index].services
+        )
+
+    # -- result -----------------------------------------------------------
+
+    def commit(self) -> tuple[RolloutState, list[Command]]:
+        state = RolloutState(
+            ctx=self.ctx,
+            phase=self.phase,
+            at=self.at,
+            started_at=self.started_at,
+            services=self.services,
+            groups=tuple(self.groups),
+            inflight=self.inflight,
+            next_cmd=self.next_cmd,
+            hold=self.hold,
+            frozen_at=self.frozen_at,
+            stepping=self.stepping,
+            rollback_queue=self.rollback_queue,
+            rollback_final=self.rollback_final,
+            approved_waves=self.approved_waves,
+            transitions=self.transitions,
+            moved_count=self.moved_count,
+            reason=self.reason,
+        )
+        return state, self.cmds
+
