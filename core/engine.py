@@ -116,7 +116,7 @@ class Engine:
             await self._reconcile()
             for cmd in sorted(self.state.inflight.values(), key=lambda c: c.cmd_id):
                 self._dispatch(cmd)
-        elif self.state.phase == "planned":
+        if self.state.phase == "planned":
             start = RolloutStarted(at=self.clock.now(), rollout=self.state.ctx.plan.rollout, seed=self.seed)
             await self._ingest([start])
         idle_retries = 0

@@ -1,0 +1,378 @@
+"""The embedded journal: one SQLite file in WAL mode, the rollout's source of truth.
+
+Why these choices:
+- WAL lets `interlock watch`/`log` read in another process while the engine
+  appends, without either waiting on the other; `synchronous=FULL` makes every
+  commit reach the disk before `append` returns (the engine acts only after).
+- One transaction per `append` call: callers batch, and a batch costs one fsync.
+- Each run's last (seq, hash) is cached, so an append costs no read. A second
+  writer on the same run makes the cache stale; the next append then collides
+  on the (run_id, seq) primary key or on the run's head, and raises instead of
+  forking the chain.
+- The run's head (last seq and hash) is also stored in `runs`, so `verify` sees
+  records cut off the end, which a hash chain alone cannot.
+- `records` reads in keyset pages, holding no statement open between pages:
+  constant memory over a million events, no snapshot pinned while the caller
+  works, and appends on the same connection stay possible mid-iteration.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapters.journal_codec import (
+    ChainRow,
+    JournalError,
+    Verdict,
+    chain_hash,
+    decode_event,
+    encode_event,
+    verify_chain,
+)
+from core.events import Event
+from core.ports import Record, RunInfo
+
+__all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
+
+SCHEMA_VERSION = 1
+_PAGE = 2000
+"""Records per keyset page in `records` and `verify`."""
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    rollout TEXT NOT NULL,
+    plan_path TEXT NOT NULL,
+    plan_text TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    clock TEXT NOT NULL,
+    speed REAL,
+    created TEXT NOT NULL,
+    operator TEXT NOT NULL DEFAULT '',
+    head_seq INTEGER NOT NULL DEFAULT 0,
+    head_hash TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE records (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    operator TEXT NOT NULL DEFAULT '',
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
+_INSERT = (
+    "INSERT INTO records (run_id, seq, at, kind, body, operator, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_RUN_COLUMNS = "run_id, rollout, plan_path, plan_text, seed, clock, speed, created, operator"
+
+
+class _StaleHead(Exception):
+    pass
+
+
+class SqliteJournal:
+    """`core.ports.Journal` on a SQLite file. `readonly=True` never writes, not even
+    the schema: for watchers and `interlock log`/`audit verify`."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._conn = self._connect()
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise JournalError(self._explain(exc)) from None
+        except JournalError:
+            self.close()
+            raise
+
+    # -- opening -------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            if not self.path.is_file():
+                raise JournalError(f"{self.path}: no journal here")
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(f"{self.path}: cannot create its directory: {exc}") from None
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            if not self.readonly:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise JournalError(f"{self.path}: cannot switch the journal to WAL mode")
+                conn.execute("PRAGMA synchronous = FULL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _tables(self) -> set[str]:
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
+
+    def _check_schema(self) -> None:
+        tables = self._tables()
+        if not tables and not self.readonly:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._tables():  # another process may have just created it
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            tables = self._tables()
+        if "meta" not in tables:
+            raise JournalError(f"{self.path}: not an interlock journal (no meta table)")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            version = int(row[0]) if row else None
+        except (TypeError, ValueError):
+            version = None
+        if version is None:
+            raise JournalError(f"{self.path}: not an interlock journal (no schema_version)")
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"{self.path}: journal schema version {version} is newer than this interlock "
+                f"understands (version {SCHEMA_VERSION}); upgrade interlock to open it"
+            )
+        if version < SCHEMA_VERSION or not {"runs", "records"} <= tables:
+            raise JournalError(f"{self.path}: journal schema version {version} is unknown")
+
+    def _explain(self, exc: sqlite3.Error) -> str:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return f"{self.path}: not an interlock journal (not a SQLite database, or damaged)"
+        if "locked" in text:
+            return f"{self.path}: the journal is locked by another process; try again"
+        if "unable to open" in text:
+            return f"{self.path}: cannot open the journal file"
+        return f"{self.path}: journal error: {text}"
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError(f"{self.path}: the journal is closed")
+        return self._conn
+
+    def _rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise JournalError(f"{self.path}: the journal is open read-only")
+
+    # -- runs ----------------------------------------------------------------
+
+    def create_run(self, info: RunInfo) -> None:
+        """Record a new run. `created` is filled in (UTC, ISO 8601) if empty."""
+        self._writable()
+        created = info.created or datetime.now(UTC).isoformat()
+        values = (
+            info.run_id,
+            info.rollout,
+            info.plan_path,
+            info.plan_text,
+            info.seed,
+            info.clock,
+            info.speed,
+            created,
+            info.operator,
+        )
+        with self._lock:
+            try:
+                self._db.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
+                )
+            except sqlite3.IntegrityError:
+                raise JournalError(f"{self.path}: run {info.run_id!r} already exists") from None
+            except sqlite3.Error as exc:
+                raise JournalError(self._explain(exc)) from None
+            self._heads[info.run_id] = (0, "")
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        with self._lock:
+            rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")
+        return [
+            RunInfo(
+                run_id=r[0],
+                rollout=r[1],
+                plan_path=r[2],
+                plan_text=r[3],
+                seed=r[4],
+                clock=r[5],
+                speed=r[6],
+                created=r[7],
+                operator=r[8],
+            )
+            for r in rows
+        ]
+
+    def _head(self, run_id: str) -> tuple[int, str]:
+        cached = self._heads.get(run_id)
+        if cached is not None:
+            return cached
+        rows = self._query("SELECT head_seq, head_hash FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
+        head = (int(rows[0][0]), str(rows[0][1]))
+        self._heads[run_id] = head
+        return head
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(self._explain(exc)) from None
+
+    def last_seq(self, run_id: str) -> int:
+        """The run's last record number as stored (0 before the first append)."""
+        with self._lock:
+            if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
+                raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
+            rows = self._query("SELECT MAX(seq) FROM records WHERE run_id = ?", (run_id,))
+        return int(rows[0][0] or 0)
+
+    # -- records -------------------------------------------------------------
+
+    def append(self, run_id: str, events: Sequence[Event], operator: str = "") -> None:
+        """Append `events` in one transaction; durable on disk when this returns."""
+        self._writable()
+        if not events:
+            return
+        with self._lock:
+            start_seq, start_hash = self._head(run_id)
+            seq, prev = start_seq, start_hash
+            rows = []
+            for event in events:
+                body = encode_event(event)
+                seq += 1
+                digest = chain_hash(prev, run_id, seq, operator, body)
+                rows.append((run_id, seq, event.at, event.kind, body, operator, prev, digest))
+                prev = digest
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(_INSERT, rows)
+                moved = db.execute(
+                    "UPDATE runs SET head_seq = ?, head_hash = ? "
+                    "WHERE run_id = ? AND head_seq = ? AND head_hash = ?",
+                    (seq, prev, run_id, start_seq, start_hash),
+                ).rowcount
+                if moved != 1:
+                    raise _StaleHead
+                db.execute("COMMIT")
+            except (sqlite3.IntegrityError, _StaleHead):
+                self._abort(run_id)
+                raise JournalError(
+                    f"{self.path}: run {run_id!r} was appended to by another writer "
+                    f"(expected its last record to be {start_seq}); nothing was written"
+                ) from None
+            except sqlite3.Error as exc:
+                self._abort(run_id)
+                raise JournalError(f"{self._explain(exc)}; nothing was written") from None
+            except BaseException:
+                self._abort(run_id)
+                raise
+            self._heads[run_id] = (seq, prev)
+
+    def _abort(self, run_id: str) -> None:
+        self._heads.pop(run_id, None)
+        try:
+            self._rollback()
+        except sqlite3.Error:
+            pass
+
+    def _pages(self, run_id: str, after: int, columns: str) -> Iterator[list[tuple]]:
+        """Pages of a run's rows past `after`, in seq order; `seq` must be column 0."""
+        sql = (
+            f"SELECT {columns} FROM records WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT {_PAGE}"
+        )
+        while True:
+            with self._lock:
+                page = self._query(sql, (run_id, after))
+            if not page:
+                return
+            yield page
+            if len(page) < _PAGE:
+                return
+            after = page[-1][0]
+
+    def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
+        """The run's records with seq > `after`, in order, streamed page by page.
+        An unknown run raises at once; an undecodable body raises when reached."""
+        with self._lock:
+            if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
+                raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
+        return self._stream(run_id, after)
+
+    def _stream(self, run_id: str, after: int) -> Iterator[Record]:
+        for page in self._pages(run_id, after, "seq, body, operator"):
+            seq = page[0][0]
+            try:
+                for seq, body, operator in page:
+                    yield Record(seq, decode_event(body), operator)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise JournalError(
+                    f"{self.path}: run {run_id!r} record {seq}: cannot decode its event "
+                    f"({type(exc).__name__})"
+                ) from None
+
+    def verify(self, run_id: str) -> Verdict:
+        """Recompute the run's hash chain: (ok, first bad seq, message)."""
+        with self._lock:
+            head_rows = self._query(
+                "SELECT head_seq, head_hash FROM runs WHERE run_id = ?", (run_id,)
+            )
+        if not head_rows:
+            return False, None, f"no run {run_id!r} in this journal"
+        rows = (
+            ChainRow(*row)
+            for page in self._pages(run_id, 0, "seq, kind, at, body, operator, prev_hash, hash")
+            for row in page
+        )
+        return verify_chain(run_id, rows, (int(head_rows[0][0]), str(head_rows[0][1])))
+
+    # -- lifetime ------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> SqliteJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

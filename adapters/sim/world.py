@@ -1,0 +1,425 @@
+"""The simulated world: the embedded default environment of interlock.
+
+One in-process object plays flag service, router, metric source and fault
+injector at once, so a plan or a drill runs with no infrastructure and an hour
+of rollout replays in well under a second. The world is honest about the thing
+interlock exists for: traffic that crosses an incompatible contract really
+degrades the consumer, and errors really cascade downstream (see
+:mod:`adapters.sim.model` for the numbers).
+
+- Exposure: `plan.exposure_of(service)` names a flag and/or a route; a
+  service's canary fraction is the smaller of their percentages / 100. Flags
+  set with the same `cohort` bucket users together (nested sets). Route-only
+  services share one cohort, `ROUTE_COHORT`: the design assumes routers keep
+  canary traffic on the canary path.
+- Metrics are sampled from the state *at query time* (the window sets the
+  request count, not a history of exposures); randomness is keyed by
+  (seed, service, version, metric, at), so a query repeats exactly.
+- `slow_adapter` is the one thing that takes real time: flag and router calls
+  `await asyncio.sleep(delay_s)` on the event loop, to rehearse slow adapters
+  against the engine's timeouts.
+- With a `clock`, "requests served while bad" is integrated over time as the
+  exposure and faults change (`bad_requests`); without one, a change is
+  stamped with the latest `at` the world has seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import graphlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from adapters.sim import model
+from adapters.sim.model import SERVICE_FAULTS, validate_fault
+from core.clock import Clock
+from core.graph import RolloutGraph
+from core.plan import Contracts, Plan, Service
+from core.ports import AdapterError
+
+ROUTE_COHORT = "@routes"
+METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "requests")
+__all__ = ["ROUTE_COHORT", "METRICS", "SimWorld"]
+
+
+class SimWorld:
+    """The simulated environment of one plan.
+
+    Ports: `flags`, `router`, `metrics`, `faults`. For tests, judges and drill
+    scorecards: `canary_fraction`, `cohort_of`, `version_model`, `active_faults`,
+    `bad_rates` and `bad_requests`. A version is named by its version string or
+    by `old`/`new`. `clock` is optional and only stamps bad-traffic accounting.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        graph: RolloutGraph | None = None,
+        *,
+        seed: int,
+        state_path: str | Path | None = None,
+        clock: Clock | None = None,
+    ):
+        # `graph` is kept for callers only: the dependency order comes from the plan.
+        self.plan, self.graph, self.seed = plan, graph, seed
+        self._clock = clock
+        self._state_path = Path(state_path) if state_path is not None else None
+        self._flags: dict[str, float] = {}
+        self._cohorts: dict[str, str] = {}
+        self._routes: dict[str, float] = {}
+        for name, service in plan.services.items():
+            if service.moves:
+                exposure = plan.exposure_of(name)
+                if exposure.flag is not None:
+                    self._flags[exposure.flag] = 0.0
+                    self._cohorts[exposure.flag] = f"@flag:{exposure.flag}"
+                if exposure.route is not None:
+                    self._routes[exposure.route] = 0.0
+        self._params = {name: model.resolve_params(s.sim) for name, s in plan.services.items()}
+        sorter = graphlib.TopologicalSorter(
+            {n: [d for d in s.depends_on if d in plan.services] for n, s in plan.services.items()}
+        )
+        try:
+            self._order = tuple(sorter.static_order())
+        except graphlib.CycleError as exc:
+            raise AdapterError(f"sim: dependency cycle {' -> '.join(exc.args[1])}") from None
+        self._faults: list[dict[str, Any]] = []
+        self._models: dict[tuple[str, str], model.VersionModel] | None = None
+        self._last_at = 0.0
+        self._timeline: list[tuple[float, dict[str, float]]] = []
+        if self._state_path is not None and self._state_path.exists():
+            self._load()
+        self._changed(None)
+        self.flags = SimFlags(self)
+        self.router = SimRouter(self)
+        self.metrics = SimMetrics(self)
+        self.faults = SimFaults(self)
+
+    # --- exposure ---------------------------------------------------------------
+
+    def canary_fraction(self, service: str) -> float:
+        """The share of the service's traffic on its new version (0 for static services)."""
+        if not self._service(service).moves:
+            return 0.0
+        exposure = self.plan.exposure_of(service)
+        percents = [self._flags[exposure.flag]] if exposure.flag else []
+        percents += [self._routes[exposure.route]] if exposure.route else []
+        return min(percents) / 100.0
+
+    def cohort_of(self, service: str) -> str | None:
+        if not self._service(service).moves:
+            return None
+        flag = self.plan.exposure_of(service).flag
+        return self._cohorts[flag] if flag is not None else ROUTE_COHORT
+
+    def _set_flag(self, flag: str, percent: float, cohort: str) -> None:
+        self._known(flag, self._flags, "flag")
+        self._flags[flag] = _percent(percent)
+        self._cohorts[flag] = str(cohort)
+        self._save()
+        self._changed(None)
+
+    def _set_route(self, route: str, percent: float) -> None:
+        self._known(route, self._routes, "route")
+        self._routes[route] = _percent(percent)
+        self._save()
+        self._changed(None)
+
+    @staticmethod
+    def _known(name: str, table: dict[str, float], what: str) -> None:
+        if name not in table:
+            raise AdapterError(f"sim: unknown {what} {name!r} (known: {', '.join(sorted(table))})")
+
+    # --- the model --------------------------------------------------------------
+
+    def version_model(self, service: str, version: str) -> model.VersionModel:
+        """The effective (neighbour-degraded) model of one version; for tests and judges."""
+        return self._model()[(service, self._side(service, version))]
+
+    def _reference_model(self, service: str) -> model.VersionModel:
+        """The old version as configured, with no neighbour or fault effects."""
+        p = self._params[service][0]
+        sigma = model.LATENCY_SIGMA_PER_SPREAD * p.latency_spread
+        component = model.Component(
+            1.0, p.error_rate, p.latency_ms, sigma, p.prediction_mean, p.prediction_std
+        )
+        return model.VersionModel(components=(component,), bad=0.0, incompatible=0.0)
+
+    def _model(self) -> dict[tuple[str, str], model.VersionModel]:
+        if self._models is None:
+            self._models = model.propagate([self._node(name) for name in self._order])
+        return self._models
+
+    def _node(self, name: str) -> model.Node:
+        service = self.plan.services[name]
+        old, new = self._params[name]
+        sides = {"old": self._side_of(name, "old", old, service.from_)}
+        if service.to is not None:
+            sides["new"] = self._side_of(name, "new", new, service.to, model.regressed(old, new))
+        deps = tuple(d for d in service.depends_on if d in self.plan.services)
+        return model.Node(name, deps, self.canary_fraction(name), self.cohort_of(name), sides)
+
+    def _side_of(
+        self, name: str, side: str, params: model.Params, contracts: Contracts, regressed: bool = False
+    ) -> model.Side:
+        mine = [f for f in self._faults if f.get("service") == name and f["_side"] == side]
+        produces = dict(contracts.produces)
+        for f in mine:
+            if f["kind"] == "schema_break":
+                produces[str(f["contract"])] = int(f["produces"])
+        effective = contracts.model_copy(update={"produces": produces})
+        return model.Side(model.with_faults(params, mine), effective, bool(mine) or regressed)
+
+    def _side(self, service: str, version: str) -> str:
+        s = self._service(service)
+        if version == s.from_.version:
+            return "old"
+        if s.to is not None and version == s.to.version:
+            return "new"
+        if version in ("old", "new") and (version == "old" or s.to is not None):
+            return version
+        known = [s.from_.version] + ([s.to.version] if s.to else [])
+        raise AdapterError(f"sim: {service} has no version {version!r} (known: {', '.join(known)})")
+
+    def _service(self, service: str) -> Service:
+        try:
+            return self.plan.services[service]
+        except KeyError:
+            raise AdapterError(f"sim: unknown service {service!r}") from None
+
+    # --- metrics ----------------------------------------------------------------
+
+    def _requests(self, service: str, side: str, window: float) -> int:
+        fraction = self.canary_fraction(service)
+        share = fraction if side == "new" else 1.0 - fraction
+        return round(self._rps(service) * share * max(window, 0.0))
+
+    def _rps(self, service: str) -> float:
+        sim = self.plan.services[service].sim
+        return sim.rps if sim is not None else model.DEFAULT_RPS
+
+    def _query(self, metric: str, service: str, version: str, window: float, at: float) -> float | None:
+        if metric not in METRICS:
+            raise AdapterError(f"sim: unknown metric {metric!r} (known: {', '.join(METRICS)})")
+        side = self._side(service, version)
+        self._seen(at)
+        if self._outage("metrics_outage"):
+            return None
+        n = self._requests(service, side, window)
+        if n < 1:
+            return None
+        rng = model.rng_for(self.seed, service, version, metric, round(at * 1000))
+        m = self.version_model(service, version)
+        if metric == "requests":
+            return float(n)
+        if metric == "error_rate":
+            return model.binomial(rng, n, m.error_rate) / n
+        if metric in ("latency_p99", "latency_p50"):
+            return model.sample_latency_quantile(rng, m, 0.99 if metric == "latency_p99" else 0.5, n)
+        canary = self._histogram(service, version, window, at)
+        baseline = self._histogram(service, self.plan.services[service].from_.version, window, at)
+        if baseline is None:
+            # The old version serves nothing (canary at 100%): compare against a
+            # reference sample of what it served on its own, before anything moved.
+            reference = model.rng_for(self.seed, service, "old", "reference", round(at * 1000))
+            n_ref = max(1, round(self._rps(service) * window))
+            baseline = model.sample_histogram(reference, self._reference_model(service), n_ref)
+        return model.psi(canary, baseline) if canary is not None else None
+
+    def _histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+        side = self._side(service, version)
+        self._seen(at)
+        if self._outage("metrics_outage"):
+            return None
+        n = self._requests(service, side, window)
+        if n < 1:
+            return None
+        rng = model.rng_for(self.seed, service, version, "histogram", round(at * 1000))
+        return model.sample_histogram(rng, self.version_model(service, version), n)
+
+    # --- faults -----------------------------------------------------------------
+
+    @property
+    def active_faults(self) -> list[dict[str, Any]]:
+        """The faults in effect, in injection order, as they were injected."""
+        return [{k: v for k, v in f.items() if k != "_side"} for f in self._faults]
+
+    def _inject(self, fault: dict[str, Any], at: float) -> None:
+        stored = dict(fault)
+        stored["_side"] = self._fault_side(fault)
+        self._faults.append(stored)
+        self._seen(at)
+        self._changed(at)
+
+    def _clear(self, fault: dict[str, Any], at: float) -> None:
+        """Remove one active fault equal to `fault`; clearing an inactive fault does nothing."""
+        self._fault_side(fault)
+        for i, active in enumerate(self._faults):
+            if {k: v for k, v in active.items() if k != "_side"} == dict(fault):
+                del self._faults[i]
+                break
+        self._seen(at)
+        self._changed(at)
+
+    def _fault_side(self, fault: dict[str, Any]) -> str | None:
+        validate_fault(fault)
+        if fault["kind"] not in SERVICE_FAULTS:
+            return None
+        return self._side(str(fault["service"]), str(fault.get("version", "new")))
+
+    def _outage(self, kind: str) -> bool:
+        return any(f["kind"] == kind for f in self._faults)
+
+    async def _adapter_call(self, outage: str, message: str) -> None:
+        delays = [float(f["delay_s"]) for f in self._faults if f["kind"] == "slow_adapter"]
+        if delays:
+            await asyncio.sleep(max(delays))
+        if self._outage(outage):
+            raise AdapterError(message)
+
+    # --- bad-traffic accounting -------------------------------------------------
+
+    def bad_rates(self) -> dict[str, float]:
+        """Requests per second currently served on a degraded path, per service."""
+        models = self._model()
+        out = {}
+        for name in self._order:
+            f = self.canary_fraction(name)
+            rate = (1.0 - f) * models[(name, "old")].bad
+            if (name, "new") in models:
+                rate += f * models[(name, "new")].bad
+            out[name] = self._rps(name) * rate
+        return out
+
+    def bad_requests(self, since: float, until: float, service: str | None = None) -> float:
+        """Requests served on a degraded path during [since, until] (one service, or all)."""
+        total = 0.0
+        for i, (start, rates) in enumerate(self._timeline):
+            end = self._timeline[i + 1][0] if i + 1 < len(self._timeline) else math.inf
+            overlap = min(end, until) - max(start, since)
+            if overlap > 0:
+                rate = rates.get(service, 0.0) if service else sum(rates.values())
+                total += rate * overlap
+        return total
+
+    def _seen(self, at: float) -> None:
+        self._last_at = max(self._last_at, at)
+
+    def _changed(self, at: float | None) -> None:
+        self._models = None
+        when = self._clock.now() if self._clock is not None else self._last_at
+        when = max(when if at is None else at, self._timeline[-1][0] if self._timeline else 0.0)
+        rates = self.bad_rates()
+        while self._timeline and self._timeline[-1][0] == when:
+            self._timeline.pop()
+        self._timeline.append((when, rates))
+
+    # --- persistence ------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self._state_path is None:
+            return
+        state = {
+            "flags": {f: {"percent": p, "cohort": self._cohorts[f]} for f, p in self._flags.items()},
+            "routes": dict(self._routes),
+        }
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_path.with_name(f".{self._state_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, self._state_path)
+
+    def _load(self) -> None:
+        assert self._state_path is not None
+        try:
+            state = json.loads(self._state_path.read_text(encoding="utf-8"))
+            for flag, entry in state.get("flags", {}).items():
+                if flag in self._flags:
+                    self._flags[flag] = _percent(entry["percent"])
+                    self._cohorts[flag] = str(entry["cohort"])
+            for route, percent in state.get("routes", {}).items():
+                if route in self._routes:
+                    self._routes[route] = _percent(percent)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, AdapterError) as exc:
+            raise AdapterError(f"sim: cannot read state file {self._state_path}: {exc}") from None
+
+
+def _percent(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise AdapterError(f"sim: a percentage must be a number from 0 to 100, got {value!r}")
+    return float(value)
+
+
+class SimFlags:
+    """The world as a `FlagService`."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
+        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
+        self._world._set_flag(flag, percent, cohort)
+
+    async def get_rollout(self, flag: str) -> float:
+        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
+        self._world._known(flag, self._world._flags, "flag")
+        return self._world._flags[flag]
+
+    def cohort(self, flag: str) -> str:
+        self._world._known(flag, self._world._flags, "flag")
+        return self._world._cohorts[flag]
+
+
+class SimRouter:
+    """The world as a `Router`."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    async def set_weight(self, route: str, percent: float) -> None:
+        await self._world._adapter_call("router_timeout", f"sim: router timed out setting {route!r}")
+        self._world._set_route(route, percent)
+
+    async def get_weight(self, route: str) -> float:
+        await self._world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
+        self._world._known(route, self._world._routes, "route")
+        return self._world._routes[route]
+
+
+class SimMetrics:
+    """The world as a `MetricSource` (plus binned prediction histograms for judges)."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    async def query(
+        self, metric: str, service: str, version: str, window: float, at: float
+    ) -> float | None:
+        """`prediction_psi` compares against the `from` version's sample of the same
+        window, so asking it of the `from` version itself gives 0."""
+        return self._world._query(metric, service, version, window, at)
+
+    async def histogram(
+        self, service: str, version: str, window: float, at: float
+    ) -> list[float] | None:
+        """Counts of predictions in 10 equal bins on [0, 1]; None without traffic or data."""
+        return self._world._histogram(service, version, window, at)
+
+
+class SimFaults:
+    """The world as a `FaultInjector`; faults live in memory only (never persisted)."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    @property
+    def active(self) -> list[dict[str, Any]]:
+        return self._world.active_faults
+
+    async def inject(self, fault: dict[str, Any], at: float) -> None:
+        self._world._inject(fault, at)
+
+    async def clear(self, fault: dict[str, Any], at: float) -> None:
+        self._world._clear(fault, at)

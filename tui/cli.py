@@ -1,0 +1,122 @@
+"""The `interlock` command line.
+
+Exit codes: 0 done (completed, valid, passed), 1 the rollout rolled back or
+was aborted (or a drill failed), 2 bad input (one `FILE:LINE:COL: path:
+problem` line each on stderr, no traceback), 3 the rollout stopped while
+waiting for an operator (paused, held or awaiting approval); `interlock
+resume` continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from adapters.journal_codec import JournalError
+from core.problems import InputError
+from core.state import RolloutState
+
+EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING = 0, 1, 2, 3
+
+
+def _exit_for(state: RolloutState) -> int:
+    if state.phase == "completed":
+        return EXIT_OK
+    if state.phase in ("rolled_back", "aborted"):
+        return EXIT_ROLLED_BACK
+    return EXIT_WAITING
+
+
+def bundled_example(name: str = "recsys.yaml") -> Path:
+    return Path(__file__).resolve().parent.parent / "examples" / name
+
+
+def _journal_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--journal", type=Path, default=None,
+        help="journal file (default: $INTERLOCK_JOURNAL or .interlock/journal.db)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="interlock", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a plan and its order; exit 2 on problems")
+    v.add_argument("plan", type=Path)
+
+    pl = sub.add_parser("plan", help="waves, lockstep groups, precedence and blast radius")
+    pl.add_argument("plan", type=Path)
+    pl.add_argument("--json", action="store_true", help="print the DESIGN.md JSON object")
+
+    for name, help_text in (("run", "run a plan"), ("demo", "the console on the bundled example")):
+        r = sub.add_parser(name, help=help_text)
+        if name == "run":
+            r.add_argument("plan", type=Path)
+        r.add_argument("--headless", action="store_true", help="no console: one line per event")
+        r.add_argument("--json", action="store_true", help="with --headless: JSON lines and a summary")
+        r.add_argument("--speed", type=float, default=None,
+                       help="real clock, N simulated seconds per second (default: virtual clock when headless)")
+        r.add_argument("--seed", type=int, default=0, help="seed of the simulated world (default 0)")
+        _journal_arg(r)
+
+    rs = sub.add_parser("resume", help="continue an unfinished rollout from its journal")
+    rs.add_argument("--run", default=None, help="run id (default: the latest unfinished run)")
+    rs.add_argument("--headless", action="store_true")
+    rs.add_argument("--json", action="store_true")
+    rs.add_argument("--speed", type=float, default=None)
+    _journal_arg(rs)
+
+    lg = sub.add_parser("log", help="a rollout's history from the journal")
+    lg.add_argument("--run", default=None, help="run id (default: the latest run)")
+    lg.add_argument("--json", action="store_true")
+    _journal_arg(lg)
+    return p
+
+
+def _fail(problems: Sequence[object]) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except InputError as exc:
+        return _fail([p.format() for p in exc.problems])
+    except JournalError as exc:
+        return _fail([f"{getattr(args, 'journal', None) or 'journal'}: {exc}"])
+    except KeyboardInterrupt:
+        print("interrupted: the rollout stays in the journal; `interlock resume` continues it", file=sys.stderr)
+        return EXIT_WAITING
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from tui import commands
+
+    if args.command == "validate":
+        return commands.validate(args.plan)
+    if args.command == "plan":
+        return commands.show_plan(args.plan, as_json=args.json)
+    if args.command in ("run", "demo"):
+        plan = args.plan if args.command == "run" else bundled_example()
+        return commands.run(plan, args)
+    if args.command == "resume":
+        return commands.resume(args)
+    if args.command == "log":
+        return commands.log(args)
+    raise AssertionError(args.command)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

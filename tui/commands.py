@@ -1,0 +1,153 @@
+"""What each `interlock` subcommand does, once its arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from core.events import Event
+from core.planload import load_plan
+from core.order import compile_plan
+from core.problems import InputError, Problem
+from core.state import RolloutState
+from tui import printer, runtime
+
+
+def validate(path: Path) -> int:
+    plan, source = load_plan(path)
+    graph = compile_plan(plan, source)
+    print(
+        f"{path}: ok — {len(plan.services)} services, {len(graph.moving)} moving, "
+        f"{len(graph.waves)} waves, {len(graph.lockstep)} lockstep groups"
+    )
+    return 0
+
+
+def show_plan(path: Path, *, as_json: bool) -> int:
+    plan, source = load_plan(path)
+    graph = compile_plan(plan, source)
+    if as_json:
+        print(json.dumps(graph.to_json(), indent=2))
+    else:
+        from tui.plan_text import render_plan
+
+        print(render_plan(plan, graph))
+    return 0
+
+
+class HeadlessPrinter:
+    """Prints each event as it is applied: words, or JSON lines."""
+
+    def __init__(self, as_json: bool, initial: RolloutState):
+        self.as_json = as_json
+        self.last = initial
+
+    def __call__(self, state: RolloutState, events: Sequence[Event]) -> None:
+        out = sys.stdout
+        if self.as_json:
+            for event in events:
+                out.write(printer.json_line(event.to_dict()) + "\n")
+        else:
+            for event in events:
+                line = printer.describe(event, state)
+                if line is not None:
+                    out.write(f"{printer.clock_text(state, event.at)}  {line}\n")
+            change = printer.phase_line(self.last, state)
+            if change is not None:
+                out.write(f"{printer.clock_text(state, state.at)}  ▸ {change}\n")
+        out.flush()
+        self.last = state
+
+
+def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int:
+    from tui.cli import _exit_for
+
+    if as_json:
+        print(printer.json_line(printer.summary(state)))
+    else:
+        print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
+        for name, svc in sorted(state.services.items()):
+            print(f"  {name:<20} {svc.phase:<18} {svc.exposure:g}%")
+        if not state.finished:
+            print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
+    session.journal.close()
+    return _exit_for(state)
+
+
+def _headless(session: runtime.Session, as_json: bool) -> int:
+    session.engine.subscribe(HeadlessPrinter(as_json, session.engine.state))
+    state = asyncio.run(session.engine.run(resuming=session.resuming))
+    return _finish(session, state, as_json)
+
+
+def _console(session: runtime.Session) -> int:
+    try:
+        from tui.app import run_console
+    except ImportError:
+        print("the console is not available in this build; running headless", file=sys.stderr)
+        return _headless(session, as_json=False)
+    state = run_console(session)
+    return _finish(session, state, as_json=False)
+
+
+def run(plan_path: Path, args: argparse.Namespace) -> int:
+    if args.json and not args.headless:
+        raise InputError([Problem(path=(), message="--json needs --headless", file="<command line>")])
+    journal = args.journal or runtime.default_journal()
+    if args.headless:
+        clock, speed = ("virtual", 1.0) if args.speed is None else ("real", args.speed)
+    else:
+        clock, speed = "real", args.speed or 60.0
+    session = runtime.start_run(
+        plan_path, journal_path=journal, seed=args.seed, clock=clock, speed=speed,
+        interactive=not args.headless,
+    )
+    return _headless(session, args.json) if args.headless else _console(session)
+
+
+def resume(args: argparse.Namespace) -> int:
+    journal = args.journal or runtime.default_journal()
+    session = runtime.resume_run(
+        journal_path=journal, run_id=args.run, interactive=not args.headless, speed=args.speed
+    )
+    return _headless(session, args.json) if args.headless else _console(session)
+
+
+def log(args: argparse.Namespace) -> int:
+    from adapters.journal_sqlite import SqliteJournal
+    from core.context import initial_state
+    from core.reducer import reduce
+
+    path = args.journal or runtime.default_journal()
+    if not path.exists():
+        raise InputError([Problem(path=(), message="no journal here", file=str(path))])
+    journal = SqliteJournal(path, readonly=True)
+    info = runtime.find_run(journal, args.run, unfinished=False)
+    if info is None:
+        raise InputError([Problem(path=(), message=f"no run {args.run or ''} in this journal".replace("  ", " "), file=str(path))])
+    plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
+    state = initial_state(plan, graph)
+    if not args.json:
+        print(f"run {info.run_id}  rollout {info.rollout}  plan {info.plan_path}  started {info.created} by {info.operator}")
+    for record in journal.records(info.run_id):
+        before = state
+        state, _ = reduce(state, record.event)
+        if args.json:
+            print(printer.json_line({"seq": record.seq, **record.event.to_dict()}))
+            continue
+        line = printer.describe(record.event, state)
+        if line is not None:
+            print(f"{record.seq:>6}  {printer.clock_text(state, record.event.at)}  {line}")
+        change = printer.phase_line(before, state)
+        if change is not None:
+            print(f"{'':>6}  {printer.clock_text(state, state.at)}  ▸ {change}")
+    if args.json:
+        print(printer.json_line(printer.summary(state)))
+    else:
+        print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
+    journal.close()
+    return 0

@@ -1,0 +1,98 @@
+"""Events in words: one line each, for `run --headless`, `log` and the console's event log.
+
+The same sentence everywhere, so what an engineer reads in CI output is what
+the console showed at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.durations import format_duration
+from core.events import (
+    CommandFailed,
+    Event,
+    ExposureApplied,
+    ExposureRead,
+    FaultInjected,
+    Measured,
+    OperatorAction,
+    Resumed,
+    RolloutStarted,
+    Tick,
+)
+from core.state import RolloutState
+
+
+def clock_text(state: RolloutState, at: float) -> str:
+    start = state.started_at if state.started_at is not None else at
+    return f"T+{format_duration(at - start):>7}"
+
+
+def _value(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.4g}"
+
+
+def describe(event: Event, state: RolloutState) -> str | None:
+    """A sentence for the event, or None for events not worth a line (ticks)."""
+    if isinstance(event, Tick):
+        return None
+    if isinstance(event, RolloutStarted):
+        return f"rollout {event.rollout} started (seed {event.seed})"
+    if isinstance(event, ExposureApplied):
+        return f"{event.service}: {event.percent:g}% of traffic on the new version"
+    if isinstance(event, CommandFailed):
+        return f"adapter failed (command {event.cmd_id}): {event.error}; holding"
+    if isinstance(event, Measured):
+        head = f"{event.service}: gate {event.gate}"
+        if event.error is not None:
+            return f"{head} measurement error: {event.error}"
+        if event.baseline is not None:
+            return f"{head} = {_value(event.value)} (baseline {_value(event.baseline)})"
+        return f"{head} = {_value(event.value)}"
+    if isinstance(event, ExposureRead):
+        if event.error is not None:
+            return f"read-back failed: {event.error}"
+        shown = ", ".join(f"{k} {v:g}%" for k, v in sorted(event.exposures.items()))
+        return f"read back from adapters: {shown}"
+    if isinstance(event, OperatorAction):
+        target = f" {event.service}" if event.service else ""
+        who = f" by {event.operator}" if event.operator else ""
+        why = f": {event.reason}" if event.reason else ""
+        return f"operator {event.action}{target}{who}{why}"
+    if isinstance(event, FaultInjected):
+        return "fault injected: " + ", ".join(f"{k}={v}" for k, v in sorted(event.fault.items()))
+    if isinstance(event, Resumed):
+        return f"resumed: {event.note}"
+    return event.kind
+
+
+def phase_line(before: RolloutState, after: RolloutState) -> str | None:
+    """A line when the rollout's phase or a service's phase changed."""
+    parts = []
+    if before.effective_phase != after.effective_phase:
+        why = f" ({after.reason or (after.hold.reason if after.hold else '')})"
+        parts.append(f"rollout {after.effective_phase}" + (why if why != " ()" else ""))
+    for name, svc in after.services.items():
+        old = before.services.get(name)
+        if old is None or old.phase != svc.phase:
+            parts.append(f"{name} {svc.phase}")
+    return "; ".join(parts) or None
+
+
+def summary(state: RolloutState) -> dict[str, Any]:
+    """The `{"summary": ...}` object that ends `run --headless --json`."""
+    return {
+        "summary": {
+            "phase": state.effective_phase,
+            "services": {
+                name: {"phase": svc.phase, "exposure": svc.exposure}
+                for name, svc in sorted(state.services.items())
+            },
+        }
+    }
+
+
+def json_line(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

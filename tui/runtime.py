@@ -1,0 +1,172 @@
+"""Wiring: plan + journal + adapters + clock → a ready `Engine`.
+
+The composition root shared by the headless runner, the console, `resume`,
+`watch` and drills. It is the only place that decides which adapter backs a
+port, where the journal lives, and how a run is found again after a crash.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from adapters.clock import RealClock
+from adapters.journal_sqlite import SqliteJournal
+from adapters.sim.world import SimWorld
+from core.clock import Clock, VirtualClock
+from core.context import initial_state
+from core.engine import Engine
+from core.graph import RolloutGraph
+from core.order import compile_plan
+from core.plan import Plan
+from core.planload import parse_plan
+from core.ports import RunInfo
+from core.problems import InputError, Problem
+from core.reducer import reduce
+from core.state import RolloutState
+
+DEFAULT_JOURNAL = Path(".interlock") / "journal.db"
+
+
+def default_journal() -> Path:
+    return Path(os.environ.get("INTERLOCK_JOURNAL", str(DEFAULT_JOURNAL)))
+
+
+def operator_identity() -> str:
+    """`user@host`, from the environment; shown in the header and kept on operator events."""
+    try:
+        user = os.environ.get("INTERLOCK_OPERATOR") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        user = "operator"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass
+class Session:
+    """One run of a plan, wired up and ready to `await engine.run(resuming=...)`."""
+
+    engine: Engine
+    journal: SqliteJournal
+    info: RunInfo
+    plan: Plan
+    graph: RolloutGraph
+    clock: Clock
+    world: SimWorld | None
+    resuming: bool
+
+
+def compile_text(text: str, file: str) -> tuple[Plan, RolloutGraph]:
+    plan, source = parse_plan(text, file)
+    return plan, compile_plan(plan, source)
+
+
+def _clock(kind: str, speed: float, origin: float | None) -> Clock:
+    if kind == "virtual":
+        return VirtualClock(start=origin or 0.0)
+    return RealClock(speed=speed, origin=origin if speed != 1.0 else None)
+
+
+def _adapters(plan: Plan, graph: RolloutGraph, seed: int, state_path: Path, clock: Clock):
+    if not plan.simulated:
+        raise InputError(
+            [Problem(path=("environment",), message="real adapters are not available in this build; use environment: sim")]
+        )
+    world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
+    return world, world.flags, world.router, world.metrics
+
+
+def _sim_state_path(journal_path: Path, run_id: str) -> Path:
+    return journal_path.parent / f"{run_id}.sim.json"
+
+
+def start_run(
+    plan_path: str | Path,
+    *,
+    journal_path: Path,
+    seed: int = 0,
+    clock: str = "virtual",
+    speed: float = 1.0,
+    interactive: bool = False,
+) -> Session:
+    """Validate the plan, record a new run in the journal and wire its engine."""
+    path = Path(plan_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError([Problem(path=(), message=f"cannot read the plan: {exc.strerror}", file=str(path))]) from None
+    plan, graph = compile_text(text, str(path))
+    journal = SqliteJournal(journal_path)
+    stamp = datetime.now(timezone.utc)
+    info = RunInfo(
+        run_id=f"{plan.rollout}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
+        rollout=plan.rollout,
+        plan_path=str(path),
+        plan_text=text,
+        seed=seed,
+        clock=clock,
+        speed=speed,
+        created=stamp.isoformat(),
+        operator=operator_identity(),
+    )
+    the_clock = _clock(clock, speed, None)
+    world, flags, router, metrics = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock)
+    journal.create_run(info)
+    engine = Engine(
+        initial_state(plan, graph), clock=the_clock, journal=journal, run_id=info.run_id,
+        flags=flags, router=router, metrics=metrics, seed=seed, interactive=interactive,
+    )
+    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False)
+
+
+def replay(journal: SqliteJournal, info: RunInfo) -> tuple[Plan, RolloutGraph, RolloutState]:
+    """The run's state, rebuilt from its journaled plan and events."""
+    plan, graph = compile_text(info.plan_text, info.plan_path)
+    state = initial_state(plan, graph)
+    for record in journal.records(info.run_id):
+        state, _ = reduce(state, record.event)
+    return plan, graph, state
+
+
+def find_run(journal: SqliteJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
+    runs = journal.runs()
+    if run_id is not None:
+        return next((r for r in runs if r.run_id == run_id), None)
+    for info in reversed(runs):
+        if not unfinished:
+            return info
+        _, _, state = replay(journal, info)
+        if not state.finished:
+            return info
+    return None
+
+
+def resume_run(
+    *,
+    journal_path: Path,
+    run_id: str | None = None,
+    interactive: bool = False,
+    speed: float | None = None,
+) -> Session:
+    """Rebuild an unfinished run from its journal and wire an engine that continues it."""
+    if not journal_path.exists():
+        raise InputError([Problem(path=(), message="no journal here; start a rollout with `interlock run`", file=str(journal_path))])
+    journal = SqliteJournal(journal_path)
+    info = find_run(journal, run_id, unfinished=True)
+    if info is None:
+        what = f"no run {run_id!r}" if run_id else "no unfinished rollout"
+        raise InputError([Problem(path=(), message=f"{what} in this journal", file=str(journal_path))])
+    plan, graph, state = replay(journal, info)
+    if state.finished:
+        raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=str(journal_path))])
+    the_clock = _clock(info.clock, speed or info.speed, state.at)
+    world, flags, router, metrics = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock)
+    engine = Engine(
+        state, clock=the_clock, journal=journal, run_id=info.run_id,
+        flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive,
+    )
+    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=True)
