@@ -93,7 +93,8 @@ def main() -> None:
 
     print(f"plan: {len(plan.services)} services ({len(graph.static)} static), {edges} edges")
     print(f"edges between moving services: {dict(sorted(kinds.items()))}")
-    print(f"groups: {len(graph.groups)}, lockstep: {len(graph.lockstep)}, sizes {dict(sorted(sizes.items()))}")
+    print(f"groups: {len(graph.groups)}, lockstep: {len(graph.lockstep)}, "
+          f"sizes {dict(sorted(sizes.items()))}")
     print(f"waves: {len(graph.waves)}, precedence: {dict(sorted(reasons.items()))}")
     print(f"compile_plan over {args.runs} runs: best {min(times) * 1000:.1f} ms, "
           f"median {statistics.median(times) * 1000:.1f} ms")

@@ -256,7 +256,10 @@ def _topological(nodes: Iterable[T], succ: Mapping[T, Iterable[T]] | list[set[T]
 
 
 def _cycles(
-    names: list[str], edges: list[tuple[str, str]], source: SourceMap | None, problems: list[Problem]
+    names: list[str],
+    edges: list[tuple[str, str]],
+    source: SourceMap | None,
+    problems: list[Problem],
 ) -> None:
     """One cycle per strongly connected knot of `depends_on`, shortest through its first name."""
     needs: dict[str, list[str]] = {name: [] for name in names}
@@ -270,8 +273,9 @@ def _cycles(
     for knot in sorted(knots):
         start, inside = knot[0], set(knot)
         parent: dict[str, str] = {}
-        frontier, tail = [start], ""
-        while not tail:
+        frontier: list[str] = [start]
+        tail: str | None = None
+        while tail is None:
             step = []
             for node in frontier:
                 if start in needs[node]:
@@ -282,7 +286,7 @@ def _cycles(
                         parent[dep] = node
                         step.append(dep)
             frontier = step
-        path = [tail]
+        path: list[str] = [tail]
         while path[-1] != start:
             path.append(parent[path[-1]])
         cycle = " -> ".join([*reversed(path), start])
@@ -373,7 +377,8 @@ def _contract_problems(
 def _lockstep_components(
     moving: list[str], kinds: dict[tuple[str, str], EdgeKind]
 ) -> tuple[dict[str, int], list[tuple[str, ...]]]:
-    """Strongly connected components of the forced edges: service → comp, comp → sorted names."""
+    """Strongly connected components of the forced edges (a lockstep edge is a 2-cycle):
+    service → comp number, and per comp its sorted names, comps sorted by first name."""
     forced: dict[str, list[str]] = {name: [] for name in moving}
     for (p, c), kind in kinds.items():
         if kind in ("producer_first", "lockstep"):

@@ -14,7 +14,8 @@ from core.plan import Contracts, Plan
 
 
 def render_plan(plan: Plan, graph: RolloutGraph) -> str:
-    """The human form of `interlock plan --json`: waves, groups, reasons, blast radius."""
+    """The human form of `interlock plan --json`: waves, groups, reasons, blast radius
+    (no trailing newline, ready for `print`)."""
     moving, static = len(graph.moving), len(graph.static)
     lines = [
         f"rollout {graph.rollout}: {_count(moving, 'service')} to move in "
@@ -36,7 +37,8 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
         lines += [
             "",
             f"rollout order: {', '.join(graph.order)}",
-            f"rollback order: {', '.join(reversed(graph.order))} (only services that moved go back)",
+            f"rollback order: {', '.join(reversed(graph.order))}"
+            " (only services that moved go back)",
         ]
 
     lines += ["", "lockstep groups (one cohort: the same users see every new version)"]
@@ -45,7 +47,8 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
         members = set(group)
         for consumer in group:
             for producer in sorted(set(plan.services[consumer].depends_on) & members):
-                lines.append(f"    {producer} -> {consumer}: {_edge_words(plan, producer, consumer)}")
+                why = _edge_words(plan, producer, consumer)
+                lines.append(f"    {producer} -> {consumer}: {why}")
     if not graph.lockstep:
         lines.append("  none")
 
@@ -62,7 +65,7 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
     for name in sorted(graph.blast_radius):
         downstream = graph.blast_radius[name]
         lines.append(f"  {name:<{width}}  {', '.join(downstream) if downstream else 'none'}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def _precedence_words(plan: Plan, edge: Precedence) -> str:
@@ -94,8 +97,8 @@ def _edge_words(plan: Plan, producer: str, consumer: str) -> str:
         )
     if kind == "lockstep":
         return (
-            f"neither order is safe: the old {consumer} {c.from_.version} {_misses(c.from_, p.to)}, "
-            f"the new one {_misses(c.to, p.from_)}"
+            f"neither order is safe: the old {consumer} {c.from_.version} "
+            f"{_misses(c.from_, p.to)}, the new one {_misses(c.to, p.from_)}"
         )
     if not _shared(p.from_, c.from_) and not _shared(p.to, c.to):
         return "no contract between them, either order is safe"
