@@ -54,6 +54,42 @@ def chain_hash(prev_hash: str, run_id: str, seq: int, operator: str, body: str) 
     return hashlib.sha256(material.encode("ascii")).hexdigest()
 
 
+def record_operator(event: Event, default: str) -> str:
+    """Who a record is attributed to: an operator action names its own operator (the
+    console that sent it); every other event takes the batch's `operator`."""
+    named = getattr(event, "operator", "")
+    return named if isinstance(named, str) and named else default
+
+
+class NewRecord(NamedTuple):
+    """One record ready to store, chained to the one before it."""
+
+    seq: int
+    at: float
+    kind: str
+    body: str
+    operator: str
+    prev_hash: str
+    hash: str
+
+
+def chain_records(
+    run_id: str, head: tuple[int, str], events: Iterable[Event], operator: str = ""
+) -> list[NewRecord]:
+    """Encode and chain `events` after the run's `head` (last seq, last hash). Every
+    journal backend appends exactly these, so their chains are interchangeable."""
+    seq, prev = head
+    out: list[NewRecord] = []
+    for event in events:
+        body = encode_event(event)
+        seq += 1
+        who = record_operator(event, operator)
+        digest = chain_hash(prev, run_id, seq, who, body)
+        out.append(NewRecord(seq, event.at, event.kind, body, who, prev, digest))
+        prev = digest
+    return out
+
+
 class ChainRow(NamedTuple):
     """What `verify_chain` needs of one stored record, in seq order."""
 

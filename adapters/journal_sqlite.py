@@ -28,11 +28,11 @@ from adapters.journal_codec import (
     ChainRow,
     JournalError,
     Verdict,
-    chain_hash,
+    chain_records,
     decode_event,
-    encode_event,
     verify_chain,
 )
+from adapters.lease import FileLease, acquire_file_lease
 from core.events import Event
 from core.ports import Record, RunInfo
 
@@ -41,6 +41,8 @@ __all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
 SCHEMA_VERSION = 1
 _PAGE = 2000
 """Records per keyset page in `records` and `verify`."""
+FOLLOW_POLL = 0.2
+"""Seconds between looks for new records in `follow` (SQLite cannot notify)."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,6 +92,7 @@ class SqliteJournal:
         self.path = Path(path)
         self.readonly = readonly
         self._heads: dict[str, tuple[int, str]] = {}
+        self._leases: dict[str, FileLease] = {}
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         try:
@@ -266,20 +269,20 @@ class SqliteJournal:
     # -- records -------------------------------------------------------------
 
     def append(self, run_id: str, events: Sequence[Event], operator: str = "") -> None:
-        """Append `events` in one transaction; durable on disk when this returns."""
+        """Append `events` in one transaction; durable on disk when this returns.
+        Operator actions are attributed to their own `operator`, the rest to `operator`.
+        Raises `core.ports.LeaseLost` if this journal leased the run and lost the lease."""
         self._writable()
         if not events:
             return
         with self._lock:
+            lease = self._leases.get(run_id)
+            if lease is not None and lease.held:
+                lease.check()  # a driver whose lease file was taken away must not write
             start_seq, start_hash = self._head(run_id)
-            seq, prev = start_seq, start_hash
-            rows = []
-            for event in events:
-                body = encode_event(event)
-                seq += 1
-                digest = chain_hash(prev, run_id, seq, operator, body)
-                rows.append((run_id, seq, event.at, event.kind, body, operator, prev, digest))
-                prev = digest
+            chained = chain_records(run_id, (start_seq, start_hash), events, operator)
+            rows = [(run_id, *record) for record in chained]
+            seq, prev = chained[-1].seq, chained[-1].hash
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -363,10 +366,56 @@ class SqliteJournal:
         )
         return verify_chain(run_id, rows, (int(head_rows[0][0]), str(head_rows[0][1])))
 
+    def follow(
+        self,
+        run_id: str,
+        after: int = 0,
+        *,
+        stop: threading.Event | None = None,
+        poll: float = FOLLOW_POLL,
+    ) -> Iterator[Record]:
+        """The run's records past `after`, then each new one as it is committed (found by
+        polling every `poll` seconds), until `stop` is set or the caller stops iterating."""
+        stop = stop or threading.Event()
+        stream = self.records(run_id, after)  # raises at once for an unknown run
+        while True:
+            for record in stream:
+                after = record.seq
+                yield record
+            if stop.wait(poll):
+                return
+            stream = self._stream(run_id, after)
+
+    # -- leases --------------------------------------------------------------
+
+    def acquire_lease(
+        self, run_id: str, holder: str, *, wait: bool = False, timeout: float | None = None
+    ) -> FileLease:
+        """Take the right to drive `run_id` (see adapters/lease.py). Raises
+        `core.ports.LeaseHeld` naming the holder unless `wait`, which blocks until
+        the holder's process has gone (or `timeout` seconds)."""
+        self._writable()
+        with self._lock:
+            if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
+                raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
+        lease = acquire_file_lease(self.path, run_id, holder, wait=wait, timeout=timeout)
+        with self._lock:
+            self._leases[run_id] = lease
+        return lease
+
+    @property
+    def label(self) -> str:
+        """How messages name this journal."""
+        return str(self.path)
+
     # -- lifetime ------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the journal and release the leases taken through it."""
         with self._lock:
+            for lease in self._leases.values():
+                lease.release()
+            self._leases.clear()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

@@ -31,7 +31,7 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
-from core.ports import AdapterError, FlagService, Journal, MetricSource, Router
+from core.ports import AdapterError, FlagService, Journal, Lease, LeaseLost, MetricSource, Router
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -64,6 +64,7 @@ class Engine:
         seed: int = 0,
         interactive: bool = False,
         command_timeout: float = 10.0,
+        lease: Lease | None = None,
     ):
         self.state = state
         self.clock = clock
@@ -76,6 +77,8 @@ class Engine:
         self.interactive = interactive
         """Wait for the operator when nothing else can happen (a console), instead of returning."""
         self.command_timeout = command_timeout
+        self.lease = lease
+        """The right to drive this run; checked before every batch's commands go out."""
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._busy = 0
         self._locks: dict[str, asyncio.Lock] = {}
@@ -111,6 +114,14 @@ class Engine:
     # -- loop -----------------------------------------------------------
 
     async def run(self, *, resuming: bool = False) -> RolloutState:
+        try:
+            return await self._run(resuming)
+        except LeaseLost:
+            for task in list(self._tasks):
+                task.cancel()
+            raise
+
+    async def _run(self, resuming: bool) -> RolloutState:
         if resuming:
             await self._ingest([Resumed(at=self.clock.now(), note="resumed from the journal")])
             await self._reconcile()
@@ -188,6 +199,8 @@ class Engine:
 
     async def _ingest(self, events: list[Event]) -> None:
         self.journal.append(self.run_id, events)
+        if self.lease is not None:
+            self.lease.check()
         for event in events:
             self.state, commands = reduce(self.state, event)
             for cmd in commands:

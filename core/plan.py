@@ -164,11 +164,30 @@ class FlagsEnv(Strict):
     timeout: Duration = 5.0
 
 
+class RouteTarget(Strict):
+    """Where one route's stable and canary traffic go, in the router's own names."""
+
+    backend: str | None = None
+    """HAProxy backend (defaults to the route's name)."""
+    stable: str | None = None
+    """Stable server (HAProxy), upstream dial (Caddy) or backend Service (Gateway API)."""
+    canary: str | None = None
+    id: str | None = None
+    """Caddy `@id` of the reverse_proxy handler."""
+    httproute: str | None = None
+    """Gateway API HTTPRoute name (defaults to the route's name)."""
+    namespace: str | None = None
+
+
 class RouterEnv(Strict):
     kind: str
     admin: str | None = None
     url: str | None = None
     timeout: Duration = 5.0
+    routes: dict[str, RouteTarget] = Field(default_factory=dict)
+    namespace: str | None = None
+    token_env: str | None = None
+    ca_file: str | None = None
 
 
 class MetricsEnv(Strict):

@@ -92,3 +92,37 @@ class Journal(Protocol):
     def records(self, run_id: str, after: int = 0) -> Iterator[Record]: ...
 
     def close(self) -> None: ...
+
+
+class LeaseHeld(Exception):
+    """Another driver holds the run's lease. `holder` is `user@host pid N` as that driver
+    recorded it ("" if it could not be read); safe to show."""
+
+    def __init__(self, run_id: str, holder: str) -> None:
+        self.run_id = run_id
+        self.holder = holder
+        who = holder or "another driver (its identity could not be read)"
+        super().__init__(
+            f"run {run_id} is being driven by {who}; watch it with `interlock watch`, "
+            "or wait and take it over with --take-over"
+        )
+
+
+class LeaseLost(Exception):
+    """This driver no longer holds the run's lease (its lock connection or lock file is gone):
+    it must stop issuing commands at once. Safe to show."""
+
+
+@runtime_checkable
+class Lease(Protocol):
+    """The right to drive one run: at most one live `Lease` per run across every process
+    and machine sharing the journal. Drop it with `release()`; a crash drops it too."""
+
+    run_id: str
+    holder: str
+
+    def check(self) -> None:
+        """Raise `LeaseLost` unless the lease is still held. Call before issuing commands."""
+
+    def release(self) -> None:
+        """Give the lease up (idempotent)."""

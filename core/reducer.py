@@ -28,6 +28,9 @@ from core.schedule import advance, start_stage
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
 
+READ_BACK_TOLERANCE = 0.5
+"""Percentage points a read-back may differ by: routers hold integer weights (HAProxy out of 100)."""
+
 RETRY_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds between retries of a failed adapter command while held."""
 
@@ -128,6 +131,9 @@ def _on_failed(tx: Tx, event: CommandFailed) -> None:
     cmd = tx.inflight.get(event.cmd_id)
     if cmd is None:
         return
+    if isinstance(cmd, SetExposure) and tx.newer_exposure(cmd):
+        del tx.inflight[event.cmd_id]  # retrying it would undo the newer setting
+        return
     hold = tx.hold or Hold(reason="")
     attempts = hold.attempts + 1
     failed = hold.failed if event.cmd_id in hold.failed else hold.failed + (event.cmd_id,)
@@ -169,15 +175,21 @@ def _on_read(tx: Tx, event: ExposureRead) -> None:
             for c in tx.inflight.values()
             if isinstance(c, SetExposure) and c.service == name
         )
-        if all(abs(actual - value) > 1e-6 for value in acceptable):
+        if all(abs(actual - value) > READ_BACK_TOLERANCE for value in acceptable):
             mismatch[name] = (expected, actual)
     if mismatch:
         detail = ", ".join(f"{n} reads {a:g}% (journal {e:g}%)" for n, (e, a) in sorted(mismatch.items()))
-        tx.hold = Hold(reason=f"state differs from the journal: {detail}; waiting for the operator",
-                       mismatch=mismatch)
+        base = hold or Hold(reason="")
+        # Commands that failed meanwhile stay on the retry list.
+        tx.hold = replace(base, reason=f"state differs from the journal: {detail}; waiting for the operator",
+                          mismatch=mismatch, reading=base.reading if reconcile else None)
     elif not reconcile:
-        tx.hold = None
-        tx.reason = "adapters answer again and agree with the journal"
+        assert hold is not None
+        if hold.failed:  # a command failed while the read was out: keep retrying it
+            tx.hold = replace(hold, reading=None)
+        else:
+            tx.hold = None
+            tx.reason = "adapters answer again and agree with the journal"
 
 
 def _on_tick(tx: Tx) -> None:
@@ -203,10 +215,12 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
         tx.reason = f"paused by {event.operator or 'operator'}"
     elif action == "resume":
         if tx.hold is not None and tx.hold.mismatch:
-            for name, (expected, _actual) in tx.hold.mismatch.items():
+            for name in tx.hold.mismatch:
+                # The journal's value now, not when the mismatch was seen: a rollback may
+                # have lowered it since.
                 cohort = tx.ctx.groups[tx.ctx.graph.group_of[name]].cohort
-                tx.set_exposure(name, expected, cohort, force=True)
-            tx.hold = Hold(reason="re-applying the journal's state")
+                tx.set_exposure(name, tx.services[name].target, cohort, force=True)
+            tx.hold = replace(tx.hold, reason="re-applying the journal's state", mismatch={}, reading=None)
         if tx.phase == "paused":
             tx.phase = "running"
             tx.stepping = False

@@ -14,9 +14,10 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from adapters.clock import RealClock
-from adapters.journal_sqlite import SqliteJournal
+from adapters.journals import SharedJournal, is_url, open_journal
 from adapters.sim.world import SimWorld
 from core.clock import Clock, VirtualClock
 from core.context import initial_state
@@ -25,7 +26,7 @@ from core.graph import RolloutGraph
 from core.order import compile_plan
 from core.plan import Plan
 from core.planload import parse_plan
-from core.ports import RunInfo
+from core.ports import LeaseHeld, RunInfo
 from core.problems import InputError, Problem
 from core.reducer import reduce
 from core.state import RolloutState
@@ -33,8 +34,9 @@ from core.state import RolloutState
 DEFAULT_JOURNAL = Path(".interlock") / "journal.db"
 
 
-def default_journal() -> Path:
-    return Path(os.environ.get("INTERLOCK_JOURNAL", str(DEFAULT_JOURNAL)))
+def default_journal() -> str:
+    """`$INTERLOCK_JOURNAL`, else `.interlock/journal.db`: a SQLite path or a postgresql:// URL."""
+    return os.environ.get("INTERLOCK_JOURNAL", str(DEFAULT_JOURNAL))
 
 
 def operator_identity() -> str:
@@ -46,12 +48,16 @@ def operator_identity() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+def lease_holder() -> str:
+    return f"{operator_identity()} pid {os.getpid()}"
+
+
 @dataclass
 class Session:
     """One run of a plan, wired up and ready to `await engine.run(resuming=...)`."""
 
     engine: Engine
-    journal: SqliteJournal
+    journal: SharedJournal
     info: RunInfo
     plan: Plan
     graph: RolloutGraph
@@ -72,22 +78,27 @@ def _clock(kind: str, speed: float, origin: float | None) -> Clock:
 
 
 def _adapters(plan: Plan, graph: RolloutGraph, seed: int, state_path: Path, clock: Clock):
+    """(world or None, flags, router, metrics): the simulated world, or the plan's real services."""
     if not plan.simulated:
-        raise InputError(
-            [Problem(path=("environment",), message="real adapters are not available in this build; use environment: sim")]
-        )
+        from adapters.environment import build_adapters
+
+        flags, router, metrics, _close = build_adapters(plan, clock=clock)
+        return None, flags, router, metrics
     world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
     return world, world.flags, world.router, world.metrics
 
 
-def _sim_state_path(journal_path: Path, run_id: str) -> Path:
-    return journal_path.parent / f"{run_id}.sim.json"
+def _sim_state_path(journal: str | Path, run_id: str) -> Path:
+    """The simulated world's flag/route state; local to this machine even for a shared journal."""
+    if is_url(journal):
+        return DEFAULT_JOURNAL.parent / f"{run_id}.sim.json"
+    return Path(journal).parent / f"{run_id}.sim.json"
 
 
 def start_run(
     plan_path: str | Path,
     *,
-    journal_path: Path,
+    journal_path: str | Path,
     seed: int = 0,
     clock: str = "virtual",
     speed: float = 1.0,
@@ -100,7 +111,7 @@ def start_run(
     except OSError as exc:
         raise InputError([Problem(path=(), message=f"cannot read the plan: {exc.strerror}", file=str(path))]) from None
     plan, graph = compile_text(text, str(path))
-    journal = SqliteJournal(journal_path)
+    journal = open_journal(journal_path)
     stamp = datetime.now(timezone.utc)
     info = RunInfo(
         run_id=f"{plan.rollout}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
@@ -116,14 +127,15 @@ def start_run(
     the_clock = _clock(clock, speed, None)
     world, flags, router, metrics = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock)
     journal.create_run(info)
+    lease = journal.acquire_lease(info.run_id, lease_holder())
     engine = Engine(
         initial_state(plan, graph), clock=the_clock, journal=journal, run_id=info.run_id,
-        flags=flags, router=router, metrics=metrics, seed=seed, interactive=interactive,
+        flags=flags, router=router, metrics=metrics, seed=seed, interactive=interactive, lease=lease,
     )
     return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False)
 
 
-def replay(journal: SqliteJournal, info: RunInfo) -> tuple[Plan, RolloutGraph, RolloutState]:
+def replay(journal: SharedJournal, info: RunInfo) -> tuple[Plan, RolloutGraph, RolloutState]:
     """The run's state, rebuilt from its journaled plan and events."""
     plan, graph = compile_text(info.plan_text, info.plan_path)
     state = initial_state(plan, graph)
@@ -132,7 +144,7 @@ def replay(journal: SqliteJournal, info: RunInfo) -> tuple[Plan, RolloutGraph, R
     return plan, graph, state
 
 
-def find_run(journal: SqliteJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
+def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
     runs = journal.runs()
     if run_id is not None:
         return next((r for r in runs if r.run_id == run_id), None)
@@ -147,26 +159,43 @@ def find_run(journal: SqliteJournal, run_id: str | None, *, unfinished: bool) ->
 
 def resume_run(
     *,
-    journal_path: Path,
+    journal_path: str | Path,
     run_id: str | None = None,
     interactive: bool = False,
     speed: float | None = None,
+    take_over: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Session:
-    """Rebuild an unfinished run from its journal and wire an engine that continues it."""
-    if not journal_path.exists():
+    """Rebuild an unfinished run from its journal and wire an engine that continues it.
+
+    The lease comes first and the replay after it: the previous driver may have
+    appended more before it let go."""
+    if not is_url(journal_path) and not Path(journal_path).exists():
         raise InputError([Problem(path=(), message="no journal here; start a rollout with `interlock run`", file=str(journal_path))])
-    journal = SqliteJournal(journal_path)
+    journal = open_journal(journal_path)
     info = find_run(journal, run_id, unfinished=True)
     if info is None:
+        journal.close()
         what = f"no run {run_id!r}" if run_id else "no unfinished rollout"
-        raise InputError([Problem(path=(), message=f"{what} in this journal", file=str(journal_path))])
+        raise InputError([Problem(path=(), message=f"{what} in this journal", file=journal.label)])
+    try:
+        lease = journal.acquire_lease(info.run_id, lease_holder())
+    except LeaseHeld as held:
+        if not take_over:
+            journal.close()
+            raise
+        if on_wait is not None:
+            on_wait(held.holder)
+        lease = journal.acquire_lease(info.run_id, lease_holder(), wait=True)
     plan, graph, state = replay(journal, info)
     if state.finished:
-        raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=str(journal_path))])
+        lease.release()
+        journal.close()
+        raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=journal.label)])
     the_clock = _clock(info.clock, speed or info.speed, state.at)
     world, flags, router, metrics = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock)
     engine = Engine(
         state, clock=the_clock, journal=journal, run_id=info.run_id,
-        flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive,
+        flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive, lease=lease,
     )
     return Session(engine, journal, info, plan, graph, the_clock, world, resuming=True)

@@ -1,0 +1,428 @@
+"""The shared journal: the same records, schema version and hash chain as the SQLite
+journal, in a PostgreSQL database that several consoles on several machines reach.
+
+Why these choices:
+- Records are encoded and chained by `adapters.journal_codec`, exactly as on
+  SQLite, so a run verifies, replays and reads the same on either backend.
+- One transaction per `append`; the run's head row is advanced with a
+  compare-and-set, and (run_id, seq) is the primary key, so a second writer
+  raises instead of forking the chain. A journal holding the run's lease
+  appends through the lease's own connection: if that session is gone, the
+  lease is gone, and the append fails instead of racing the new driver.
+- The append transaction also NOTIFYs channel `interlock_journal` with the run
+  id; PostgreSQL delivers it at commit, so watchers (`follow`) see a batch
+  within milliseconds, without polling the table.
+- NaN `at` is stored as NULL, as SQLite does, so `verify_chain` is unchanged.
+- The URL may carry a password: it is never shown. Messages and `repr` use
+  `label`, the URL with the password masked, and driver errors are scrubbed.
+- Connect directly or through a session-pooling proxy: advisory locks and
+  LISTEN need a session, which transaction pooling does not keep.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from adapters.journal_codec import (
+    ChainRow,
+    JournalError,
+    Verdict,
+    chain_records,
+    decode_event,
+    verify_chain,
+)
+from adapters.journal_sqlite import SCHEMA_VERSION
+from adapters.journals import mask_url
+from adapters.lease import PgLease, acquire_pg_lease
+from core.events import Event
+from core.ports import LeaseLost, Record, RunInfo
+
+__all__ = ["CHANNEL", "PgJournal"]
+
+CHANNEL = "interlock_journal"
+_PAGE = 2000
+_SAFETY_POLL = 5.0
+"""`follow` also re-reads this often, in case a notification was missed (a reconnect)."""
+_SCHEMA_LOCK = 0x696E_7465_726C_6F63  # an advisory key held while creating tables
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    rollout TEXT NOT NULL,
+    plan_path TEXT NOT NULL,
+    plan_text TEXT NOT NULL,
+    seed BIGINT NOT NULL,
+    clock TEXT NOT NULL,
+    speed DOUBLE PRECISION,
+    created TEXT NOT NULL,
+    operator TEXT NOT NULL DEFAULT '',
+    head_seq BIGINT NOT NULL DEFAULT 0,
+    head_hash TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE records (
+    run_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at DOUBLE PRECISION,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    operator TEXT NOT NULL DEFAULT '',
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE leases (
+    run_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    backend_pid INTEGER NOT NULL,
+    since TIMESTAMPTZ NOT NULL
+)
+"""
+
+_INSERT = (
+    "INSERT INTO records (run_id, seq, at, kind, body, operator, prev_hash, hash) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_RUN_COLUMNS = "run_id, rollout, plan_path, plan_text, seed, clock, speed, created, operator"
+
+
+class _StaleHead(Exception):
+    pass
+
+
+class PgJournal:
+    """`core.ports.Journal` on a PostgreSQL database. `readonly=True` never writes (the
+    session itself is read-only): for watchers, `interlock log` and `audit verify`."""
+
+    def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 10) -> None:
+        self.label = mask_url(url)
+        self.readonly = readonly
+        self._url = url
+        self._connect_timeout = connect_timeout
+        try:
+            self._password = str(conninfo_to_dict(url).get("password") or "")
+        except psycopg.Error:
+            raise JournalError(f"{self.label}: not a valid PostgreSQL URL") from None
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._leases: dict[str, PgLease] = {}
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection | None = None
+        try:
+            self._conn = self._connect()
+            if readonly:
+                self._conn.execute("SET default_transaction_read_only = on")
+            self._check_schema()
+            self._namespace = str(self._db.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+        except psycopg.Error as exc:
+            self.close()
+            raise JournalError(self._explain(exc)) from None
+        except JournalError:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PgJournal({self.label!r}, readonly={self.readonly})"
+
+    # -- opening -------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=self._connect_timeout,
+            application_name="interlock",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+
+    def _connect_or_fail(self) -> psycopg.Connection:
+        try:
+            return self._connect()
+        except psycopg.Error as exc:
+            raise JournalError(self._explain(exc)) from None
+
+    def _explain(self, exc: psycopg.Error) -> str:
+        lines = (str(exc) or type(exc).__name__).strip().splitlines()
+        text = lines[0] if lines else type(exc).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        if isinstance(exc, psycopg.OperationalError):
+            return f"{self.label}: cannot reach the journal database: {text}"
+        return f"{self.label}: journal error: {text}"
+
+    def _tables(self) -> set[str]:
+        rows = self._db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return {name for (name,) in rows}
+
+    def _check_schema(self) -> None:
+        tables = self._tables()
+        if not tables and not self.readonly:
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                if not self._tables():  # another process may have just made them
+                    for statement in _SCHEMA.split(";"):
+                        self._db.execute(statement)  # type: ignore[call-overload]
+                    self._db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', %s)",
+                        (str(SCHEMA_VERSION),),
+                    )
+            tables = self._tables()
+        if "meta" not in tables:
+            hint = ", and other tables: give interlock a database or schema of its own" if tables else ""
+            raise JournalError(f"{self.label}: not an interlock journal (no meta table{hint})")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            version = int(row[0]) if row else None
+        except (TypeError, ValueError):
+            version = None
+        if version is None:
+            raise JournalError(f"{self.label}: not an interlock journal (no schema_version)")
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"{self.label}: journal schema version {version} is newer than this interlock "
+                f"understands (version {SCHEMA_VERSION}); upgrade interlock to open it"
+            )
+        if version < SCHEMA_VERSION or not {"runs", "records", "leases"} <= tables:
+            raise JournalError(f"{self.label}: journal schema version {version} is unknown")
+
+    @property
+    def _db(self) -> psycopg.Connection:
+        if self._conn is None:
+            raise JournalError(f"{self.label}: the journal is closed")
+        return self._conn
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise JournalError(f"{self.label}: the journal is open read-only")
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+        try:
+            return self._db.execute(sql, args).fetchall()  # type: ignore[call-overload]
+        except psycopg.Error as exc:
+            raise JournalError(self._explain(exc)) from None
+
+    def _known(self, run_id: str) -> None:
+        if not self._query("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)):
+            raise JournalError(f"{self.label}: no run {run_id!r} in this journal")
+
+    # -- runs ----------------------------------------------------------------
+
+    def create_run(self, info: RunInfo) -> None:
+        """Record a new run. `created` is filled in (UTC, ISO 8601) if empty."""
+        self._writable()
+        created = info.created or datetime.now(UTC).isoformat()
+        values = (
+            info.run_id, info.rollout, info.plan_path, info.plan_text, info.seed,
+            info.clock, info.speed, created, info.operator,
+        )
+        with self._lock:
+            try:
+                self._db.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    values,
+                )
+            except psycopg.errors.UniqueViolation:
+                raise JournalError(f"{self.label}: run {info.run_id!r} already exists") from None
+            except psycopg.Error as exc:
+                raise JournalError(self._explain(exc)) from None
+            self._heads[info.run_id] = (0, "")
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        with self._lock:
+            rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")
+        return [RunInfo(*row) for row in rows]
+
+    def last_seq(self, run_id: str) -> int:
+        """The run's last record number as stored (0 before the first append)."""
+        with self._lock:
+            self._known(run_id)
+            rows = self._query("SELECT MAX(seq) FROM records WHERE run_id = %s", (run_id,))
+        return int(rows[0][0] or 0)
+
+    def _head(self, run_id: str) -> tuple[int, str]:
+        cached = self._heads.get(run_id)
+        if cached is not None:
+            return cached
+        rows = self._query("SELECT head_seq, head_hash FROM runs WHERE run_id = %s", (run_id,))
+        if not rows:
+            raise JournalError(f"{self.label}: no run {run_id!r} in this journal")
+        head = (int(rows[0][0]), str(rows[0][1]))
+        self._heads[run_id] = head
+        return head
+
+    # -- records -------------------------------------------------------------
+
+    def append(self, run_id: str, events: Sequence[Event], operator: str = "") -> None:
+        """Append `events` in one transaction; committed when this returns. Operator
+        actions are attributed to their own `operator`, the rest to `operator`.
+        Raises `LeaseLost` if this journal leased the run and the lease is gone."""
+        self._writable()
+        if not events:
+            return
+        with self._lock:
+            start = self._head(run_id)
+            chained = chain_records(run_id, start, events, operator)
+            rows = [
+                (run_id, r.seq, None if r.at != r.at else r.at, r.kind, r.body, r.operator, r.prev_hash, r.hash)
+                for r in chained
+            ]
+            lease = self._leases.get(run_id)
+            conn = lease.conn if lease is not None else self._db
+            try:
+                with conn.transaction():
+                    with conn.cursor() as cur:
+                        cur.executemany(_INSERT, rows)
+                        cur.execute(
+                            "UPDATE runs SET head_seq = %s, head_hash = %s "
+                            "WHERE run_id = %s AND head_seq = %s AND head_hash = %s",
+                            (chained[-1].seq, chained[-1].hash, run_id, *start),
+                        )
+                        if cur.rowcount != 1:
+                            raise _StaleHead
+                        cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run_id))
+            except (psycopg.errors.UniqueViolation, _StaleHead):
+                self._heads.pop(run_id, None)
+                raise JournalError(
+                    f"{self.label}: run {run_id!r} was appended to by another writer "
+                    f"(expected its last record to be {start[0]}); nothing was written"
+                ) from None
+            except psycopg.Error as exc:
+                self._heads.pop(run_id, None)
+                if lease is not None and conn.broken:
+                    raise LeaseLost(
+                        f"run {run_id}: lost the lease (its connection to {self.label} is gone); "
+                        "nothing was written; stop driving"
+                    ) from None
+                raise JournalError(f"{self._explain(exc)}; nothing was written") from None
+            except BaseException:
+                self._heads.pop(run_id, None)
+                raise
+            self._heads[run_id] = (chained[-1].seq, chained[-1].hash)
+
+    def _pages(self, run_id: str, after: int, columns: str) -> Iterator[list[tuple]]:
+        sql = f"SELECT {columns} FROM records WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT {_PAGE}"
+        while True:
+            with self._lock:
+                page = self._query(sql, (run_id, after))
+            if not page:
+                return
+            yield page
+            if len(page) < _PAGE:
+                return
+            after = page[-1][0]
+
+    def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
+        """The run's records with seq > `after`, in order, streamed page by page.
+        An unknown run raises at once; an undecodable body raises when reached."""
+        with self._lock:
+            self._known(run_id)
+        return self._stream(run_id, after)
+
+    def _stream(self, run_id: str, after: int) -> Iterator[Record]:
+        for page in self._pages(run_id, after, "seq, body, operator"):
+            seq = page[0][0]
+            try:
+                for seq, body, who in page:
+                    yield Record(seq, decode_event(body), who)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise JournalError(
+                    f"{self.label}: run {run_id!r} record {seq}: cannot decode its event "
+                    f"({type(exc).__name__})"
+                ) from None
+
+    def follow(
+        self, run_id: str, after: int = 0, *, stop: threading.Event | None = None, slice_: float = 0.2
+    ) -> Iterator[Record]:
+        """The run's records past `after`, then each new batch as soon as it commits
+        (LISTEN/NOTIFY), until `stop` is set (noticed within `slice_` seconds) or the
+        caller stops iterating."""
+        stop = stop or threading.Event()
+        with self._lock:
+            self._known(run_id)
+        listener = self._connect_or_fail()
+        try:
+            listener.execute(f"LISTEN {CHANNEL}")
+            idle = 0.0
+            while not stop.is_set():
+                for record in self._stream(run_id, after):
+                    after = record.seq
+                    yield record
+                idle = 0.0
+                while not stop.is_set() and idle < _SAFETY_POLL:
+                    woke = [n for n in listener.notifies(timeout=slice_, stop_after=1) if n.payload == run_id]
+                    if woke:
+                        break
+                    idle += slice_
+        except psycopg.Error as exc:
+            raise JournalError(self._explain(exc)) from None
+        finally:
+            listener.close()
+
+    def verify(self, run_id: str) -> Verdict:
+        """Recompute the run's hash chain: (ok, first bad seq, message)."""
+        with self._lock:
+            head_rows = self._query("SELECT head_seq, head_hash FROM runs WHERE run_id = %s", (run_id,))
+        if not head_rows:
+            return False, None, f"no run {run_id!r} in this journal"
+        rows = (
+            ChainRow(*row)
+            for page in self._pages(run_id, 0, "seq, kind, at, body, operator, prev_hash, hash")
+            for row in page
+        )
+        return verify_chain(run_id, rows, (int(head_rows[0][0]), str(head_rows[0][1])))
+
+    # -- leases --------------------------------------------------------------
+
+    def acquire_lease(
+        self, run_id: str, holder: str, *, wait: bool = False, timeout: float | None = None
+    ) -> PgLease:
+        """Take the right to drive `run_id` (see adapters/lease.py). Raises
+        `core.ports.LeaseHeld` naming the holder unless `wait`, which blocks until the
+        holder's session has ended (or `timeout` seconds). Appends to the run then go
+        through the lease's connection."""
+        self._writable()
+        with self._lock:
+            self._known(run_id)
+        try:
+            lease = acquire_pg_lease(
+                self._connect, run_id, holder, wait=wait, timeout=timeout, label=self.label,
+                namespace=self._namespace,
+            )
+        except psycopg.Error as exc:
+            raise JournalError(self._explain(exc)) from None
+        lease.on_release = self._forget_lease
+        with self._lock:
+            self._leases[run_id] = lease
+        return lease
+
+    def _forget_lease(self, lease: PgLease) -> None:
+        with self._lock:
+            if self._leases.get(lease.run_id) is lease:
+                del self._leases[lease.run_id]
+
+    # -- lifetime ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the journal and release the leases taken through it."""
+        with self._lock:
+            for lease in list(self._leases.values()):
+                lease.release()
+            self._leases.clear()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PgJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

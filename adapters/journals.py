@@ -1,0 +1,178 @@
+"""Which journal backs a `--journal` value, and what every backend offers the CLI.
+
+`--journal` takes a file path (SQLite, the embedded default) or a
+`postgresql://` URL (the shared store). Callers open journals only through
+`open_journal`, name them only through `journal_label` (a URL's password is
+never shown), and get the same `audit_verify` and `afollow` on either backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from adapters.journal_codec import JournalError, Verdict
+from adapters.journal_sqlite import SqliteJournal
+from core.ports import Journal, Lease, Record
+
+__all__ = [
+    "AUDIT_BAD_INPUT",
+    "AUDIT_OK",
+    "AUDIT_TAMPERED",
+    "SharedJournal",
+    "afollow",
+    "audit_verify",
+    "is_url",
+    "journal_label",
+    "mask_url",
+    "open_journal",
+]
+
+_PG_SCHEMES = ("postgresql://", "postgres://")
+AUDIT_OK, AUDIT_TAMPERED, AUDIT_BAD_INPUT = 0, 1, 2
+
+
+class SharedJournal(Journal, Protocol):
+    """What both backends offer beyond `core.ports.Journal`."""
+
+    label: str
+
+    def verify(self, run_id: str) -> Verdict: ...
+
+    def last_seq(self, run_id: str) -> int: ...
+
+    def acquire_lease(
+        self, run_id: str, holder: str, *, wait: bool = False, timeout: float | None = None
+    ) -> Lease: ...
+
+    def follow(self, run_id: str, after: int = 0, *, stop: threading.Event | None = None): ...
+
+
+def is_url(spec: str | Path) -> bool:
+    return isinstance(spec, str) and spec.lower().startswith(_PG_SCHEMES)
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by `***` (in the authority or the query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{hostport}"
+    query = "&".join(
+        ("password=***" if item.lower().startswith("password=") else item)
+        for item in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def journal_label(spec: str | Path) -> str:
+    """How to name a `--journal` value in a message: a URL's password masked."""
+    text = str(spec)
+    return mask_url(text) if "://" in text else text
+
+
+def open_journal(spec: str | Path, *, readonly: bool = False) -> SharedJournal:
+    """A SQLite journal for a path, a PostgreSQL journal for a `postgresql://` URL.
+    Raises `JournalError` for anything else, and for a journal that cannot be opened."""
+    text = str(spec).strip()
+    if not text:
+        raise JournalError("no journal given: pass a file path or a postgresql:// URL")
+    if is_url(text):
+        try:
+            from adapters.journal_pg import PgJournal
+        except ImportError:
+            raise JournalError(
+                f"{journal_label(text)}: a PostgreSQL journal needs the psycopg package "
+                "(pip install 'psycopg[binary]')"
+            ) from None
+        return PgJournal(text, readonly=readonly)
+    head = text.split(":", 1)[0].lower()
+    if "://" in text or (isinstance(spec, Path) and head in ("postgresql", "postgres")):
+        raise JournalError(
+            f"{journal_label(text)}: unsupported journal "
+            "address; use a file path (SQLite) or a postgresql:// URL"
+        )
+    return SqliteJournal(Path(text), readonly=readonly)
+
+
+def audit_verify(journal: SharedJournal, run_id: str | None = None) -> tuple[int, list[str]]:
+    """`interlock audit verify`: recompute each run's hash chain (or only `run_id`'s).
+    Returns (exit code, lines): 0 all intact, 1 tampered (each bad run's line names
+    its first bad record), 2 no such run."""
+    runs = [info.run_id for info in journal.runs()]
+    if run_id is not None:
+        if run_id not in runs:
+            return AUDIT_BAD_INPUT, [f"{journal.label}: no run {run_id!r} in this journal"]
+        runs = [run_id]
+    if not runs:
+        return AUDIT_OK, [f"{journal.label}: no runs in this journal"]
+    code, lines = AUDIT_OK, []
+    for rid in runs:
+        ok, bad, message = journal.verify(rid)
+        if ok:
+            lines.append(f"ok        {message}")
+        else:
+            code = AUDIT_TAMPERED
+            where = f" (first bad record: {bad})" if bad is not None else ""
+            lines.append(f"TAMPERED  {message}{where}")
+    total = len(runs)
+    bad_runs = sum(1 for line in lines if line.startswith("TAMPERED"))
+    lines.append(
+        f"{journal.label}: {total} run{'s' if total != 1 else ''} checked, "
+        + (f"{bad_runs} tampered" if bad_runs else "all intact")
+    )
+    return code, lines
+
+
+class _End:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+async def afollow(journal: SharedJournal, run_id: str, after: int = 0) -> AsyncIterator[Record]:
+    """`journal.follow` for asyncio code (the console, `watch --headless`): a thread
+    follows and hands records to the loop. Leaving the `async for` stops the thread
+    within a fraction of a second. The journal must not be closed meanwhile."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Record | _End] = asyncio.Queue()
+    stop = threading.Event()
+
+    def put(item: Record | _End) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop has closed: nobody is listening any more
+            stop.set()
+
+    def pump() -> None:
+        try:
+            for record in journal.follow(run_id, after, stop=stop):
+                put(record)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(_End(exc))
+            return
+        put(_End())
+
+    thread = threading.Thread(target=pump, name=f"follow-{run_id}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,434 @@
+"""Retrospective analysis: would this gate have fired on last week's incident?
+
+``interlock analyze PLAN GATE MEASUREMENTS.json`` replays recorded
+measurements, in order, through one gate's judgement and its Argo-style
+assessment, and reports the run's phase after every measurement and where
+it was decided. After the decision the gate stops measuring, as it would in
+a rollout: later measurements are listed as ``skipped``.
+
+The file is a JSON list. Each item is one measurement:
+
+* ``{"value": x}`` (``null`` means no data), optionally with
+  ``"baseline": y`` for a ``compare: baseline`` threshold gate;
+* ``{"error": "message"}`` — the metric query failed;
+* ``{"canary": [...], "baseline": [...]}`` — samples of both versions
+  (Mann–Whitney judgement), or binned prediction counts (``judge: drift``);
+* ``{"errors": e, "requests": n}`` — the canary's counts (``judge: sequential``),
+  or ``{"canary": {"errors": e, "requests": n}, "baseline": {...}}`` to
+  judge the canary against the baseline.
+
+Any item may carry ``"at"`` (seconds), echoed in the report. Problems are
+reported all at once, as ``FILE:LINE:COL: [i].field: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from core.gates import GatePhase, GateRun, MeasurementPhase, assess
+from core.gates import classify as classify_value
+from core.judges import drift
+from core.judges.mann_whitney import Direction, classify as mw_classify
+from core.judges.sequential import SprtState, sprt_start, sprt_update, two_sample_start, two_sample_update
+from core.plan import Gate
+from core.problems import InputError, Path, Problem, SourceMap, located
+
+FIELDS = ("value", "baseline", "error", "canary", "errors", "requests", "at")
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    kind: str
+    """value | error | samples | counts | arm_counts"""
+    value: float | None = None
+    baseline_value: float | None = None
+    error: str | None = None
+    canary: tuple[float, ...] = ()
+    baseline: tuple[float, ...] = ()
+    counts: tuple[int, ...] = ()
+    """(errors, requests), or (canary errors, canary requests, baseline errors, baseline requests)."""
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    index: int
+    phase: GatePhase
+    """The run's phase after this measurement."""
+    verdict: str
+    """This measurement's own judgement: successful, failed, inconclusive, error,
+    ignored, continue (a sequential test still undecided) or skipped."""
+    detail: str = ""
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    phase: GatePhase
+    decided_at: int | None
+    steps: tuple[Step, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        def step(s: Step) -> dict[str, Any]:
+            out: dict[str, Any] = {"index": s.index, "phase": s.phase, "verdict": s.verdict, "detail": s.detail}
+            if s.at is not None:
+                out["at"] = s.at
+            return out
+
+        steps = [step(s) for s in self.steps]
+        return {"phase": self.phase, "decided_at": self.decided_at, "measurements": steps}
+
+
+# -- reading the file ------------------------------------------------------------
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _scan(text: str, file: str) -> tuple[list[Any], SourceMap]:
+    """Decode the top-level list item by item, remembering where items and their keys start."""
+    source = SourceMap(file=file)
+    decoder = json.JSONDecoder()
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem((), f"not valid JSON: {exc.msg}", file, exc.lineno, exc.colno)]) from None
+    pos = len(text) - len(text.lstrip())
+    source.marks[()] = _line_col(text, pos)
+    if not text.startswith("[", pos):
+        raise InputError([located(source, (), "expected a JSON list of measurements")])
+    items: list[Any] = []
+    pos += 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if text.startswith("]", pos):
+            return items, source
+        item, end = decoder.raw_decode(text, pos)
+        index = len(items)
+        source.marks[(index,)] = _line_col(text, pos)
+        if isinstance(item, dict):
+            cursor = pos
+            for key in item:
+                found = text.find(json.dumps(key), cursor, end)
+                if found >= 0:
+                    source.marks[(index, key)] = source.key_marks[(index, key)] = _line_col(text, found)
+                    cursor = found + 1
+        items.append(item)
+        pos = end
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _counts(obj: Any, path: Path, problems: list[tuple[Path, str]]) -> tuple[int, int] | None:
+    if not isinstance(obj, dict) or set(obj) != {"errors", "requests"}:
+        problems.append((path, 'expected {"errors": e, "requests": n}'))
+        return None
+    errors, requests = obj["errors"], obj["requests"]
+    if not (_count(errors) and _count(requests)) or errors > requests:
+        problems.append((path, "errors and requests must be whole numbers with 0 <= errors <= requests"))
+        return None
+    return errors, requests
+
+
+def _samples(values: Any, path: Path, problems: list[tuple[Path, str]]) -> tuple[float, ...] | None:
+    if not isinstance(values, list):
+        problems.append((path, "expected a list of numbers"))
+        return None
+    bad = [i for i, v in enumerate(values) if not _number(v)]
+    for i in bad:
+        problems.append((path + (i,), f"expected a number, got {json.dumps(values[i])}"))
+    return None if bad else tuple(float(v) for v in values)
+
+
+def _parse_item(item: Any, i: int, problems: list[tuple[Path, str]]) -> Measurement | None:
+    shapes = (
+        '{"value": x}, {"error": "..."}, {"canary": [...], "baseline": [...]} or {"errors": e, "requests": n}'
+    )
+    if not isinstance(item, dict):
+        problems.append(((i,), f"expected an object: {shapes}"))
+        return None
+    start = len(problems)
+    for key in item:
+        if key not in FIELDS:
+            problems.append(((i, key), f"unknown field; expected one of {', '.join(FIELDS)}"))
+    at = item.get("at")
+    if at is not None and not _number(at):
+        problems.append(((i, "at"), "expected a time in seconds"))
+    keys = set(item) & set(FIELDS) - {"at"}
+    if keys == {"error"}:
+        if not isinstance(item["error"], str):
+            problems.append(((i, "error"), "expected the error message as a string"))
+        return None if len(problems) > start else Measurement("error", error=item["error"], at=at)
+    if keys in ({"value"}, {"value", "baseline"}):
+        for key in sorted(keys):
+            if item[key] is not None and not _number(item[key]):
+                problems.append(((i, key), f"expected a number or null, got {json.dumps(item[key])}"))
+        if len(problems) > start:
+            return None
+        value, base = item["value"], item.get("baseline")
+        return Measurement("value", value=None if value is None else float(value),
+                           baseline_value=None if base is None else float(base), at=at)
+    if keys == {"canary", "baseline"}:
+        if isinstance(item["canary"], dict) or isinstance(item["baseline"], dict):
+            canary = _counts(item["canary"], (i, "canary"), problems)
+            baseline = _counts(item["baseline"], (i, "baseline"), problems)
+            if canary is None or baseline is None or len(problems) > start:
+                return None
+            return Measurement("arm_counts", counts=canary + baseline, at=at)
+        c = _samples(item["canary"], (i, "canary"), problems)
+        b = _samples(item["baseline"], (i, "baseline"), problems)
+        if c is None or b is None or len(problems) > start:
+            return None
+        return Measurement("samples", canary=c, baseline=b, at=at)
+    if keys == {"errors", "requests"}:
+        counts = _counts({k: item[k] for k in keys}, (i,), problems)
+        return None if counts is None or len(problems) > start else Measurement("counts", counts=counts, at=at)
+    if len(problems) == start:
+        problems.append(((i,), f"expected one measurement: {shapes}"))
+    return None
+
+
+# -- judging -----------------------------------------------------------------------
+
+_BOTH = '{"canary": [...], "baseline": [...]}'
+ACCEPTS = {
+    "threshold": ({"value", "error", "samples"}, f'a value ({{"value": x}}) or samples ({_BOTH})'),
+    "mann_whitney": ({"error", "samples"}, f"samples of both versions ({_BOTH})"),
+    "drift": ({"value", "error", "samples"}, f"histogram counts ({_BOTH}) or a value"),
+    "sequential": ({"error", "counts", "arm_counts"}, 'error counts ({"errors": e, "requests": n})'),
+}
+"""Judge → (measurement kinds it takes, how to say so)."""
+
+
+def _judge(gate: Gate) -> str:
+    judge = getattr(gate, "judge", "threshold")
+    return judge if judge in ACCEPTS else "threshold"
+
+
+def check(gate: Gate, measurements: list[Measurement]) -> list[tuple[Path, str]]:
+    """Measurements this gate cannot judge, as (path, message)."""
+    judge = _judge(gate)
+    kinds, wanted = ACCEPTS[judge]
+    problems: list[tuple[Path, str]] = []
+    for i, m in enumerate(measurements):
+        if m.kind not in kinds:
+            problems.append(((i,), f"a {judge} gate judges {wanted}"))
+        elif judge == "drift" and m.kind == "samples":
+            try:
+                drift.psi(m.baseline, m.canary)
+            except ValueError as exc:
+                problems.append(((i, "canary"), str(exc)))
+    if judge == "sequential":
+        two = any(m.kind == "arm_counts" for m in measurements)
+        if two and any(m.kind == "counts" for m in measurements):
+            problems.append(((), "give either canary counts or canary and baseline counts, not both"))
+        try:
+            sequential_test(gate, two)
+        except ValueError as exc:
+            problems.append(((), f"gate: {exc}"))
+    return problems
+
+
+def _no_data(gate: Gate) -> MeasurementPhase | None:
+    if gate.no_data == "ignore":
+        return None
+    return "failed" if gate.no_data == "fail" else "inconclusive"
+
+
+def _tally(gate: Gate, run: GateRun, phase: MeasurementPhase | None) -> GateRun:
+    """Count one measurement of a known phase and re-assess, as `core.gates.record` does."""
+    if phase is None:
+        return run
+    if phase == "error":
+        run = replace(run, errors=run.errors + 1, consecutive_errors=run.consecutive_errors + 1)
+    else:
+        run = replace(
+            run,
+            count=run.count + 1,
+            consecutive_errors=0,
+            successes=run.successes + (phase == "successful"),
+            failures=run.failures + (phase == "failed"),
+            inconclusives=run.inconclusives + (phase == "inconclusive"),
+        )
+    return replace(run, phase=assess(gate, run))
+
+
+def _direction(gate: Gate) -> Direction:
+    explicit = getattr(gate, "direction", None)
+    if explicit is not None:
+        return explicit  # type: ignore[no-any-return]
+    if gate.max_increase is not None and gate.max_decrease is None:
+        return "increase"
+    if gate.max_decrease is not None and gate.max_increase is None:
+        return "decrease"
+    return "either"
+
+
+def _mann_whitney(
+    gate: Gate, canary: Sequence[float], baseline: Sequence[float]
+) -> tuple[MeasurementPhase | None, str]:
+    result = mw_classify(
+        canary,
+        baseline,
+        direction=_direction(gate),
+        confidence=getattr(gate, "confidence", 0.98),
+        allowed_increase=1.0 + (gate.max_increase or 0.0),
+        allowed_decrease=1.0 - (gate.max_decrease or 0.0),
+        min_samples=getattr(gate, "min_samples", 5),
+        critical=getattr(gate, "critical", False),
+    )
+    if result.result == "NoData":
+        return _no_data(gate), result.reason
+    return ("successful" if result.result == "Pass" else "failed"), result.reason
+
+
+def _drift_value(gate: Gate, canary: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:
+    if getattr(gate, "divergence", "psi") == "js":
+        value = drift.js_divergence(baseline, canary)
+        return value, f"JS divergence {value:.6g}"
+    value = drift.psi(baseline, canary)
+    return value, f"PSI {value:.6g}"
+
+
+def judge_samples(
+    gate: Gate, canary: Sequence[float], baseline: Sequence[float]
+) -> tuple[MeasurementPhase | None, str]:
+    """The phase of one canary-and-baseline measurement under a gate (None when ignored), and why.
+
+    A drift gate bounds the divergence of the two histograms with its
+    max / pass_max; any other gate classifies the samples with Mann–Whitney:
+    Pass → successful, High or Low → failed, NoData → as `no_data` says.
+    """
+    if _judge(gate) == "drift":
+        value, detail = _drift_value(gate, canary, baseline)
+        return classify_value(gate.model_copy(update={"compare": None}), value, None, None), detail
+    return _mann_whitney(gate, canary, baseline)
+
+
+def _judge_one(gate: Gate, m: Measurement) -> tuple[MeasurementPhase | None, str]:
+    """One measurement through a per-measurement judge: (its phase, None when ignored; a detail)."""
+    if m.kind == "error":
+        return "error", m.error or ""
+    if m.kind == "samples":
+        return judge_samples(gate, m.canary, m.baseline)
+    detail = "no data" if m.value is None else f"value {m.value:.6g}"
+    if m.baseline_value is not None:
+        detail += f", baseline {m.baseline_value:.6g}"
+    return classify_value(gate, m.value, m.baseline_value, None), detail
+
+
+def sequential_test(gate: Gate, two_sample: bool) -> SprtState:
+    """A fresh sequential test for a gate: canary against ``pass_max`` (default max/2) vs ``max``,
+    or, with ``two_sample``, against the baseline (rate ratio 1 vs 1 + max_increase).
+
+    Raises ValueError when the gate lacks what the test needs.
+    """
+    alpha, beta = getattr(gate, "alpha", 0.01), getattr(gate, "beta", 0.05)
+    if two_sample:
+        if gate.max_increase is None or gate.max_increase <= 0:
+            raise ValueError("a sequential comparison with the baseline needs max_increase above 0%")
+        return two_sample_start(1.0 + gate.max_increase, alpha, beta)
+    if gate.max is None:
+        raise ValueError("a sequential gate needs max (the failing error rate)")
+    p0 = gate.pass_max if gate.pass_max is not None else gate.max / 2
+    return sprt_start(p0, gate.max, alpha, beta, calibrated=getattr(gate, "calibrated", True))
+
+
+def _sequential(gate: Gate, ms: list[Measurement]) -> Replay:
+    state = sequential_test(gate, any(m.kind == "arm_counts" for m in ms))
+    steps: list[Step] = []
+    phase: GatePhase = "running"
+    decided_at: int | None = None
+    streak = counted = 0
+    for i, m in enumerate(ms):
+        if phase != "running":
+            steps.append(Step(i, phase, "skipped", at=m.at))
+            continue
+        if m.kind == "error":
+            streak += 1
+            verdict, detail = "error", m.error or ""
+        else:
+            streak, counted = 0, counted + 1
+            if m.kind == "counts":
+                state = sprt_update(state, m.counts[0], m.counts[1])
+            else:
+                state = two_sample_update(state, m.counts[0], m.counts[1], m.counts[2], m.counts[3])
+            verdict = {"accept_h1": "failed", "accept_h0": "successful", "continue": "continue"}[state.decision]
+            detail = f"log-likelihood ratio {state.llr:.3f} (pass at {state.lower:.3f}, fail at {state.upper:.3f})"
+        if state.decision == "accept_h1":
+            phase = "failed"
+        elif state.decision == "accept_h0":
+            phase = "successful"
+        elif streak > gate.consecutive_error_limit:
+            phase = "error"
+        elif gate.count is not None and counted >= gate.count:
+            phase = "inconclusive"  # the test was truncated before it could decide
+        if phase != "running" and decided_at is None:
+            decided_at = i
+        steps.append(Step(i, phase, verdict, detail, m.at))
+    return Replay(phase, decided_at, tuple(steps))
+
+
+def replay(gate: Gate, measurements: list[Measurement]) -> Replay:
+    """The gate's run measurement by measurement. Raises ValueError on a measurement it cannot judge."""
+    problems = check(gate, measurements)
+    if problems:
+        path, message = problems[0]
+        raise ValueError(f"{path}: {message}")
+    if _judge(gate) == "sequential":
+        return _sequential(gate, measurements)
+    run = GateRun(service="", gate="", next_at=None)
+    steps: list[Step] = []
+    decided_at: int | None = None
+    for i, m in enumerate(measurements):
+        if run.phase != "running":
+            steps.append(Step(i, run.phase, "skipped", at=m.at))
+            continue
+        phase, detail = _judge_one(gate, m)
+        run = _tally(gate, run, phase)
+        if run.phase != "running" and decided_at is None:
+            decided_at = i
+        steps.append(Step(i, run.phase, phase or "ignored", detail, m.at))
+    return Replay(run.phase, decided_at, tuple(steps))
+
+
+def parse_measurements(text: str, *, file: str = "<measurements>") -> tuple[list[Measurement], SourceMap]:
+    """The measurements of a file, or InputError with every problem in it."""
+    items, source = _scan(text, file)
+    problems: list[tuple[Path, str]] = []
+    parsed = [_parse_item(item, i, problems) for i, item in enumerate(items)]
+    if problems:
+        raise InputError([located(source, p, msg, key=len(p) == 2) for p, msg in problems])
+    return [m for m in parsed if m is not None], source
+
+
+def analyze(gate: Gate, text: str, *, file: str = "<measurements>") -> Replay:
+    """Parse, check against the gate, replay. Bad input raises InputError (all problems at once)."""
+    measurements, source = parse_measurements(text, file=file)
+    problems = check(gate, measurements)
+    if problems:
+        raise InputError([located(source, p, msg) for p, msg in problems])
+    return replay(gate, measurements)
+
+
+def render_text(replay_: Replay) -> str:
+    """A plain table for the terminal: one line per measurement, then the verdict."""
+    lines = [f"{'#':>4}  {'verdict':<12} {'run phase':<12} detail"]
+    for s in replay_.steps:
+        lines.append(f"{s.index:>4}  {s.verdict:<12} {s.phase:<12} {s.detail}".rstrip())
+    where = "never decided" if replay_.decided_at is None else f"decided at measurement {replay_.decided_at}"
+    lines.append(f"gate {replay_.phase}: {where}")
+    return "\n".join(lines)
