@@ -17,8 +17,12 @@ def awaiting_approval(state: RolloutState) -> list[str]:
     """Services whose group waits for an approval, in rollout order."""
     out: list[str] = []
     for index, group in enumerate(state.groups):
-        if group.phase == "awaiting_approval":
-            out.extend(state.ctx.groups[index].services)
+        if group.phase != "awaiting_approval":
+            continue
+        # Approved already, and now waiting for something else (a free slot, a resume).
+        if group.approved or (group.stage < 0 and state.ctx.groups[index].wave in state.approved_waves):
+            continue
+        out.extend(state.ctx.groups[index].services)
     return out
 
 

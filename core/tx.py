@@ -51,6 +51,7 @@ class Tx:
             current.exposure == percent or self._pending_exposure(service)
         ):
             return
+        self._supersede(service)
         exposure = self.ctx.exposure[service]
         self.emit(
             SetExposure,
@@ -61,6 +62,28 @@ class Tx:
             cohort=cohort,
         )
         self.services[service] = replace(current, target=percent)
+
+    def _supersede(self, service: str) -> None:
+        """A new absolute setting retires a failed one still waiting for its retry;
+        retried after it, the old one would undo it (a rollback back up to 25%)."""
+        hold = self.hold
+        if hold is None or not hold.failed:
+            return
+        stale = {
+            c for c in hold.failed
+            if isinstance(cmd := self.inflight.get(c), SetExposure) and cmd.service == service
+        }
+        if stale:
+            for cmd_id in stale:
+                del self.inflight[cmd_id]
+            self.hold = replace(hold, failed=tuple(c for c in hold.failed if c not in stale))
+
+    def newer_exposure(self, cmd: SetExposure) -> bool:
+        """A later setting of the same service is in flight (it supersedes `cmd`)."""
+        return any(
+            isinstance(c, SetExposure) and c.service == cmd.service and c.cmd_id > cmd.cmd_id
+            for c in self.inflight.values()
+        )
 
     def _pending_exposure(self, service: str) -> bool:
         return any(
