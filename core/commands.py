@@ -38,6 +38,10 @@ class Measure(Command):
     canary_version: str
     baseline_version: str
     with_baseline: bool
+    shape: str = "value"
+    """What the judge needs: `value` (one number a side), `series` (`points` values a side
+    over the window), `counts` (errors and requests a side) or `histogram` (bin counts)."""
+    points: int = 1
 
 
 @dataclass(frozen=True, slots=True)

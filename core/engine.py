@@ -48,6 +48,12 @@ def _safe(exc: BaseException) -> str:
     return text if isinstance(exc, AdapterError) else f"{type(exc).__name__}: {text}"
 
 
+def _no_progress(event: Event) -> bool:
+    return isinstance(event, (Tick, CommandFailed)) or (
+        isinstance(event, ExposureRead) and event.error is not None
+    )
+
+
 class Engine:
     """Drives one rollout. Create it, `await run()`, `submit()` operator actions meanwhile."""
 
@@ -138,7 +144,8 @@ class Engine:
             if events is None:
                 break
             if self.clock.virtual and self.state.hold is not None and not self._timers:
-                idle_retries = idle_retries + 1 if all(isinstance(e, Tick) for e in events) else 0
+                # A retry that fails again is no progress either (else it retries forever).
+                idle_retries = idle_retries + 1 if all(_no_progress(e) for e in events) else 0
                 if idle_retries > MAX_VIRTUAL_HOLD_RETRIES:
                     break
             if events:
@@ -245,17 +252,9 @@ class Engine:
             return ExposureApplied(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
         if isinstance(cmd, Measure):
             try:
-                value = await self.metrics.query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, self.clock.now())
-                baseline = None
-                if cmd.with_baseline:
-                    baseline = await self.metrics.query(
-                        cmd.metric, cmd.service, cmd.baseline_version, cmd.window, self.clock.now()
-                    )
+                return await self._measure(cmd)
             except Exception as exc:  # noqa: BLE001 - a metric failure is a gate error
                 return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=_safe(exc))
-            return Measured(
-                at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value, baseline=baseline
-            )
         if isinstance(cmd, ReadExposure):
             try:
                 exposures = await self._read(cmd.services)
@@ -263,6 +262,42 @@ class Engine:
                 return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=_safe(exc))
             return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, exposures=exposures)
         raise TypeError(f"unknown command {cmd!r}")
+
+    async def _one_side(self, cmd: Measure, version: str) -> tuple[float | None, list[float] | None]:
+        """What one version measures, in the shape the gate's judge needs."""
+        at = self.clock.now()
+        query = self.metrics.query
+        if cmd.shape == "value":
+            return await query(cmd.metric, cmd.service, version, cmd.window, at), None
+        if cmd.shape == "series":
+            step = cmd.window / cmd.points
+            points = []
+            for k in range(cmd.points):
+                value = await query(cmd.metric, cmd.service, version, step, at - cmd.window + (k + 1) * step)
+                if value is not None and value == value:
+                    points.append(float(value))
+            return None, points
+        if cmd.shape == "counts":
+            rate = await query(cmd.metric, cmd.service, version, cmd.window, at)
+            requests = await query("requests", cmd.service, version, cmd.window, at)
+            if rate is None or requests is None or rate != rate or requests != requests:
+                return None, None
+            return None, [float(round(rate * requests)), float(round(requests))]
+        histogram = getattr(self.metrics, "histogram", None)
+        if histogram is None:
+            raise AdapterError(f"the metric source cannot give histograms for gate {cmd.gate}")
+        bins = await histogram(cmd.service, version, cmd.window, at)
+        return None, None if bins is None else [float(b) for b in bins]
+
+    async def _measure(self, cmd: Measure) -> Measured:
+        value, data = await self._one_side(cmd, cmd.canary_version)
+        baseline, baseline_data = (None, None)
+        if cmd.with_baseline:
+            baseline, baseline_data = await self._one_side(cmd, cmd.baseline_version)
+        return Measured(
+            at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value,
+            baseline=baseline, canary_data=data, baseline_data=baseline_data,
+        )
 
     def _failure(self, cmd: Command, exc: BaseException) -> Event:
         reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else _safe(exc)

@@ -73,6 +73,9 @@ class Measured(Event):
     value: float | None = None
     baseline: float | None = None
     error: str | None = None
+    canary_data: list[float] | None = None
+    """Series points, [errors, requests] or histogram bins of the canary (per the judge)."""
+    baseline_data: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Sequence
 
+from core.judges.sequential import SprtState
 from core.plan import Gate
 
 MeasurementPhase = Literal["successful", "failed", "inconclusive", "error"]
@@ -53,6 +54,8 @@ class GateRun:
     consecutive_errors: int = 0
     phase: GatePhase = "running"
     samples: tuple[Sample, ...] = ()
+    sprt: SprtState | None = None
+    """The sequential judge's evidence so far."""
 
 
 def _is_missing(value: float | None) -> bool:
@@ -98,6 +101,55 @@ def assess(gate: Gate, run: GateRun) -> GatePhase:
     return "running"
 
 
+def _judge(
+    gate: Gate,
+    run: GateRun,
+    value: float | None,
+    baseline: float | None,
+    error: str | None,
+    canary_data: Sequence[float] | None,
+    baseline_data: Sequence[float] | None,
+) -> tuple[MeasurementPhase | None, float | None, float | None, GateRun]:
+    """(phase, value shown, baseline shown, run with judge state) for one measurement."""
+    if error is not None or gate.judge == "threshold":
+        return classify(gate, value, baseline, error), value, baseline, run
+    if gate.judge == "sequential":
+        if not canary_data or len(canary_data) < 2:
+            return classify(gate, None, None, None), None, None, run
+        from core.judges.analysis import sequential_test
+        from core.judges.sequential import sprt_update, two_sample_update
+
+        two_sample = gate.compare == "baseline"
+        state = run.sprt or sequential_test(gate, two_sample)
+        errors, requests = int(canary_data[0]), int(canary_data[1])
+        if two_sample:
+            if not baseline_data or len(baseline_data) < 2:
+                return classify(gate, None, None, None), None, None, run
+            state = two_sample_update(state, errors, requests, int(baseline_data[0]), int(baseline_data[1]))
+            shown_base = baseline_data[0] / baseline_data[1] if baseline_data[1] else None
+        else:
+            state = sprt_update(state, errors, requests)
+            shown_base = None
+        shown = errors / requests if requests else None
+        phase: MeasurementPhase | None = {
+            "accept_h1": "failed", "accept_h0": "successful", "continue": None
+        }[state.decision]
+        return phase, shown, shown_base, replace(run, sprt=state)
+    if not canary_data or not baseline_data:
+        return classify(gate, None, None, None), None, None, run
+    from core.judges.analysis import judge_samples
+
+    phase, _detail = judge_samples(gate, canary_data, baseline_data)
+    if gate.judge == "drift":
+        from core.judges import drift
+
+        shown = (drift.js_divergence if gate.divergence == "js" else drift.psi)(baseline_data, canary_data)
+        return phase, shown, None, run
+    mean = sum(canary_data) / len(canary_data)
+    base_mean = sum(baseline_data) / len(baseline_data)
+    return phase, mean, base_mean, run
+
+
 def record(
     gate: Gate,
     run: GateRun,
@@ -106,11 +158,29 @@ def record(
     baseline: float | None,
     error: str | None,
     keep: int = 64,
+    canary_data: Sequence[float] | None = None,
+    baseline_data: Sequence[float] | None = None,
 ) -> GateRun:
-    """The run after one more measurement (its phase re-assessed)."""
-    phase = classify(gate, value, baseline, error)
+    """The run after one more measurement (its phase re-assessed).
+
+    A sequential gate decides on its accumulated evidence: accepting H1 fails the gate
+    and accepting H0 passes it, whatever the counters say; while it cannot decide, each
+    measurement counts towards `count` and reaching it undecided is inconclusive."""
+    phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
     sample = Sample(at=at, value=value, baseline=baseline, phase=phase, error=error)
     samples = (run.samples + (sample,))[-keep:]
+    if gate.judge == "sequential" and error is None and run.sprt is not None:
+        counted = run.count + 1
+        if run.sprt.decision == "accept_h1":
+            final: GatePhase = "failed"
+        elif run.sprt.decision == "accept_h0":
+            final = "successful"
+        elif gate.count is not None and counted >= gate.count:
+            final = "inconclusive"
+        else:
+            final = "running"
+        return replace(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
+                       failures=run.failures + (final == "failed"), phase=final)
     if phase is None:
         return replace(run, samples=samples, pending=None)
     if phase == "error":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from core.durations import parse_duration, parse_percent
 
@@ -97,7 +97,28 @@ class Gate(Strict):
     inconclusive_limit: int = Field(default=0, ge=0)
     consecutive_error_limit: int = Field(default=4, ge=0)
     no_data: Literal["fail", "inconclusive", "ignore"] = "inconclusive"
-    judge: Literal["threshold"] = "threshold"
+    judge: Literal["threshold", "mann_whitney", "sequential", "drift"] = "threshold"
+    """`threshold`: bounds on one value per interval. `mann_whitney`: canary samples against
+    baseline samples (Kayenta's judge). `sequential`: an error-rate test that may stop early
+    either way (SPRT). `drift`: divergence of the prediction histograms (PSI or JS)."""
+    direction: Literal["increase", "decrease", "either"] | None = None
+    """mann_whitney: which change fails (default from max_increase / max_decrease)."""
+    confidence: float = Field(default=0.98, gt=0.5, lt=1)
+    """mann_whitney: confidence of the Mann–Whitney test and the Hodges–Lehmann interval."""
+    min_samples: int = Field(default=5, ge=2)
+    """mann_whitney: fewer points than this on either side is no data."""
+    samples: int = Field(default=10, ge=2, le=1000)
+    """mann_whitney: points per side, each covering interval / samples."""
+    critical: bool = False
+    """mann_whitney: a failure of this metric fails the whole stage at once."""
+    alpha: float = Field(default=0.005, gt=0, lt=0.5)
+    """sequential: the false-rollback probability of one stage's test."""
+    beta: float = Field(default=0.01, gt=0, lt=0.5)
+    """sequential: the probability of missing an error rate at `max`."""
+    calibrated: bool = True
+    """sequential: exact boundaries (error rates within alpha and beta) instead of Wald's."""
+    divergence: Literal["psi", "js"] = "psi"
+    """drift: Population Stability Index or Jensen–Shannon divergence (base 2)."""
 
     @field_validator("interval")
     @classmethod
@@ -105,6 +126,20 @@ class Gate(Strict):
         if value <= 0:
             raise ValueError("interval must be longer than 0s")
         return value
+
+    @model_validator(mode="after")
+    def _judge_needs(self) -> "Gate":
+        if self.judge == "sequential":
+            if self.compare == "baseline":
+                if self.max_increase is None or self.max_increase <= 0:
+                    raise ValueError("a sequential gate with compare: baseline needs max_increase above 0%")
+            elif self.max is None:
+                raise ValueError("a sequential gate needs max: the error rate that must fail")
+            elif self.pass_max is not None and not self.pass_max < self.max:
+                raise ValueError("a sequential gate needs pass_max (the acceptable rate) below max")
+        if self.judge == "drift" and self.max is None and self.pass_max is None:
+            raise ValueError("a drift gate needs max (the largest divergence allowed)")
+        return self
 
 
 class SimVersion(Strict):

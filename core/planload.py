@@ -392,12 +392,12 @@ def _stage_problems(stages: list[StageSpec], at: Path, source: SourceMap) -> lis
 def _gate_problems(gate: Gate, at: Path, source: SourceMap) -> list[Problem]:
     problems: list[Problem] = []
     relative = [f for f in ("max_increase", "max_decrease") if getattr(gate, f) is not None]
-    if gate.compare == "baseline" and not relative:
+    if gate.compare == "baseline" and not relative and gate.judge == "threshold":
         problems.append(located(source, at, "compare: baseline needs max_increase or max_decrease (e.g. 10%)"))
-    if gate.compare is None:
+    if gate.compare is None and gate.judge not in ("mann_whitney",):
         for name in relative:
             problems.append(
-                located(source, at + (name,), f"{name} only applies with compare: baseline", key=True)
+                located(source, at + (name,), f"{name} only applies with compare: baseline or judge: mann_whitney", key=True)
             )
     for low, high in (("pass_min", "pass_max"), ("min", "max")):
         lo, hi = getattr(gate, low), getattr(gate, high)

@@ -76,7 +76,10 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     else:
         return
     gate = tx.ctx.gates[run.gate]
-    run = gate_rules.record(gate, run, tx.at, event.value, event.baseline, event.error)
+    run = gate_rules.record(
+        gate, run, tx.at, event.value, event.baseline, event.error,
+        canary_data=event.canary_data, baseline_data=event.baseline_data,
+    )
     if run.phase == "running":
         bake_over = group.bake_until is not None and tx.at + gate.interval > group.bake_until
         open_ended_done = gate.count is None and run.count >= 1 and bake_over
@@ -201,6 +204,8 @@ def _on_tick(tx: Tx) -> None:
         tx.cmds.extend(tx.inflight[c] for c in hold.failed if c in tx.inflight)
     elif hold.reading is None and not hold.mismatch:
         _read_all(tx)
+    else:  # a mismatch waits for the operator: nothing to retry, so no deadline to spin on
+        tx.hold = replace(hold, retry_at=None)
 
 
 def _on_operator(tx: Tx, event: OperatorAction) -> None:

@@ -14,6 +14,10 @@ from core.commands import Command, Measure, SetExposure
 from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState
 
 
+MEASURE_SHAPE = {"threshold": "value", "mann_whitney": "series", "sequential": "counts", "drift": "histogram"}
+"""What each judge needs measured."""
+
+
 class Tx:
     def __init__(self, state: RolloutState, at: float):
         self.before = state
@@ -106,7 +110,9 @@ class Tx:
             window=gate.interval,
             canary_version=to_version,
             baseline_version=from_version,
-            with_baseline=gate.compare == "baseline",
+            with_baseline=gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift"),
+            shape=MEASURE_SHAPE[gate.judge],
+            points=gate.samples if gate.judge == "mann_whitney" else 1,
         )
         runs = list(self.groups[group].gates)
         runs[run_index] = replace(run, pending=cmd.cmd_id, next_at=None)

@@ -163,7 +163,7 @@ def test_sequential_gate_passes_a_clean_canary_early() -> None:
 
 
 def test_sequential_gate_compares_with_the_baseline() -> None:
-    g = gate(judge="sequential", compare="baseline", max_increase="200%")
+    g = gate(judge="sequential", compare="baseline", max_increase="200%", alpha=0.01, beta=0.05)
     bad = {"canary": {"errors": 2, "requests": 50}, "baseline": {"errors": 1, "requests": 950}}
     good = {"canary": {"errors": 0, "requests": 50}, "baseline": {"errors": 1, "requests": 950}}
     assert run(g, [bad] * 10)["phase"] == "failed"

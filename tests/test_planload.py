@@ -288,7 +288,7 @@ def test_gate_bounds() -> None:
     )
     assert problems_of(text) == [
         "plan.yaml:7:12: gates.latency: compare: baseline needs max_increase or max_decrease (e.g. 10%)",
-        "plan.yaml:8:23: gates.errors.max_increase: max_increase only applies with compare: baseline",
+        "plan.yaml:8:23: gates.errors.max_increase: max_increase only applies with compare: baseline or judge: mann_whitney",
         "plan.yaml:9:21: gates.band.pass_min: pass_min (3) is greater than pass_max (1)",
         "plan.yaml:9:47: gates.band.min: min (2) is greater than max (1)",
     ]

@@ -1,0 +1,30 @@
+"""`interlock analyze PLAN GATE MEASUREMENTS.json`: would this gate have fired?
+
+Replays recorded measurements (last week's incident, say) through one of the
+plan's gates with exactly the judgement a live rollout uses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.judges.analysis import analyze, render_text
+from core.planload import load_plan
+from core.problems import InputError, Problem
+
+
+def analyze_main(plan_path: Path, gate_name: str, measurements: Path, *, as_json: bool) -> int:
+    plan, source = load_plan(plan_path)
+    if gate_name not in plan.gates:
+        known = ", ".join(sorted(plan.gates)) or "none"
+        line, col = source.locate(("gates",))
+        raise InputError([Problem(("gates", gate_name), f"no gate {gate_name!r} in the plan (gates: {known})",
+                                  str(plan_path), line, col)])
+    try:
+        text = measurements.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError([Problem((), f"cannot read the measurements: {exc.strerror}", str(measurements))]) from None
+    replay = analyze(plan.gates[gate_name], text, file=str(measurements))
+    print(json.dumps(replay.to_json(), indent=2) if as_json else render_text(replay))
+    return 0
