@@ -16,16 +16,23 @@ from core.state import IN_CANARY, RolloutState
 from core.tx import Tx
 
 
-def _in_canary(tx: Tx) -> int:
-    return sum(
-        len(tx.ctx.groups[i].services)
-        for i, g in enumerate(tx.groups)
-        if g.phase in IN_CANARY and g.stage >= 0
-    )
+def _counts(tx: Tx) -> tuple[int, int, int]:
+    """(transitions, services in canary, lowest wave with a group not promoted).
+    Recounted only after a transition: asked once per waiting group, a fresh count
+    each time made every step quadratic in the number of groups."""
+    if tx.counts is None or tx.counts[0] != tx.transitions:
+        busy, open_wave = 0, len(tx.groups)
+        for spec, group in zip(tx.ctx.groups, tx.groups):
+            if group.phase in IN_CANARY and group.stage >= 0:
+                busy += len(spec.services)
+            if group.phase != "promoted" and spec.wave < open_wave:
+                open_wave = spec.wave
+        tx.counts = (tx.transitions, busy, open_wave)
+    return tx.counts
 
 
 def _has_capacity(tx: Tx, index: int) -> bool:
-    busy = _in_canary(tx)
+    busy = _counts(tx)[1]
     size = len(tx.ctx.groups[index].services)
     return busy == 0 or busy + size <= tx.ctx.plan.policy.max_parallel
 
@@ -35,11 +42,7 @@ def _dependencies_met(tx: Tx, index: int) -> bool:
     if any(tx.groups[p].phase != "promoted" for p in spec.preds):
         return False
     if tx.ctx.plan.policy.approval == "each_wave":
-        return all(
-            g.phase == "promoted"
-            for i, g in enumerate(tx.groups)
-            if tx.ctx.groups[i].wave < spec.wave
-        )
+        return _counts(tx)[2] >= spec.wave  # every earlier wave is promoted
     return True
 
 

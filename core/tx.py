@@ -39,6 +39,9 @@ class Tx:
         self.reason = state.reason
         self.started_at = state.started_at
         self.cmds: list[Command] = []
+        self.counts: tuple[int, int, int] | None = None
+        """(transitions, services in canary, lowest wave not yet promoted), cached by
+        `core.schedule`: only `set_group` changes a phase or stage, and it counts."""
 
     # -- commands ---------------------------------------------------------
 

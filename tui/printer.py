@@ -34,6 +34,32 @@ def _value(value: float | None) -> str:
     return "no data" if value is None else f"{value:.4g}"
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _data(event: Measured, state: RolloutState) -> str:
+    """Samples, counts or histograms in a few words, by the gate's judge."""
+    gate = state.ctx.gates.get(event.gate)
+    judge = gate.judge if gate is not None else ""
+    canary, baseline = event.canary_data or [], event.baseline_data or []
+    if judge == "sequential":
+        text = f"{canary[0]:g} errors in {canary[1]:g} requests" if len(canary) >= 2 else "no data"
+        if len(baseline) >= 2:
+            text += f" (baseline {baseline[0]:g} in {baseline[1]:g})"
+        return text
+    if judge == "drift":
+        return f"prediction histograms of {sum(canary):g} and {sum(baseline):g} (baseline) predictions"
+    if not canary or not baseline:
+        return "no data"
+    return (
+        f"{len(canary)} points, median {_median(canary):.4g} "
+        f"(baseline {len(baseline)} points, median {_median(baseline):.4g})"
+    )
+
+
 def describe(event: Event, state: RolloutState) -> str | None:
     """A sentence for the event, or None for events not worth a line (ticks)."""
     if isinstance(event, Tick):
@@ -48,6 +74,8 @@ def describe(event: Event, state: RolloutState) -> str | None:
         head = f"{event.service}: gate {event.gate}"
         if event.error is not None:
             return f"{head} measurement error: {event.error}"
+        if event.canary_data is not None or event.baseline_data is not None:
+            return f"{head}: {_data(event, state)}"
         if event.baseline is not None:
             return f"{head} = {_value(event.value)} (baseline {_value(event.baseline)})"
         return f"{head} = {_value(event.value)}"

@@ -1,0 +1,60 @@
+"""How long a whole virtual-clock run of examples/recsys.yaml takes (never asserted in tests).
+
+Exactly what `interlock run examples/recsys.yaml --headless` does minus the
+printing: `tui.runtime.start_run` (read, validate and compile the plan, open
+a fresh SQLite journal, wire the simulated world) and `engine.run()` on a
+virtual clock, every event durably journaled. Goal: under 1 s. Median of
+several runs, each in a fresh directory.
+
+    python bench/run_bench.py [--runs 7] [--plan examples/recsys.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tui.runtime import start_run
+
+
+def one_run(plan: Path, seed: int) -> tuple[float, float, int, str]:
+    """(seconds in total, seconds in engine.run, events, final phase)."""
+    with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
+        began = time.perf_counter()
+        session = start_run(plan, journal_path=Path(tmp) / "journal.db", seed=seed)
+        wired = time.perf_counter()
+        state = asyncio.run(session.engine.run())
+        ended = time.perf_counter()
+        events = session.journal.last_seq(session.info.run_id)
+        session.journal.close()
+    return ended - began, ended - wired, events, state.phase
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--plan", type=Path, default=ROOT / "examples" / "recsys.yaml")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    one_run(args.plan, args.seed)  # warm imports and caches
+    results = [one_run(args.plan, args.seed) for _ in range(args.runs)]
+    totals = [r[0] for r in results]
+    engine = [r[1] for r in results]
+    _, _, events, phase = results[-1]
+    print(f"{args.plan.name}: {events} events, ends {phase}")
+    print(f"whole run (wiring + engine): median {statistics.median(totals):.3f} s, "
+          f"min {min(totals):.3f} s, max {max(totals):.3f} s (goal < 1 s)")
+    print(f"engine.run alone:            median {statistics.median(engine):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
