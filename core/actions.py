@@ -41,7 +41,7 @@ def available(state: RolloutState, service: str | None = None) -> set[OperatorVe
         verbs.add("approve")
     if (
         service is not None
-        and phase in ("running", "paused", "completed")
+        and phase in ("running", "paused", "completed", "rolled_back", "aborted")
         and rollback_cascade(state, service)
     ):
         verbs.add("rollback")

@@ -71,6 +71,7 @@ class Engine:
         interactive: bool = False,
         command_timeout: float = 10.0,
         lease: Lease | None = None,
+        linger: bool = False,
     ):
         self.state = state
         self.clock = clock
@@ -84,6 +85,9 @@ class Engine:
         """Wait for the operator when nothing else can happen (a console), instead of returning."""
         self.command_timeout = command_timeout
         self.lease = lease
+        self.linger = linger
+        """Keep serving operator actions after the rollout ends (a console may still roll
+        back a service a failure left alone) until `stop()`."""
         """The right to drive this run; checked before every batch's commands go out."""
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._busy = 0
@@ -138,7 +142,7 @@ class Engine:
             await self._ingest([start])
         idle_retries = 0
         while not self._stopping:
-            if self.state.finished and not self._busy and self._queue.empty():
+            if self.state.finished and not self.linger and not self._busy and self._queue.empty():
                 break
             events = await self._next_events()
             if events is None:

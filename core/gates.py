@@ -12,7 +12,9 @@ else still running.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from core.evolve import evolve
 from typing import Literal, Sequence
 
 from core.judges.sequential import SprtState
@@ -90,13 +92,17 @@ def classify(
 
 def assess(gate: Gate, run: GateRun) -> GatePhase:
     """Argo's assessment of a run from its counters."""
-    if gate.failure_limit >= 0 and run.failures > gate.failure_limit:
+    return _assess(gate, run.failures, run.inconclusives, run.consecutive_errors, run.count)
+
+
+def _assess(gate: Gate, failures: int, inconclusives: int, streak: int, count: int) -> GatePhase:
+    if gate.failure_limit >= 0 and failures > gate.failure_limit:
         return "failed"
-    if run.inconclusives > gate.inconclusive_limit:
+    if inconclusives > gate.inconclusive_limit:
         return "inconclusive"
-    if run.consecutive_errors > gate.consecutive_error_limit:
+    if streak > gate.consecutive_error_limit:
         return "error"
-    if gate.count is not None and run.count >= gate.count:
+    if gate.count is not None and count >= gate.count:
         return "successful"
     return "running"
 
@@ -134,7 +140,7 @@ def _judge(
         phase: MeasurementPhase | None = {
             "accept_h1": "failed", "accept_h0": "successful", "continue": None
         }[state.decision]
-        return phase, shown, shown_base, replace(run, sprt=state)
+        return phase, shown, shown_base, evolve(run, sprt=state)
     if not canary_data or not baseline_data:
         return classify(gate, None, None, None), None, None, run
     from core.judges.analysis import judge_samples
@@ -167,6 +173,10 @@ def record(
     and accepting H0 passes it, whatever the counters say; while it cannot decide, each
     measurement counts towards `count` and reaching it undecided is inconclusive."""
     phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
+    if _is_missing(value):
+        value = None  # NaN would make equal histories compare unequal
+    if _is_missing(baseline):
+        baseline = None
     sample = Sample(at=at, value=value, baseline=baseline, phase=phase, error=error)
     samples = (run.samples + (sample,))[-keep:]
     if gate.judge == "sequential" and error is None and run.sprt is not None:
@@ -179,20 +189,27 @@ def record(
             final = "inconclusive"
         else:
             final = "running"
-        return replace(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
+        return evolve(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
                        failures=run.failures + (final == "failed"), phase=final)
     if phase is None:
-        return replace(run, samples=samples, pending=None)
+        return evolve(run, samples=samples, pending=None)
     if phase == "error":
-        run = replace(run, errors=run.errors + 1, consecutive_errors=run.consecutive_errors + 1)
+        count, successes, failures, inconclusives = run.count, run.successes, run.failures, run.inconclusives
+        errors, streak = run.errors + 1, run.consecutive_errors + 1
     else:
-        run = replace(
-            run,
-            count=run.count + 1,
-            consecutive_errors=0,
-            successes=run.successes + (phase == "successful"),
-            failures=run.failures + (phase == "failed"),
-            inconclusives=run.inconclusives + (phase == "inconclusive"),
-        )
-    run = replace(run, samples=samples, pending=None)
-    return replace(run, phase=assess(gate, run))
+        count, errors, streak = run.count + 1, run.errors, 0
+        successes = run.successes + (phase == "successful")
+        failures = run.failures + (phase == "failed")
+        inconclusives = run.inconclusives + (phase == "inconclusive")
+    return evolve(
+        run,
+        samples=samples,
+        pending=None,
+        count=count,
+        successes=successes,
+        failures=failures,
+        inconclusives=inconclusives,
+        errors=errors,
+        consecutive_errors=streak,
+        phase=_assess(gate, failures, inconclusives, streak, count),
+    )

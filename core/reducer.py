@@ -9,7 +9,7 @@ by the time it stood still, so a pause never eats into a bake.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from core.evolve import evolve
 
 from core import gates as gate_rules
 from core.commands import Command, Measure, ReadExposure, SetExposure
@@ -49,11 +49,11 @@ def _sync_freeze(tx: Tx) -> None:
         if shift > 0:
             for index, group in enumerate(tx.groups):
                 runs = tuple(
-                    replace(run, next_at=run.next_at + shift) if run.next_at is not None else run
+                    evolve(run, next_at=run.next_at + shift) if run.next_at is not None else run
                     for run in group.gates
                 )
                 bake = group.bake_until + shift if group.bake_until is not None else None
-                tx.groups[index] = replace(group, gates=runs, bake_until=bake)
+                tx.groups[index] = evolve(group, gates=runs, bake_until=bake)
 
 
 def _restart_stuck_groups(tx: Tx) -> None:
@@ -81,12 +81,14 @@ def _on_measured(tx: Tx, event: Measured) -> None:
         canary_data=event.canary_data, baseline_data=event.baseline_data,
     )
     if run.phase == "running":
-        bake_over = group.bake_until is not None and tx.at + gate.interval > group.bake_until
+        # While frozen, the clock for the next measurement stopped when the rollout did.
+        base = tx.frozen_at if tx.frozen_at is not None else tx.at
+        bake_over = group.bake_until is not None and base + gate.interval > group.bake_until
         open_ended_done = gate.count is None and run.count >= 1 and bake_over
-        run = replace(run, next_at=None if open_ended_done else tx.at + gate.interval)
+        run = evolve(run, next_at=None if open_ended_done else base + gate.interval)
     runs = list(group.gates)
     runs[i] = run
-    tx.groups[index] = replace(group, gates=tuple(runs))
+    tx.groups[index] = evolve(group, gates=tuple(runs))
     if tx.phase not in ("running", "paused"):
         return
     where = f"gate {run.gate} on {run.service}"
@@ -114,17 +116,17 @@ def _on_measured(tx: Tx, event: Measured) -> None:
 def _read_all(tx: Tx) -> None:
     cmd = tx.emit(ReadExposure, services=tuple(tx.ctx.graph.moving))
     assert tx.hold is not None
-    tx.hold = replace(tx.hold, reading=cmd.cmd_id, retry_at=None)
+    tx.hold = evolve(tx.hold, reading=cmd.cmd_id, retry_at=None)
 
 
 def _on_applied(tx: Tx, event: ExposureApplied) -> None:
     cmd = tx.inflight.pop(event.cmd_id, None)
     if not isinstance(cmd, SetExposure):
         return
-    tx.services[cmd.service] = replace(tx.services[cmd.service], exposure=cmd.percent)
+    tx.services[cmd.service] = evolve(tx.services[cmd.service], exposure=cmd.percent)
     hold = tx.hold
     if hold is not None and event.cmd_id in hold.failed:
-        tx.hold = hold = replace(hold, failed=tuple(c for c in hold.failed if c != event.cmd_id))
+        tx.hold = hold = evolve(hold, failed=tuple(c for c in hold.failed if c != event.cmd_id))
     if hold is not None and not hold.failed and hold.reading is None and not hold.mismatch:
         if not any(isinstance(c, SetExposure) for c in tx.inflight.values()):
             _read_all(tx)
@@ -140,7 +142,7 @@ def _on_failed(tx: Tx, event: CommandFailed) -> None:
     hold = tx.hold or Hold(reason="")
     attempts = hold.attempts + 1
     failed = hold.failed if event.cmd_id in hold.failed else hold.failed + (event.cmd_id,)
-    tx.hold = replace(
+    tx.hold = evolve(
         hold,
         reason=f"adapter failed: {event.error}; retrying",
         failed=failed,
@@ -159,7 +161,7 @@ def _on_read(tx: Tx, event: ExposureRead) -> None:
     if event.error is not None:
         base = hold or Hold(reason="")
         attempts = base.attempts + 1
-        tx.hold = replace(
+        tx.hold = evolve(
             base,
             reason=f"cannot read state back: {event.error}; retrying",
             reading=None,
@@ -184,12 +186,12 @@ def _on_read(tx: Tx, event: ExposureRead) -> None:
         detail = ", ".join(f"{n} reads {a:g}% (journal {e:g}%)" for n, (e, a) in sorted(mismatch.items()))
         base = hold or Hold(reason="")
         # Commands that failed meanwhile stay on the retry list.
-        tx.hold = replace(base, reason=f"state differs from the journal: {detail}; waiting for the operator",
+        tx.hold = evolve(base, reason=f"state differs from the journal: {detail}; waiting for the operator",
                           mismatch=mismatch, reading=base.reading if reconcile else None)
     elif not reconcile:
         assert hold is not None
         if hold.failed:  # a command failed while the read was out: keep retrying it
-            tx.hold = replace(hold, reading=None)
+            tx.hold = evolve(hold, reading=None)
         else:
             tx.hold = None
             tx.reason = "adapters answer again and agree with the journal"
@@ -200,12 +202,12 @@ def _on_tick(tx: Tx) -> None:
     if hold is None or hold.retry_at is None or tx.at < hold.retry_at:
         return
     if hold.failed:
-        tx.hold = replace(hold, retry_at=None)
+        tx.hold = evolve(hold, retry_at=None)
         tx.cmds.extend(tx.inflight[c] for c in hold.failed if c in tx.inflight)
     elif hold.reading is None and not hold.mismatch:
         _read_all(tx)
     else:  # a mismatch waits for the operator: nothing to retry, so no deadline to spin on
-        tx.hold = replace(hold, retry_at=None)
+        tx.hold = evolve(hold, retry_at=None)
 
 
 def _on_operator(tx: Tx, event: OperatorAction) -> None:
@@ -225,16 +227,21 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
                 # have lowered it since.
                 cohort = tx.ctx.groups[tx.ctx.graph.group_of[name]].cohort
                 tx.set_exposure(name, tx.services[name].target, cohort, force=True)
-            tx.hold = replace(tx.hold, reason="re-applying the journal's state", mismatch={}, reading=None)
+            tx.hold = evolve(tx.hold, reason="re-applying the journal's state", mismatch={}, reading=None)
         if tx.phase == "paused":
             tx.phase = "running"
             tx.stepping = False
             tx.reason = ""
             _restart_stuck_groups(tx)
     elif action == "step":
-        tx.phase = "running"
-        tx.stepping = True
-        tx.reason = "stepping"
+        before = tx.transitions
+        _restart_stuck_groups(tx)
+        if tx.transitions > before:
+            tx.reason = "stepped: re-ran the stage that had stopped"
+        else:
+            tx.phase = "running"
+            tx.stepping = True
+            tx.reason = "stepping"
     elif action == "approve":
         assert event.service is not None
         index = tx.ctx.graph.group_of[event.service]
@@ -242,7 +249,7 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
         if group.stage < 0:
             tx.approved_waves = tx.approved_waves | {tx.ctx.groups[index].wave}
         else:
-            tx.groups[index] = replace(group, approved=True)
+            tx.groups[index] = evolve(group, approved=True)
     elif action == "rollback":
         assert event.service is not None
         index = tx.ctx.graph.group_of[event.service]

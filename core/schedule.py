@@ -8,7 +8,7 @@ Nothing here raises exposure unless the rollout is running and not held.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from core.evolve import evolve
 
 from core.commands import SetExposure
 from core.gates import GateRun
@@ -59,7 +59,7 @@ def start_stage(tx: Tx, index: int, stage: int) -> None:
     spec = tx.ctx.groups[index]
     group = tx.groups[index]
     if group.start_order is None:
-        tx.groups[index] = replace(group, start_order=tx.moved_count)
+        tx.groups[index] = evolve(group, start_order=tx.moved_count)
         tx.moved_count += 1
     tx.set_group(
         index, phase="progressing", stage=stage, approved=False, bake_until=None, gates=(), reason=""
@@ -94,11 +94,11 @@ def _finish_open_gates(tx: Tx, index: int) -> bool:
         if run.phase != "running" or gate.count is not None or run.pending is not None:
             continue
         if run.count >= 1:
-            runs[i] = replace(run, phase="successful", next_at=None)
+            runs[i] = evolve(run, phase="successful", next_at=None)
         elif run.next_at is None:
-            runs[i] = replace(run, next_at=tx.at)
+            runs[i] = evolve(run, next_at=tx.at)
     if runs != list(group.gates):
-        tx.groups[index] = replace(group, gates=tuple(runs))
+        tx.groups[index] = evolve(group, gates=tuple(runs))
     return all(run.phase == "successful" for run in runs)
 
 

@@ -1,13 +1,13 @@
 """A working copy of one reduce step.
 
 `reduce` must not mutate its input, but building a new frozen state with a
-`replace()` per field change is slow and noisy. A `Tx` copies the mutable
+`evolve()` per field change is slow and noisy. A `Tx` copies the mutable
 parts once, lets the step change them in place, and freezes the result.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from core.evolve import evolve
 from typing import Any
 
 from core.commands import Command, Measure, SetExposure
@@ -68,7 +68,7 @@ class Tx:
             route=exposure.route,
             cohort=cohort,
         )
-        self.services[service] = replace(current, target=percent)
+        self.services[service] = evolve(current, target=percent)
 
     def _supersede(self, service: str) -> None:
         """A new absolute setting retires a failed one still waiting for its retry;
@@ -83,7 +83,7 @@ class Tx:
         if stale:
             for cmd_id in stale:
                 del self.inflight[cmd_id]
-            self.hold = replace(hold, failed=tuple(c for c in hold.failed if c not in stale))
+            self.hold = evolve(hold, failed=tuple(c for c in hold.failed if c not in stale))
 
     def newer_exposure(self, cmd: SetExposure) -> bool:
         """A later setting of the same service is in flight (it supersedes `cmd`)."""
@@ -118,19 +118,19 @@ class Tx:
             points=gate.samples if gate.judge == "mann_whitney" else 1,
         )
         runs = list(self.groups[group].gates)
-        runs[run_index] = replace(run, pending=cmd.cmd_id, next_at=None)
-        self.groups[group] = replace(self.groups[group], gates=tuple(runs))
+        runs[run_index] = evolve(run, pending=cmd.cmd_id, next_at=None)
+        self.groups[group] = evolve(self.groups[group], gates=tuple(runs))
 
     # -- groups -----------------------------------------------------------
 
     def set_group(self, index: int, **changes: Any) -> None:
         """Change a group; a new phase or stage counts as one transition."""
         old = self.groups[index]
-        new = replace(old, **changes)
+        new = evolve(old, **changes)
         if (new.phase, new.stage) != (old.phase, old.stage):
             self.transitions += 1
             for name in self.ctx.groups[index].services:
-                self.services[name] = replace(self.services[name], phase=new.phase)
+                self.services[name] = evolve(self.services[name], phase=new.phase)
         self.groups[index] = new
 
     def moved(self, index: int) -> bool:
@@ -142,8 +142,8 @@ class Tx:
     # -- result -----------------------------------------------------------
 
     def commit(self) -> tuple[RolloutState, list[Command]]:
-        state = RolloutState(
-            ctx=self.ctx,
+        state = evolve(
+            self.before,
             phase=self.phase,
             at=self.at,
             started_at=self.started_at,
@@ -162,4 +162,3 @@ class Tx:
             reason=self.reason,
         )
         return state, self.cmds
-

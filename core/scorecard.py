@@ -1,0 +1,363 @@
+"""Scoring a drill from its journal: how fast the machinery (and the people) reacted.
+
+Pure: the scorecard is a function of the drill, the journaled events, the
+bad-traffic count the world kept and whether the journal's hash chain holds.
+So the same seed gives the same scorecard byte for byte, and a scorecard can
+be recomputed later from the journal alone. Times are simulated seconds from
+the incident (the first fault injected; the rollout's start when there is none):
+
+- detect: the first measurement that is not successful (failed, inconclusive
+  or errored) on an affected service, or, when the drill breaks an adapter,
+  the first adapter failure;
+- decide: the rollout enters rolling_back, held or paused (a gate's verdict or
+  an operator's order);
+- restore: every affected service is back at 0% and stays there. Affected
+  means the expected rollback set, or when the drill names none, the actual one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from core.context import initial_state
+from core.drill import SCRIPT_OPERATOR, SERVICE_FAULTS, LoadedDrill
+from core.durations import format_duration
+from core.events import CommandFailed, Event, ExposureRead, FaultInjected, Measured, OperatorAction
+from core.gates import classify
+from core.reducer import reduce
+from core.state import RolloutState
+
+_PAST = {"detect_within": "detected", "decide_within": "decided", "restore_within": "restored"}
+DECIDED = frozenset({"rolling_back", "rolled_back", "aborted", "held", "paused"})
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class FaultTimes:
+    """When one of the drill's faults took effect and ended, seconds since the start."""
+
+    index: int
+    """1-based position in the drill's `faults`."""
+    what: str
+    trigger: str
+    injected_s: float | None
+    cleared_s: float | None
+
+
+@dataclass(frozen=True)
+class HumanScore:
+    """What a person at the console did after the incident (not the script)."""
+
+    pause_s: float | None
+    rollback_s: float | None
+    rollback_service: str | None
+    rollback_right: bool | None
+    """Whether the service rolled back is one the drill expects rolled back."""
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    drill: str
+    passed: bool
+    detect_s: float | None
+    decide_s: float | None
+    restore_s: float | None
+    rolled_back: list[str]
+    untouched: list[str]
+    collateral: list[str]
+    final: str
+    bad_requests: int | None
+    """None when the environment cannot count them (a live drill)."""
+    journal_intact: bool
+    faults: list[FaultTimes]
+    expectations: list[Expectation]
+    human: HumanScore | None = None
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """DESIGN.md's object first, then the extensions (never renamed)."""
+        return {
+            "drill": self.drill,
+            "passed": self.passed,
+            "detect_s": self.detect_s,
+            "restore_s": self.restore_s,
+            "rolled_back": self.rolled_back,
+            "untouched": self.untouched,
+            "expectations": [
+                {"name": e.name, "passed": e.passed, "detail": e.detail} for e in self.expectations
+            ],
+            "decide_s": self.decide_s,
+            "final": self.final,
+            "bad_requests": self.bad_requests,
+            "collateral": self.collateral,
+            "journal_intact": self.journal_intact,
+            "seed": self.seed,
+            "faults": [
+                {"index": f.index, "what": f.what, "trigger": f.trigger,
+                 "injected_s": f.injected_s, "cleared_s": f.cleared_s}
+                for f in self.faults
+            ],
+            "human": None if self.human is None else {
+                "pause_s": self.human.pause_s,
+                "rollback_s": self.human.rollback_s,
+                "rollback_service": self.human.rollback_service,
+                "rollback_right": self.human.rollback_right,
+            },
+        }
+
+
+def _secs(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _text(seconds: float | None) -> str:
+    return "never" if seconds is None else format_duration(seconds)
+
+
+@dataclass
+class _Trace:
+    """What replaying the journal saw, in the times the scorecard needs."""
+
+    start: float = 0.0
+    incident: float | None = None
+    faults: dict[int, list[float | None]] = field(default_factory=dict)
+    detect: float | None = None
+    decide: float | None = None
+    moved: set[str] = field(default_factory=set)
+    human_pause: float | None = None
+    human_rollback: tuple[float, str | None] | None = None
+
+
+def _replay(loaded: LoadedDrill, events: Sequence[Event]) -> tuple[RolloutState, list[tuple[Event, RolloutState]]]:
+    state = initial_state(loaded.plan, loaded.graph)
+    states = []
+    for event in events:
+        state, _ = reduce(state, event)
+        states.append((event, state))
+    return state, states
+
+
+def _affected_for_detection(loaded: LoadedDrill, rolled_back: list[str]) -> set[str] | None:
+    """Services whose failing measurement counts as detection; None: any, and adapter failures."""
+    faults = [f.inject for f in loaded.drill.faults]
+    if any(f.kind not in SERVICE_FAULTS for f in faults):
+        return None
+    out = set(loaded.drill.expect.rolled_back or ()) | set(rolled_back)
+    for inject in faults:
+        assert inject.service is not None
+        out.add(inject.service)
+        out.update(loaded.graph.blast_radius.get(inject.service, ()))
+    return out
+
+
+def _trace(loaded: LoadedDrill, steps: list[tuple[Event, RolloutState]], rolled_back: list[str]) -> _Trace:
+    trace = _Trace()
+    detectable = _affected_for_detection(loaded, rolled_back)
+    gates = loaded.plan.gates
+    previous = "planned"
+    for event, state in steps:
+        if state.started_at is not None:
+            trace.start = state.started_at
+        trace.moved.update(n for n, s in state.services.items() if s.exposure > 0 or s.target > 0)
+        if isinstance(event, FaultInjected):
+            index = int(event.fault.get("index", 0))
+            times = trace.faults.setdefault(index, [None, None])
+            slot = 1 if event.fault.get("cleared") else 0
+            if times[slot] is None:
+                times[slot] = event.at
+            if slot == 0 and trace.incident is None:
+                trace.incident = event.at
+        incident = trace.incident if trace.incident is not None else trace.start
+        if trace.incident is not None or not loaded.drill.faults:
+            if trace.detect is None and _is_detection(event, detectable, gates):
+                trace.detect = event.at
+            phase = state.effective_phase
+            if trace.decide is None and phase in DECIDED and phase != previous and event.at >= incident:
+                trace.decide = event.at
+            if isinstance(event, OperatorAction) and event.operator != SCRIPT_OPERATOR:
+                if event.action == "pause" and trace.human_pause is None:
+                    trace.human_pause = event.at
+                if event.action == "rollback" and trace.human_rollback is None:
+                    trace.human_rollback = (event.at, event.service)
+        previous = state.effective_phase
+    return trace
+
+
+def _is_detection(event: Event, detectable: set[str] | None, gates: Any) -> bool:
+    if isinstance(event, Measured):
+        if detectable is not None and event.service not in detectable:
+            return False
+        gate = gates.get(event.gate)
+        if gate is None:
+            return event.error is not None
+        return classify(gate, event.value, event.baseline, event.error) not in (None, "successful")
+    if detectable is None:
+        return isinstance(event, CommandFailed) or (isinstance(event, ExposureRead) and event.error is not None)
+    return False
+
+
+def _restored(steps: list[tuple[Event, RolloutState]], affected: set[str], since: float) -> float | None:
+    """When every affected exposure was back at 0% for good (None if it never was)."""
+    if not affected:
+        return None
+    restored: float | None = None
+    for event, state in steps:
+        if event.at < since:
+            continue
+        at_zero = all(state.services[n].exposure == 0 for n in affected if n in state.services)
+        if at_zero and restored is None:
+            restored = event.at
+        elif not at_zero:
+            restored = None
+    return restored
+
+
+def score(
+    loaded: LoadedDrill,
+    events: Sequence[Event],
+    *,
+    bad_requests: float | None,
+    journal_intact: bool,
+) -> Scorecard:
+    """The scorecard of one drill run, from the events its journal holds."""
+    drill, expect = loaded.drill, loaded.drill.expect
+    final, steps = _replay(loaded, events)
+    rolled_back = sorted(n for n, s in final.services.items() if s.phase == "rolled_back")
+    trace = _trace(loaded, steps, rolled_back)
+    rolled_back = [n for n in rolled_back if n in trace.moved]
+    untouched = sorted(
+        n for n in trace.moved if final.services[n].phase not in ("rolled_back", "rolling_back")
+    )
+    incident = trace.incident if trace.incident is not None else trace.start
+    affected = set(expect.rolled_back) if expect.rolled_back else set(rolled_back)
+    restore = _restored(steps, affected, incident)
+
+    def since(at: float | None) -> float | None:
+        return _secs(at - incident) if at is not None else None
+
+    detect_s, decide_s, restore_s = since(trace.detect), since(trace.decide), since(restore)
+    if expect.rolled_back is not None:
+        collateral = sorted(set(rolled_back) - set(expect.rolled_back))
+    else:
+        collateral = sorted(set(rolled_back) & set(expect.untouched or ()))
+    faults = [
+        FaultTimes(
+            index=i,
+            what=fault.describe(),
+            trigger=fault.at.describe(),
+            injected_s=_since_start(trace, trace.faults.get(i, [None, None])[0]),
+            cleared_s=_since_start(trace, trace.faults.get(i, [None, None])[1]),
+        )
+        for i, fault in enumerate(drill.faults, start=1)
+    ]
+    checks = _expectations(loaded, final, faults, rolled_back, untouched, trace.moved, collateral,
+                           (detect_s, decide_s, restore_s), bad_requests, journal_intact)
+    human = None
+    if trace.human_pause is not None or trace.human_rollback is not None:
+        service = trace.human_rollback[1] if trace.human_rollback else None
+        right_set = set(expect.rolled_back) if expect.rolled_back is not None else set(rolled_back)
+        human = HumanScore(
+            pause_s=since(trace.human_pause),
+            rollback_s=since(trace.human_rollback[0]) if trace.human_rollback else None,
+            rollback_service=service,
+            rollback_right=None if service is None else service in right_set,
+        )
+    return Scorecard(
+        drill=drill.drill,
+        passed=all(c.passed for c in checks),
+        detect_s=detect_s,
+        decide_s=decide_s,
+        restore_s=restore_s,
+        rolled_back=rolled_back,
+        untouched=untouched,
+        collateral=collateral,
+        final=final.effective_phase,
+        bad_requests=None if bad_requests is None else round(bad_requests),
+        journal_intact=journal_intact,
+        faults=faults,
+        expectations=checks,
+        human=human,
+        seed=drill.seed,
+    )
+
+
+def _since_start(trace: _Trace, at: float | None) -> float | None:
+    return None if at is None else _secs(at - trace.start)
+
+
+def _expectations(
+    loaded: LoadedDrill,
+    final: RolloutState,
+    faults: list[FaultTimes],
+    rolled_back: list[str],
+    untouched: list[str],
+    moved: set[str],
+    collateral: list[str],
+    times: tuple[float | None, float | None, float | None],
+    bad_requests: float | None,
+    journal_intact: bool,
+) -> list[Expectation]:
+    expect = loaded.drill.expect
+    out: list[Expectation] = []
+    if faults:
+        missing = [f for f in faults if f.injected_s is None]
+        detail = (
+            f"all {len(faults)} injected"
+            if not missing
+            else "; ".join(f"fault {f.index} ({f.what} at {f.trigger}) never fired" for f in missing)
+        )
+        out.append(Expectation("faults_fired", not missing, detail))
+    if expect.rolled_back is not None:
+        want = sorted(set(expect.rolled_back))
+        ok = want == rolled_back
+        detail = f"rolled back: {_names(rolled_back)}"
+        if not ok:
+            lacking = sorted(set(want) - set(rolled_back))
+            detail = f"expected {_names(want)}; " + detail
+            detail += f"; not rolled back: {_names(lacking)}" if lacking else ""
+            detail += f"; collateral: {_names(collateral)}" if collateral else ""
+        out.append(Expectation("rolled_back", ok, detail))
+    if expect.untouched is not None:
+        problems = []
+        for name in sorted(set(expect.untouched)):
+            if name not in moved:
+                problems.append(f"{name} never moved")
+            elif name not in untouched:
+                problems.append(f"{name} was rolled back")
+        detail = "; ".join(problems) or f"moved and stayed: {_names(sorted(set(expect.untouched)))}"
+        out.append(Expectation("untouched", not problems, detail))
+    for name, limit, value in zip(
+        ("detect_within", "decide_within", "restore_within"),
+        (expect.detect_within, expect.decide_within, expect.restore_within),
+        times,
+    ):
+        if limit is not None:
+            done = _PAST[name]
+            ok = value is not None and value <= limit
+            bound = f"limit {format_duration(limit)}"
+            detail = f"{done} in {_text(value)} ({bound})" if value is not None else f"never {done} ({bound})"
+            out.append(Expectation(name, ok, detail))
+    if expect.final is not None:
+        phase = final.effective_phase
+        out.append(Expectation("final", phase == expect.final, f"ended {phase} (expected {expect.final})"))
+    if expect.max_bad_requests is not None:
+        limit = f"limit {expect.max_bad_requests:g}"
+        if bad_requests is None:
+            out.append(Expectation("max_bad_requests", False, f"not counted in this environment ({limit})"))
+        else:
+            ok = bad_requests <= expect.max_bad_requests
+            out.append(Expectation("max_bad_requests", ok, f"{round(bad_requests)} requests served while bad ({limit})"))
+    out.append(Expectation("journal_intact", journal_intact,
+                           "hash chain verifies" if journal_intact else "hash chain does not verify"))
+    return out
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "none"
