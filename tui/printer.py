@@ -90,7 +90,9 @@ def describe(event: Event, state: RolloutState) -> str | None:
         why = f": {event.reason}" if event.reason else ""
         return f"operator {event.action}{target}{who}{why}"
     if isinstance(event, FaultInjected):
-        return "fault injected: " + ", ".join(f"{k}={v}" for k, v in sorted(event.fault.items()))
+        fault = {k: v for k, v in event.fault.items() if k not in ("cleared", "index")}
+        what = ", ".join(f"{k}={v}" for k, v in sorted(fault.items()))
+        return ("fault cleared: " if event.fault.get("cleared") else "fault injected: ") + what
     if isinstance(event, Resumed):
         return f"resumed: {event.note}"
     return event.kind
