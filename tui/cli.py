@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--speed", type=float, default=None)
     _journal_arg(rs)
 
+    wt = sub.add_parser("watch", help="the console, read-only, following a rollout's journal")
+    wt.add_argument("--run", default=None, help="run id (default: the latest unfinished run, else the latest)")
+    _journal_arg(wt)
+
     lg = sub.add_parser("log", help="a rollout's history from the journal")
     lg.add_argument("--run", default=None, help="run id (default: the latest run)")
     lg.add_argument("--json", action="store_true")
@@ -109,6 +113,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return commands.run(plan, args)
     if args.command == "resume":
         return commands.resume(args)
+    if args.command == "watch":
+        return commands.watch(args)
     if args.command == "log":
         return commands.log(args)
     raise AssertionError(args.command)

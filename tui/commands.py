@@ -117,6 +117,12 @@ def resume(args: argparse.Namespace) -> int:
     return _headless(session, args.json) if args.headless else _console(session)
 
 
+def watch(args: argparse.Namespace) -> int:
+    from tui.watch import watch_console
+
+    return watch_console(args.journal or runtime.default_journal(), args.run)
+
+
 def log(args: argparse.Namespace) -> int:
     from adapters.journal_sqlite import SqliteJournal
     from core.context import initial_state
