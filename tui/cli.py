@@ -4,7 +4,7 @@ Exit codes: 0 done (completed, valid, passed), 1 the rollout rolled back or
 was aborted (or a drill failed), 2 bad input (one `FILE:LINE:COL: path:
 problem` line each on stderr, no traceback), 3 the rollout stopped while
 waiting for an operator (paused, held or awaiting approval); `interlock
-resume` continues it.
+resume` continues it. 4 another console drives this rollout (its lease).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Sequence
 
 from adapters.journal_codec import JournalError
+from core.ports import LeaseHeld, LeaseLost
 from core.problems import InputError
 from core.state import RolloutState
 
-EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING = 0, 1, 2, 3
+EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
 
 
 def _exit_for(state: RolloutState) -> int:
@@ -36,9 +37,10 @@ def bundled_example(name: str = "recsys.yaml") -> Path:
 
 
 def _journal_arg(parser: argparse.ArgumentParser) -> None:
+    # Not type=Path: a Path would turn postgresql://host into postgresql:/host.
     parser.add_argument(
-        "--journal", type=Path, default=None,
-        help="journal file (default: $INTERLOCK_JOURNAL or .interlock/journal.db)",
+        "--journal", default=None, metavar="PATH|URL",
+        help="a SQLite file (default: $INTERLOCK_JOURNAL or .interlock/journal.db) or a postgresql:// URL",
     )
 
 
@@ -63,22 +65,56 @@ def _parser() -> argparse.ArgumentParser:
                        help="real clock, N simulated seconds per second (default: virtual clock when headless)")
         r.add_argument("--seed", type=int, default=0, help="seed of the simulated world (default 0)")
         _journal_arg(r)
+        if name == "demo":
+            r.add_argument("--stack", action="store_true",
+                           help="the real stack (`interlock stack up` unless it is up) and its plan, in real time")
 
     rs = sub.add_parser("resume", help="continue an unfinished rollout from its journal")
     rs.add_argument("--run", default=None, help="run id (default: the latest unfinished run)")
     rs.add_argument("--headless", action="store_true")
     rs.add_argument("--json", action="store_true")
     rs.add_argument("--speed", type=float, default=None)
+    rs.add_argument("--take-over", action="store_true",
+                    help="if another console drives this rollout, wait until it is gone, then drive it")
     _journal_arg(rs)
 
     wt = sub.add_parser("watch", help="the console, read-only, following a rollout's journal")
     wt.add_argument("--run", default=None, help="run id (default: the latest unfinished run, else the latest)")
+    wt.add_argument("--headless", action="store_true", help="no console: one line per event as it is journaled")
+    wt.add_argument("--json", action="store_true", help="with --headless: JSON lines and a summary at the end")
     _journal_arg(wt)
+
+    an = sub.add_parser("analyze", help="replay recorded measurements through one of a plan's gates")
+    an.add_argument("plan", type=Path)
+    an.add_argument("gate")
+    an.add_argument("measurements", type=Path, help="a JSON list of measurements, in time order")
+    an.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("drill", help="rehearse a rollback: run a drill and print its scorecard")
+    d.add_argument("drill", type=Path)
+    d.add_argument("--json", action="store_true", help="print the scorecard as the DESIGN.md JSON object")
+    d.add_argument("--report", type=Path, default=None, metavar="FILE.md", help="also write the scorecard as Markdown")
+    d.add_argument("--junit", type=Path, default=None, metavar="FILE.xml",
+                   help="also write JUnit XML, one test case per expectation")
+    d.add_argument("--live", action="store_true", help="allow a plan whose environment is marked staging: true")
+    d.add_argument("--console", action="store_true", help="run it in the console: a person responds, on a real clock")
+    d.add_argument("--speed", type=float, default=None, help="with --console: simulated seconds per second (default 60)")
+    d.add_argument("--seed", type=int, default=None, help="use this seed instead of the drill's")
+    d.add_argument("--journal", default=None, help="journal file (default: drills.db beside the rollout journal)")
+
+    au = sub.add_parser("audit", help="prove the journal untouched")
+    ausub = au.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    av = ausub.add_parser("verify", help="exit 0 if every run's hash chain is intact, 1 naming the first bad record")
+    av.add_argument("--run", default=None)
+    _journal_arg(av)
 
     lg = sub.add_parser("log", help="a rollout's history from the journal")
     lg.add_argument("--run", default=None, help="run id (default: the latest run)")
     lg.add_argument("--json", action="store_true")
     _journal_arg(lg)
+    from tui.stack_cmd import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -95,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         return _fail([p.format() for p in exc.problems])
     except JournalError as exc:
-        return _fail([f"{getattr(args, 'journal', None) or 'journal'}: {exc}"])
+        return _fail([f"interlock: {exc}"])  # the message names the journal, any password masked
+    except (LeaseHeld, LeaseLost) as exc:
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_LEASE
     except KeyboardInterrupt:
         print("interrupted: the rollout stays in the journal; `interlock resume` continues it", file=sys.stderr)
         return EXIT_WAITING
@@ -104,6 +143,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from tui import commands
 
+    if args.command in ("stack", "sim") or (args.command == "demo" and args.stack):
+        from tui import stack_cmd
+
+        if args.command == "stack":
+            return stack_cmd.stack_main(args)
+        if args.command == "sim":
+            return stack_cmd.sim_serve_main(args)
+        return stack_cmd.demo_stack_main(args)
+    if args.command == "drill":
+        from tui.drill_cmd import drill_main
+
+        return drill_main(args)
+    if args.command == "analyze":
+        from tui.analyze_cmd import analyze_main
+
+        return analyze_main(args.plan, args.gate, args.measurements, as_json=args.json)
+    if args.command == "audit":
+        return commands.audit(args)
     if args.command == "validate":
         return commands.validate(args.plan)
     if args.command == "plan":

@@ -80,7 +80,13 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int
 
 def _headless(session: runtime.Session, as_json: bool) -> int:
     session.engine.subscribe(HeadlessPrinter(as_json, session.engine.state))
-    state = asyncio.run(session.engine.run(resuming=session.resuming))
+    async def drive() -> RolloutState:
+        try:
+            return await session.engine.run(resuming=session.resuming)
+        finally:
+            await session.aclose()
+
+    state = asyncio.run(drive())
     return _finish(session, state, as_json)
 
 
@@ -111,30 +117,85 @@ def run(plan_path: Path, args: argparse.Namespace) -> int:
 
 def resume(args: argparse.Namespace) -> int:
     journal = args.journal or runtime.default_journal()
+
+    def waiting(holder: str) -> None:
+        print(f"waiting for {holder or 'the driver'} to let go of the rollout…", file=sys.stderr, flush=True)
+
     session = runtime.resume_run(
-        journal_path=journal, run_id=args.run, interactive=not args.headless, speed=args.speed
+        journal_path=journal, run_id=args.run, interactive=not args.headless, speed=args.speed,
+        take_over=args.take_over, on_wait=waiting,
     )
     return _headless(session, args.json) if args.headless else _console(session)
 
 
+def _open_existing(spec: str) -> tuple[object, str]:
+    from adapters.journals import is_url, journal_label, open_journal
+
+    if not is_url(spec) and not Path(spec).exists():
+        raise InputError([Problem(path=(), message="no journal here", file=str(spec))])
+    return open_journal(spec, readonly=True), journal_label(spec)
+
+
 def watch(args: argparse.Namespace) -> int:
-    from tui.watch import watch_console
+    spec = args.journal or runtime.default_journal()
+    if not args.headless:
+        from tui.watch import watch_console
 
-    return watch_console(args.journal or runtime.default_journal(), args.run)
+        return watch_console(spec, args.run)
+    import threading
 
-
-def log(args: argparse.Namespace) -> int:
-    from adapters.journal_sqlite import SqliteJournal
+    journal, label = _open_existing(spec)
+    info = runtime.find_run(journal, args.run, unfinished=True) or runtime.find_run(journal, args.run, unfinished=False)
+    if info is None:
+        raise InputError([Problem(path=(), message="no rollout in this journal", file=label)])
+    plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
     from core.context import initial_state
     from core.reducer import reduce
 
-    path = args.journal or runtime.default_journal()
-    if not path.exists():
-        raise InputError([Problem(path=(), message="no journal here", file=str(path))])
-    journal = SqliteJournal(path, readonly=True)
+    state = initial_state(plan, graph)
+    show = HeadlessPrinter(args.json, state)
+    stop = threading.Event()
+    try:
+        for record in journal.follow(info.run_id, 0, stop=stop):
+            state, _ = reduce(state, record.event)
+            show(state, [record.event])
+            if state.finished:
+                stop.set()
+                break
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        journal.close()
+    if args.json:
+        print(printer.json_line(printer.summary(state)))
+    else:
+        print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
+    from tui.cli import _exit_for
+
+    return _exit_for(state)
+
+
+def audit(args: argparse.Namespace) -> int:
+    from adapters.journals import audit_verify
+
+    journal, _label = _open_existing(args.journal or runtime.default_journal())
+    try:
+        code, lines = audit_verify(journal, args.run)
+    finally:
+        journal.close()
+    print("\n".join(lines))
+    return code
+
+
+def log(args: argparse.Namespace) -> int:
+    from core.context import initial_state
+    from core.reducer import reduce
+
+    journal, label = _open_existing(args.journal or runtime.default_journal())
     info = runtime.find_run(journal, args.run, unfinished=False)
     if info is None:
-        raise InputError([Problem(path=(), message=f"no run {args.run or ''} in this journal".replace("  ", " "), file=str(path))])
+        what = f"no run {args.run}" if args.run else "no run"
+        raise InputError([Problem(path=(), message=f"{what} in this journal", file=label)])
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
     state = initial_state(plan, graph)
     if not args.json:

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from adapters.clock import RealClock
 from adapters.journals import SharedJournal, is_url, open_journal
@@ -64,6 +64,12 @@ class Session:
     clock: Clock
     world: SimWorld | None
     resuming: bool
+    close_adapters: Callable[[], Awaitable[None]] | None = None
+    """Closes the real adapters' HTTP clients; await it inside the loop that used them."""
+
+    async def aclose(self) -> None:
+        if self.close_adapters is not None:
+            await self.close_adapters()
 
 
 def compile_text(text: str, file: str) -> tuple[Plan, RolloutGraph]:
@@ -82,10 +88,10 @@ def _adapters(plan: Plan, graph: RolloutGraph, seed: int, state_path: Path, cloc
     if not plan.simulated:
         from adapters.environment import build_adapters
 
-        flags, router, metrics, _close = build_adapters(plan, clock=clock)
-        return None, flags, router, metrics
+        flags, router, metrics, close = build_adapters(plan, clock=clock)
+        return None, flags, router, metrics, close
     world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
-    return world, world.flags, world.router, world.metrics
+    return world, world.flags, world.router, world.metrics, None
 
 
 def _sim_state_path(journal: str | Path, run_id: str) -> Path:
@@ -125,14 +131,14 @@ def start_run(
         operator=operator_identity(),
     )
     the_clock = _clock(clock, speed, None)
-    world, flags, router, metrics = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock)
+    world, flags, router, metrics, close = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock)
     journal.create_run(info)
     lease = journal.acquire_lease(info.run_id, lease_holder())
     engine = Engine(
         initial_state(plan, graph), clock=the_clock, journal=journal, run_id=info.run_id,
         flags=flags, router=router, metrics=metrics, seed=seed, interactive=interactive, lease=lease,
     )
-    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False)
+    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False, close_adapters=close)
 
 
 def replay(journal: SharedJournal, info: RunInfo) -> tuple[Plan, RolloutGraph, RolloutState]:
@@ -193,9 +199,9 @@ def resume_run(
         journal.close()
         raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=journal.label)])
     the_clock = _clock(info.clock, speed or info.speed, state.at)
-    world, flags, router, metrics = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock)
+    world, flags, router, metrics, close = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock)
     engine = Engine(
         state, clock=the_clock, journal=journal, run_id=info.run_id,
         flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive, lease=lease,
     )
-    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=True)
+    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=True, close_adapters=close)
