@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.journal_pages import PagedRecords
 from adapters.journal_codec import (
     ChainRow,
     JournalError,
@@ -45,7 +46,6 @@ from core.ports import LeaseLost, Record, RunInfo
 __all__ = ["CHANNEL", "PgJournal"]
 
 CHANNEL = "interlock_journal"
-_PAGE = 2000
 _SAFETY_POLL = 5.0
 """`follow` also re-reads this often, in case a notification was missed (a reconnect)."""
 _SCHEMA_LOCK = 0x696E_7465_726C_6F63  # an advisory key held while creating tables
@@ -96,9 +96,11 @@ class _StaleHead(Exception):
     pass
 
 
-class PgJournal:
+class PgJournal(PagedRecords):
     """`core.ports.Journal` on a PostgreSQL database. `readonly=True` never writes (the
     session itself is read-only): for watchers, `interlock log` and `audit verify`."""
+
+    _PARAM = "%s"
 
     def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 10) -> None:
         self.label = mask_url(url)
@@ -308,36 +310,12 @@ class PgJournal:
                 raise
             self._heads[run_id] = (chained[-1].seq, chained[-1].hash)
 
-    def _pages(self, run_id: str, after: int, columns: str) -> Iterator[list[tuple]]:
-        sql = f"SELECT {columns} FROM records WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT {_PAGE}"
-        while True:
-            with self._lock:
-                page = self._query(sql, (run_id, after))
-            if not page:
-                return
-            yield page
-            if len(page) < _PAGE:
-                return
-            after = page[-1][0]
-
     def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
         """The run's records with seq > `after`, in order, streamed page by page.
         An unknown run raises at once; an undecodable body raises when reached."""
         with self._lock:
             self._known(run_id)
         return self._stream(run_id, after)
-
-    def _stream(self, run_id: str, after: int) -> Iterator[Record]:
-        for page in self._pages(run_id, after, "seq, body, operator"):
-            seq = page[0][0]
-            try:
-                for seq, body, who in page:
-                    yield Record(seq, decode_event(body), who)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise JournalError(
-                    f"{self.label}: run {run_id!r} record {seq}: cannot decode its event "
-                    f"({type(exc).__name__})"
-                ) from None
 
     def follow(
         self, run_id: str, after: int = 0, *, stop: threading.Event | None = None, slice_: float = 0.2

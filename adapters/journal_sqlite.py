@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adapters.journal_pages import PagedRecords
 from adapters.journal_codec import (
     ChainRow,
     JournalError,
@@ -39,8 +40,6 @@ from core.ports import Record, RunInfo
 __all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
 
 SCHEMA_VERSION = 1
-_PAGE = 2000
-"""Records per keyset page in `records` and `verify`."""
 FOLLOW_POLL = 0.2
 """Seconds between looks for new records in `follow` (SQLite cannot notify)."""
 
@@ -84,9 +83,11 @@ class _StaleHead(Exception):
     pass
 
 
-class SqliteJournal:
+class SqliteJournal(PagedRecords):
     """`core.ports.Journal` on a SQLite file. `readonly=True` never writes, not even
     the schema: for watchers and `interlock log`/`audit verify`."""
+
+    _PARAM = "?"
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -316,21 +317,6 @@ class SqliteJournal:
         except sqlite3.Error:
             pass
 
-    def _pages(self, run_id: str, after: int, columns: str) -> Iterator[list[tuple]]:
-        """Pages of a run's rows past `after`, in seq order; `seq` must be column 0."""
-        sql = (
-            f"SELECT {columns} FROM records WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT {_PAGE}"
-        )
-        while True:
-            with self._lock:
-                page = self._query(sql, (run_id, after))
-            if not page:
-                return
-            yield page
-            if len(page) < _PAGE:
-                return
-            after = page[-1][0]
-
     def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
         """The run's records with seq > `after`, in order, streamed page by page.
         An unknown run raises at once; an undecodable body raises when reached."""
@@ -338,18 +324,6 @@ class SqliteJournal:
             if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
                 raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
         return self._stream(run_id, after)
-
-    def _stream(self, run_id: str, after: int) -> Iterator[Record]:
-        for page in self._pages(run_id, after, "seq, body, operator"):
-            seq = page[0][0]
-            try:
-                for seq, body, operator in page:
-                    yield Record(seq, decode_event(body), operator)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise JournalError(
-                    f"{self.path}: run {run_id!r} record {seq}: cannot decode its event "
-                    f"({type(exc).__name__})"
-                ) from None
 
     def verify(self, run_id: str) -> Verdict:
         """Recompute the run's hash chain: (ok, first bad seq, message)."""

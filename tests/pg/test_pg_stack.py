@@ -52,6 +52,7 @@ def test_stop_is_idempotent_and_a_restart_keeps_the_data(pg_server: PgServer, sc
     server.stop()
     assert not server.running()
     with socket.socket() as busy:  # the port is taken now: a clear error, with the server's words
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the old server's TIME_WAIT
         busy.bind(("127.0.0.1", port))
         busy.listen()
         with pytest.raises(PostgresUnavailable, match=rf"did not start on 127\.0\.0\.1:{port}"):
