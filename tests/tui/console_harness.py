@@ -1,0 +1,230 @@
+"""Deterministic sessions for console tests: a virtual clock the test holds back.
+
+`GatedClock` is a virtual clock (time jumps to the next deadline, so runs are
+exact for a seed) that refuses to pass `limit`: the engine then waits, idle,
+until the test moves the limit or an operator action arrives (`PokedEngine`
+pokes the clock on `submit`, `wake` and `stop`). `freeze_when` stops time at
+the first state that satisfies a predicate, so a snapshot or a key press
+lands on exactly the same state every run. `GatedFlags` holds exposure
+changes to 0% until released, to catch a rollback halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from core.clock import VirtualClock
+from core.engine import Engine
+from core.events import Event, OperatorAction
+from core.schedule import next_deadline
+from core.state import RolloutState
+from tui import runtime
+from tui.app import InterlockApp
+from tui.widgets.detail import GateChart
+
+OPERATOR = "ops@console-test"
+SIZE = (160, 50)
+
+
+class GatedClock(VirtualClock):
+    """Virtual time that does not pass `limit` until the test says so."""
+
+    def __init__(self, start: float = 0.0, limit: float = math.inf) -> None:
+        super().__init__(start)
+        self.limit = limit
+        self.waiting = False
+        """True while the engine is idle, held at the limit."""
+        self._poke = asyncio.Event()
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline > self.limit:
+            self.waiting = True
+            self._poke.clear()
+            try:
+                await self._poke.wait()
+            finally:
+                self.waiting = False
+            if deadline > self.limit:
+                return  # the engine records a harmless tick at `now` and looks at its queue
+        self.advance_to(deadline)
+        await asyncio.sleep(0)
+
+    def poke(self) -> None:
+        self._poke.set()
+
+    def freeze(self) -> None:
+        self.limit = self.now()
+
+    def release(self, until: float = math.inf) -> None:
+        self.limit = until
+        self.poke()
+
+
+class PokedEngine(Engine):
+    """An engine whose operator actions wake a `GatedClock` held at its limit."""
+
+    def submit(self, event: Event) -> None:
+        super().submit(event)
+        self.clock.poke()  # type: ignore[attr-defined]
+
+    def wake(self) -> None:
+        super().wake()
+        self.clock.poke()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        super().stop()
+        self.clock.poke()  # type: ignore[attr-defined]
+
+
+class GatedFlags:
+    """Flag service wrapper: with `hold_zero`, setting a flag to 0% waits for `release`."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.hold_zero = False
+        self._open = asyncio.Event()
+
+    async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
+        if self.hold_zero and percent == 0:
+            await self._open.wait()
+        await self.inner.set_rollout(flag, percent, cohort)  # type: ignore[attr-defined]
+
+    async def get_rollout(self, flag: str) -> float:
+        return await self.inner.get_rollout(flag)  # type: ignore[attr-defined]
+
+    def release(self) -> None:
+        self.hold_zero = False
+        self._open.set()
+
+
+def _engine(
+    base: runtime.Session, state: RolloutState, clock: GatedClock, gated_flags: bool, lease: object = None
+) -> PokedEngine:
+    assert base.world is not None
+    flags = GatedFlags(base.world.flags) if gated_flags else base.world.flags
+    return PokedEngine(
+        state, clock=clock, journal=base.journal, run_id=base.info.run_id, flags=flags,
+        router=base.world.router, metrics=base.world.metrics, seed=base.info.seed, interactive=True,
+        lease=lease,  # type: ignore[arg-type]
+    )
+
+
+def gated_session(
+    plan: Path, tmp: Path, *, seed: int = 0, limit: float = math.inf, gated_flags: bool = False
+) -> runtime.Session:
+    """A new run of `plan` on a `GatedClock`, journaled in `tmp`."""
+    base = runtime.start_run(plan, journal_path=tmp / "journal.db", seed=seed, clock="virtual", interactive=True)
+    clock = GatedClock(limit=limit)
+    engine = _engine(base, base.engine.state, clock, gated_flags, lease=base.engine.lease)
+    return replace(base, engine=engine, clock=clock)
+
+
+def prerun(
+    plan: Path,
+    tmp: Path,
+    until: Callable[[RolloutState], bool] | None = None,
+    *,
+    seed: int = 0,
+    gated_flags: bool = False,
+) -> runtime.Session:
+    """Run `plan` without a console until `until` holds (or to its end), then hand back a
+    session that continues from there, held at that moment: the console opens on it,
+    replays the journal so far onto its screen, and nothing moves until the test says so.
+    """
+    first = gated_session(plan, tmp, seed=seed)
+    clock = first.clock
+    assert isinstance(clock, GatedClock)
+    if until is not None:
+        freeze_when(first, until)
+
+    def idle() -> bool:
+        state = first.engine.state
+        if state.inflight:
+            return False
+        return clock.waiting or (next_deadline(state) is None and state.phase != "planned")
+
+    async def run() -> None:
+        task = asyncio.create_task(first.engine.run())
+        deadline = time.monotonic() + 30
+        while not task.done() and not idle():
+            if time.monotonic() > deadline:
+                raise AssertionError("the rollout never reached the asked-for moment")
+            await asyncio.sleep(0.001)
+        first.engine.stop()
+        await task
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run())
+    else:  # called from an async test: run the engine's loop in a thread of its own
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run()).result()
+    lease = first.engine.lease
+    held = GatedClock(start=clock.now(), limit=clock.limit)
+    engine = _engine(first, first.engine.state, held, gated_flags, lease=lease)
+    return replace(first, engine=engine, clock=held)
+
+
+def freeze_when(session: runtime.Session, predicate: Callable[[RolloutState], bool]) -> None:
+    """Stop the clock at the first published state that satisfies `predicate`."""
+    clock = session.clock
+    assert isinstance(clock, GatedClock)
+
+    def check(state: RolloutState, events: object) -> None:
+        if clock.limit == math.inf and predicate(state):
+            clock.freeze()
+
+    session.engine.subscribe(check)
+
+
+def at_minute(minutes: float) -> Callable[[RolloutState], bool]:
+    def reached(state: RolloutState) -> bool:
+        return state.started_at is not None and state.at - state.started_at >= minutes * 60
+
+    return reached
+
+
+def settled(app: InterlockApp) -> bool:
+    """The engine has nothing left to do without the test, and the screen shows its state."""
+    session = app.session
+    assert session is not None
+    state = session.engine.state
+    if app._pending or (app.state is not state and app.state != state):
+        return False
+    if any(chart.pending for chart in app.query(GateChart)):
+        return False
+    if not app.engine_running:
+        return app.final_state is not None  # not started yet, or stopped
+    clock = session.clock
+    idle = not state.inflight and next_deadline(state) is None
+    return bool(getattr(clock, "waiting", False)) or idle
+
+
+async def wait_for(pilot: object, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `condition()` holds (bounded; fails the test on timeout)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.01)  # type: ignore[attr-defined]
+
+
+async def settle(pilot: object) -> None:
+    app = pilot.app  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: settled(app))
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+def operator_actions(session: runtime.Session) -> list[OperatorAction]:
+    return [r.event for r in session.journal.records(session.info.run_id) if isinstance(r.event, OperatorAction)]
+
+
+def console(session: runtime.Session) -> InterlockApp:
+    return InterlockApp(session, operator=OPERATOR)

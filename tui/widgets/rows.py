@@ -1,0 +1,177 @@
+"""One service as one row of the graph: pure formatting from a state snapshot.
+
+Kept apart from the widget so the widget only scrolls, selects and caches,
+and so the heading and the rows share one set of column widths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.content import Content
+
+from core.state import RolloutState
+from tui.widgets.history import MetricHistory
+from tui.widgets.lanes import LaneRow
+from tui.widgets.status import SERVICE, sample_status, service_status
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 10
+BAKE_WIDTH = 6
+_WORD = max(len(s.word) for s in SERVICE.values()) + 1
+
+
+def format_value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def sparkline(values: list[float]) -> str:
+    """Eighth-blocks from the smallest to the largest of `values`."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    top = len(SPARK) - 1
+    return "".join(SPARK[0 if span <= 0 else round((v - low) / span * top)] for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Cell widths of the graph's columns, fixed per plan."""
+
+    lanes: int
+    name: int
+    versions: int
+    stages: int
+
+    @classmethod
+    def for_state(cls, state: RolloutState, lanes: dict[str, LaneRow]) -> Columns:
+        ctx = state.ctx
+        names = ctx.graph.order or ("",)
+        return cls(
+            lanes=max((len(r.lanes) for r in lanes.values()), default=0),
+            name=min(28, max(7, *(len(n) for n in names))),
+            versions=min(20, max(7, *(len(_versions(state, n)) for n in names))),
+            stages=max((len(g.stages) for g in ctx.groups), default=1),
+        )
+
+
+def _versions(state: RolloutState, name: str) -> str:
+    old, new = state.ctx.versions.get(name, ("?", "?"))
+    return f"{old} → {new}"
+
+
+def row_width(cols: Columns) -> int:
+    """Cells of the widest row (a gate label of up to 16 cells after the sparkline)."""
+    return heading(cols).cell_length - len("MAIN GATE") + SPARK_WIDTH + 1 + 15
+
+
+def heading(cols: Columns) -> Content:
+    text = (
+        " " * (3 + cols.lanes)
+        + "STATUS".ljust(_WORD)
+        + "SERVICE".ljust(cols.name + 2)
+        + "VERSION".ljust(cols.versions + 2)
+        + "STAGES".ljust(cols.stages + 9)
+        + "BAKE".ljust(BAKE_WIDTH + 2)
+        + "MAIN GATE"
+    )
+    return Content.styled(text, "$text-muted bold")
+
+
+def _stage_track(state: RolloutState, name: str, cols: Columns) -> Content:
+    index = state.group_of(name)
+    group = state.groups[index]
+    stages = state.ctx.groups[index].stages
+    colour = service_status(group.phase).colour
+    parts: list[tuple[str, str]] = []
+    for i in range(len(stages)):
+        if group.phase == "promoted" or i < group.stage:
+            parts.append(("■", colour))
+        elif i == group.stage:
+            parts.append(("▣", colour))
+        else:
+            parts.append(("□", "$text-muted"))
+    svc = state.services[name]
+    percent = f"{svc.exposure:g}%"
+    if svc.target != svc.exposure:
+        percent = f"{svc.exposure:g}→{svc.target:g}%"
+    pad = " " * (cols.stages - len(stages) + 1)
+    return Content.assemble(*parts, pad, (percent.ljust(8), colour))
+
+
+def bake_progress(state: RolloutState, name: str) -> float | None:
+    """How far the current stage's bake is, 0..1, or None when not baking."""
+    index = state.group_of(name)
+    group = state.groups[index]
+    if group.phase not in ("baking", "analyzing") or group.stage < 0:
+        return None
+    if group.phase == "analyzing" or group.bake_until is None:
+        return 1.0
+    bake = state.ctx.groups[index].stages[group.stage].bake or 0.0
+    if bake <= 0:
+        return 1.0
+    now = state.frozen_at if state.frozen_at is not None else state.at
+    return max(0.0, min(1.0, 1.0 - (group.bake_until - now) / bake))
+
+
+def _bake_bar(state: RolloutState, name: str) -> Content:
+    progress = bake_progress(state, name)
+    if progress is None:
+        return Content(" " * (BAKE_WIDTH + 2))
+    filled = round(progress * BAKE_WIDTH)
+    return Content.assemble(
+        ("━" * filled, "$text-primary"), ("─" * (BAKE_WIDTH - filled), "$text-muted"), "  "
+    )
+
+
+def _spark(history: MetricHistory, name: str) -> Content:
+    gate = history.main_gate(name)
+    if gate is None:
+        return Content.styled("no gates", "$text-muted")
+    points = [p for p in list(history.points(name, gate))[-SPARK_WIDTH:] if p.value is not None]
+    if not points:
+        return Content.styled(f"{gate} —", "$text-muted")
+    chars = sparkline([p.value for p in points if p.value is not None])
+    spans = [(ch, _spark_colour(p.phase)) for ch, p in zip(chars, points)]
+    last = points[-1]
+    return Content.assemble(
+        *spans,
+        " " * (SPARK_WIDTH - len(chars) + 1),
+        (f"{gate} {format_value(last.value)}", sample_status(last.phase).colour),
+    )
+
+
+def _spark_colour(phase: str | None) -> str:
+    if phase in ("failed", "error"):
+        return "$text-error"
+    if phase == "inconclusive":
+        return "$text-warning"
+    return "$text-primary"
+
+
+def row(
+    state: RolloutState,
+    history: MetricHistory,
+    name: str,
+    lane: LaneRow,
+    cols: Columns,
+    *,
+    show_lanes: bool = True,
+) -> Content:
+    """The whole row of one service."""
+    svc = state.services[name]
+    status = service_status(svc.phase)
+    lanes = lane.lanes.ljust(cols.lanes) if show_lanes else " " * cols.lanes
+    return Content.assemble(
+        (lane.bracket if show_lanes else " ", "$text-accent bold"),
+        status.glyph_content(),
+        (lanes, "$text-muted"),
+        " ",
+        (status.word.ljust(_WORD), status.colour),
+        (name.ljust(cols.name + 2), "bold"),
+        (_versions(state, name).ljust(cols.versions + 2), "$text-muted"),
+        _stage_track(state, name, cols),
+        _bake_bar(state, name),
+        _spark(history, name),
+    )
