@@ -360,3 +360,10 @@ def run_console(session: runtime.Session) -> RolloutState:
     if app.engine_error is not None:
         raise app.engine_error
     return result or app.final_state or session.engine.state
+
+
+def run_drill_console(runner):  # type: ignore[no-untyped-def]
+    """`interlock drill --console`: see `tui.drill_console` (imported late: it builds on this app)."""
+    from tui.drill_console import run_drill_console as run
+
+    return run(runner)
