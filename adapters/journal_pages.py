@@ -1,4 +1,5 @@
-"""Reading a run's records page by page: the part both journal backends share.
+"""Reading a run's records page by page, and verifying its hash chain: what both
+journal backends share.
 
 Keyset pages (`seq > last ORDER BY seq LIMIT n`) hold no statement open
 between pages, so memory stays flat over a million records, no snapshot is
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from adapters.journal_codec import JournalError, decode_event
+from adapters.journal_codec import ChainRow, JournalError, Verdict, decode_event, verify_chain
 from core.ports import Record
 
 PAGE = 2000
@@ -52,3 +53,16 @@ class PagedRecords:
                     f"{self.label}: run {run_id!r} record {seq}: cannot decode its event "
                     f"({type(exc).__name__})"
                 ) from None
+
+    def verify(self, run_id: str) -> Verdict:
+        """Recompute the run's hash chain: (ok, first bad seq, message)."""
+        with self._lock:
+            head_rows = self._query(f"SELECT head_seq, head_hash FROM runs WHERE run_id = {self._PARAM}", (run_id,))
+        if not head_rows:
+            return False, None, f"no run {run_id!r} in this journal"
+        rows = (
+            ChainRow(*row)
+            for page in self._pages(run_id, 0, "seq, kind, at, body, operator, prev_hash, hash")
+            for row in page
+        )
+        return verify_chain(run_id, rows, (int(head_rows[0][0]), str(head_rows[0][1])))

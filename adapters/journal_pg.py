@@ -30,12 +30,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from adapters.journal_pages import PagedRecords
 from adapters.journal_codec import (
-    ChainRow,
     JournalError,
-    Verdict,
     chain_records,
-    decode_event,
-    verify_chain,
 )
 from adapters.journal_sqlite import SCHEMA_VERSION
 from adapters.journals import mask_url
@@ -344,19 +340,6 @@ class PgJournal(PagedRecords):
             raise JournalError(self._explain(exc)) from None
         finally:
             listener.close()
-
-    def verify(self, run_id: str) -> Verdict:
-        """Recompute the run's hash chain: (ok, first bad seq, message)."""
-        with self._lock:
-            head_rows = self._query("SELECT head_seq, head_hash FROM runs WHERE run_id = %s", (run_id,))
-        if not head_rows:
-            return False, None, f"no run {run_id!r} in this journal"
-        rows = (
-            ChainRow(*row)
-            for page in self._pages(run_id, 0, "seq, kind, at, body, operator, prev_hash, hash")
-            for row in page
-        )
-        return verify_chain(run_id, rows, (int(head_rows[0][0]), str(head_rows[0][1])))
 
     # -- leases --------------------------------------------------------------
 

@@ -26,12 +26,8 @@ from pathlib import Path
 
 from adapters.journal_pages import PagedRecords
 from adapters.journal_codec import (
-    ChainRow,
     JournalError,
-    Verdict,
     chain_records,
-    decode_event,
-    verify_chain,
 )
 from adapters.lease import FileLease, acquire_file_lease
 from core.events import Event
@@ -324,21 +320,6 @@ class SqliteJournal(PagedRecords):
             if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
                 raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
         return self._stream(run_id, after)
-
-    def verify(self, run_id: str) -> Verdict:
-        """Recompute the run's hash chain: (ok, first bad seq, message)."""
-        with self._lock:
-            head_rows = self._query(
-                "SELECT head_seq, head_hash FROM runs WHERE run_id = ?", (run_id,)
-            )
-        if not head_rows:
-            return False, None, f"no run {run_id!r} in this journal"
-        rows = (
-            ChainRow(*row)
-            for page in self._pages(run_id, 0, "seq, kind, at, body, operator, prev_hash, hash")
-            for row in page
-        )
-        return verify_chain(run_id, rows, (int(head_rows[0][0]), str(head_rows[0][1])))
 
     def follow(
         self,
