@@ -10,8 +10,6 @@ resume` continues it. 4 another console drives this rollout (its lease).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
