@@ -45,3 +45,12 @@ def evolve(obj: T, **changes: Any) -> T:
     for setter, value in zip(setters, values):
         setter(new, value)
     return new
+
+
+def build(cls: type[T], values: tuple[Any, ...]) -> T:
+    """An instance of the slotted dataclass `cls` from all its field values, in field order."""
+    _, _, setters = _LAYOUTS.get(cls) or _layout(cls)
+    new = _new(cls)
+    for setter, value in zip(setters, values, strict=True):
+        setter(new, value)
+    return new

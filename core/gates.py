@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from core.evolve import evolve
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 from core.judges.sequential import SprtState
 from core.plan import Gate
@@ -166,12 +166,14 @@ def record(
     keep: int = 64,
     canary_data: Sequence[float] | None = None,
     baseline_data: Sequence[float] | None = None,
+    schedule: Callable[[int], float | None] | None = None,
 ) -> GateRun:
     """The run after one more measurement (its phase re-assessed).
 
     A sequential gate decides on its accumulated evidence: accepting H1 fails the gate
     and accepting H0 passes it, whatever the counters say; while it cannot decide, each
-    measurement counts towards `count` and reaching it undecided is inconclusive."""
+    measurement counts towards `count` and reaching it undecided is inconclusive.
+    `schedule(count)` gives the next measurement's time while the run is still running."""
     phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
     if _is_missing(value):
         value = None  # NaN would make equal histories compare unequal
@@ -190,9 +192,11 @@ def record(
         else:
             final = "running"
         return evolve(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
-                       failures=run.failures + (final == "failed"), phase=final)
+                      failures=run.failures + (final == "failed"), phase=final,
+                      next_at=_next_at(schedule, final, counted, run.next_at))
     if phase is None:
-        return evolve(run, samples=samples, pending=None)
+        return evolve(run, samples=samples, pending=None,
+                      next_at=_next_at(schedule, run.phase, run.count, run.next_at))
     if phase == "error":
         count, successes, failures, inconclusives = run.count, run.successes, run.failures, run.inconclusives
         errors, streak = run.errors + 1, run.consecutive_errors + 1
@@ -201,6 +205,7 @@ def record(
         successes = run.successes + (phase == "successful")
         failures = run.failures + (phase == "failed")
         inconclusives = run.inconclusives + (phase == "inconclusive")
+    phase_now = _assess(gate, failures, inconclusives, streak, count)
     return evolve(
         run,
         samples=samples,
@@ -211,5 +216,12 @@ def record(
         inconclusives=inconclusives,
         errors=errors,
         consecutive_errors=streak,
-        phase=_assess(gate, failures, inconclusives, streak, count),
+        phase=phase_now,
+        next_at=_next_at(schedule, phase_now, count, run.next_at),
     )
+
+
+def _next_at(
+    schedule: Callable[[int], float | None] | None, phase: GatePhase, count: int, current: float | None
+) -> float | None:
+    return schedule(count) if schedule is not None and phase == "running" else current

@@ -76,16 +76,18 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     else:
         return
     gate = tx.ctx.gates[run.gate]
+    # While frozen, the clock for the next measurement stopped when the rollout did.
+    base = tx.frozen_at if tx.frozen_at is not None else tx.at
+    bake_over = group.bake_until is not None and base + gate.interval > group.bake_until
+
+    def schedule(count: int) -> float | None:
+        open_ended_done = gate.count is None and count >= 1 and bake_over
+        return None if open_ended_done else base + gate.interval
+
     run = gate_rules.record(
         gate, run, tx.at, event.value, event.baseline, event.error,
-        canary_data=event.canary_data, baseline_data=event.baseline_data,
+        canary_data=event.canary_data, baseline_data=event.baseline_data, schedule=schedule,
     )
-    if run.phase == "running":
-        # While frozen, the clock for the next measurement stopped when the rollout did.
-        base = tx.frozen_at if tx.frozen_at is not None else tx.at
-        bake_over = group.bake_until is not None and base + gate.interval > group.bake_until
-        open_ended_done = gate.count is None and run.count >= 1 and bake_over
-        run = evolve(run, next_at=None if open_ended_done else base + gate.interval)
     runs = list(group.gates)
     runs[i] = run
     tx.groups[index] = evolve(group, gates=tuple(runs))

@@ -103,10 +103,12 @@ def _finish_open_gates(tx: Tx, index: int) -> bool:
 
 
 def _measure_due(tx: Tx, index: int) -> None:
-    for i, run in enumerate(tx.groups[index].gates):
-        if run.phase == "running" and run.pending is None and run.next_at is not None:
-            if run.next_at <= tx.at:
-                tx.measure(index, i)
+    due = [
+        i for i, run in enumerate(tx.groups[index].gates)
+        if run.phase == "running" and run.pending is None and run.next_at is not None and run.next_at <= tx.at
+    ]
+    if due:
+        tx.measure(index, due)
 
 
 def _stage_passed(tx: Tx, index: int) -> None:

@@ -7,7 +7,7 @@ parts once, lets the step change them in place, and freezes the result.
 
 from __future__ import annotations
 
-from core.evolve import evolve
+from core.evolve import build, evolve
 from typing import Any
 
 from core.commands import Command, Measure, SetExposure
@@ -101,24 +101,26 @@ class Tx:
         state = self.services[service]
         return state.exposure == state.target and not self._pending_exposure(service)
 
-    def measure(self, group: int, run_index: int) -> None:
-        run = self.groups[group].gates[run_index]
-        gate = self.ctx.gates[run.gate]
-        from_version, to_version = self.ctx.versions[run.service]
-        cmd = self.emit(
-            Measure,
-            service=run.service,
-            gate=run.gate,
-            metric=gate.metric,
-            window=gate.interval,
-            canary_version=to_version,
-            baseline_version=from_version,
-            with_baseline=gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift"),
-            shape=MEASURE_SHAPE[gate.judge],
-            points=gate.samples if gate.judge == "mann_whitney" else 1,
-        )
+    def measure(self, group: int, run_indexes: list[int]) -> None:
+        """Ask for the next measurement of these gate runs of one group."""
         runs = list(self.groups[group].gates)
-        runs[run_index] = evolve(run, pending=cmd.cmd_id, next_at=None)
+        for i in run_indexes:
+            run = runs[i]
+            gate = self.ctx.gates[run.gate]
+            from_version, to_version = self.ctx.versions[run.service]
+            cmd = self.emit(
+                Measure,
+                service=run.service,
+                gate=run.gate,
+                metric=gate.metric,
+                window=gate.interval,
+                canary_version=to_version,
+                baseline_version=from_version,
+                with_baseline=gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift"),
+                shape=MEASURE_SHAPE[gate.judge],
+                points=gate.samples if gate.judge == "mann_whitney" else 1,
+            )
+            runs[i] = evolve(run, pending=cmd.cmd_id, next_at=None)
         self.groups[group] = evolve(self.groups[group], gates=tuple(runs))
 
     # -- groups -----------------------------------------------------------
@@ -142,23 +144,10 @@ class Tx:
     # -- result -----------------------------------------------------------
 
     def commit(self) -> tuple[RolloutState, list[Command]]:
-        state = evolve(
-            self.before,
-            phase=self.phase,
-            at=self.at,
-            started_at=self.started_at,
-            services=self.services,
-            groups=tuple(self.groups),
-            inflight=self.inflight,
-            next_cmd=self.next_cmd,
-            hold=self.hold,
-            frozen_at=self.frozen_at,
-            stepping=self.stepping,
-            rollback_queue=self.rollback_queue,
-            rollback_final=self.rollback_final,
-            approved_waves=self.approved_waves,
-            transitions=self.transitions,
-            moved_count=self.moved_count,
-            reason=self.reason,
-        )
+        state = build(RolloutState, (
+            self.ctx, self.phase, self.at, self.started_at, self.services, tuple(self.groups),
+            self.inflight, self.next_cmd, self.hold, self.frozen_at, self.stepping,
+            self.rollback_queue, self.rollback_final, self.approved_waves, self.transitions,
+            self.moved_count, self.reason,
+        ))  # in RolloutState's field order
         return state, self.cmds
