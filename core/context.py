@@ -8,7 +8,7 @@ handles. The reducer then never looks anything up in the raw plan.
 from __future__ import annotations
 
 from core.graph import RolloutGraph
-from core.plan import Plan, Stage
+from core.plan import Gate, Plan, Stage
 from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState
 
 
@@ -25,6 +25,20 @@ def _group_stages(plan: Plan, members: tuple[str, ...]) -> tuple[Stage, ...]:
             )
         )
     return tuple(merged)
+
+
+def scored(plan: Plan, gate: Gate) -> bool:
+    """Judged by the stage's Kayenta score rather than alone."""
+    return plan.defaults.score is not None and gate.judge == "mann_whitney" and gate.group is not None
+
+
+def _scored_gates(plan: Plan) -> dict[str, Gate]:
+    """With `defaults.score`, a grouped mann_whitney gate fails alone only when `critical`;
+    otherwise the stage's score decides (`core.schedule`)."""
+    return {
+        name: gate.model_copy(update={"failure_limit": -1}) if scored(plan, gate) and not gate.critical else gate
+        for name, gate in plan.gates.items()
+    }
 
 
 def build_context(plan: Plan, graph: RolloutGraph) -> Context:
@@ -49,7 +63,7 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         plan=plan,
         graph=graph,
         groups=groups,
-        gates=dict(plan.gates),
+        gates=_scored_gates(plan),
         service_gates={name: tuple(plan.gates_of(name)) for name in graph.moving},
         exposure={name: plan.exposure_of(name) for name in graph.moving},
         versions=versions,

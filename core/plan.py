@@ -119,6 +119,11 @@ class Gate(Strict):
     """sequential: exact boundaries (error rates within alpha and beta) instead of Wald's."""
     divergence: Literal["psi", "js"] = "psi"
     """drift: Population Stability Index or Jensen–Shannon divergence (base 2)."""
+    group: str | None = None
+    """mann_whitney with `defaults.score`: the metric group this gate scores in (Kayenta)."""
+    weight: float | None = Field(default=None, ge=0, le=100)
+    """mann_whitney with `defaults.score`: the group's weight out of 100 (unweighted groups
+    share what is left)."""
 
     @field_validator("interval")
     @classmethod
@@ -184,10 +189,29 @@ class Policy(Strict):
     approval: Literal["none", "each_wave", "each_stage"] = "none"
 
 
+class ScoreThresholds(Strict):
+    """Kayenta's verdict on a stage's grouped metrics: a score out of 100."""
+
+    pass_: float = Field(alias="pass", ge=0, le=100)
+    """At or above: the stage passes."""
+    marginal: float = Field(ge=0, le=100)
+    """At or above (and below `pass`): inconclusive, the rollout pauses. Below: it fails."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ScoreThresholds":
+        if self.marginal > self.pass_:
+            raise ValueError("marginal cannot be above pass")
+        return self
+
+
 class Defaults(Strict):
     stages: list[StageSpec] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
     bake: Duration = 300.0
     gates: list[str] = Field(default_factory=list)
+    score: ScoreThresholds | None = None
+    """Judge each stage's mann_whitney gates that name a `group` together, by Kayenta's
+    weighted group score, at the end of the stage's bake; alone they then fail only
+    when `critical`."""
 
 
 class FlagsEnv(Strict):

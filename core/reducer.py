@@ -23,7 +23,7 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
-from core.rollback import cascade_groups, start_rollback
+from core.rollback import cascade_groups, fail_group, start_rollback
 from core.schedule import advance, start_stage
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
@@ -95,20 +95,7 @@ def _on_measured(tx: Tx, event: Measured) -> None:
         return
     where = f"gate {run.gate} on {run.service}"
     if run.phase in ("failed", "error"):
-        what = "failed" if run.phase == "failed" else "errored"
-        policy = tx.ctx.plan.policy.on_failure
-        if policy == "pause":
-            tx.set_group(index, phase="failed", reason=f"{where} {what}")
-            tx.phase = "paused"
-            tx.stepping = False
-            tx.reason = f"{where} {what}; waiting for the operator"
-        else:
-            if policy == "rollback_self":
-                queue = (index,)
-            else:
-                queue = cascade_groups(tx.groups, tx.ctx, index, moved=tx.moved)
-            tx.set_group(index, phase="failed", reason=f"{where} {what}")
-            start_rollback(tx, queue, "rolled_back", f"{where} {what}")
+        fail_group(tx, index, f"{where} {'failed' if run.phase == 'failed' else 'errored'}")
     elif run.phase == "inconclusive":
         tx.phase = "paused"
         tx.stepping = False

@@ -45,6 +45,22 @@ def rollback_cascade(state: RolloutState, service: str) -> list[tuple[str, ...]]
     return [state.ctx.groups[i].services for i in cascade_groups(state.groups, state.ctx, index, moved=moved)]
 
 
+def fail_group(tx: Tx, index: int, why: str) -> None:
+    """A gate (or a stage's score) failed for this group: do what `on_failure` says."""
+    policy = tx.ctx.plan.policy.on_failure
+    tx.set_group(index, phase="failed", reason=why)
+    if policy == "pause":
+        tx.phase = "paused"
+        tx.stepping = False
+        tx.reason = f"{why}; waiting for the operator"
+        return
+    if policy == "rollback_self":
+        queue: tuple[int, ...] = (index,)
+    else:
+        queue = cascade_groups(tx.groups, tx.ctx, index, moved=tx.moved)
+    start_rollback(tx, queue, "rolled_back", why)
+
+
 def start_rollback(tx: Tx, queue: tuple[int, ...], final: str, reason: str) -> None:
     tx.stepping = False
     tx.reason = reason

@@ -13,6 +13,9 @@ from core.evolve import evolve
 from core.commands import SetExposure
 from core.gates import GateRun
 from core.state import IN_CANARY, RolloutState
+from core.context import scored
+from core.judges.mann_whitney import Classification, score
+from core.rollback import fail_group
 from core.tx import Tx
 
 
@@ -124,6 +127,56 @@ def _stage_passed(tx: Tx, index: int) -> None:
         start_stage(tx, index, group.stage + 1)
 
 
+_KAYENTA = {"successful": "Pass", "failed": "High"}
+"""A scored gate's last measurement as Kayenta classifies it; anything else is NoData."""
+
+
+def _stage_score(tx: Tx, index: int) -> tuple[str, str] | None:
+    """Kayenta's verdict ("pass" | "marginal" | "fail", why) on the group's scored gates,
+    from each one's last measurement at this stage; None when nothing is scored."""
+    thresholds = tx.ctx.plan.defaults.score
+    if thresholds is None:
+        return None
+    by_group: dict[str, list[Classification]] = {}
+    weights: dict[str, float] = {}
+    for run in tx.groups[index].gates:
+        gate = tx.ctx.gates[run.gate]
+        if not scored(tx.ctx.plan, gate):
+            continue
+        assert gate.group is not None
+        last = run.samples[-1].phase if run.samples else None
+        nan = float("nan")
+        by_group.setdefault(gate.group, []).append(
+            Classification(_KAYENTA.get(last or "", "NoData"), nan, nan, nan, nan, nan, nan, gate.critical)
+        )
+        if gate.weight is not None:
+            weights.setdefault(gate.group, gate.weight)
+    if not by_group:
+        return None
+    result = score(by_group, weights, thresholds.pass_, thresholds.marginal)
+    return result.result, f"stage score {result.score:.0f} (pass {thresholds.pass_:g}, marginal {thresholds.marginal:g})"
+
+
+def _judge_stage(tx: Tx, index: int) -> None:
+    """The stage's gates all succeeded: the score, if any, has the last word."""
+    verdict = _stage_score(tx, index)
+    if verdict is None or verdict[0] == "pass":
+        _stage_passed(tx, index)
+        return
+    result, why = verdict
+    where = f"{'+'.join(tx.ctx.groups[index].services)}: {why}"
+    if result == "fail":
+        fail_group(tx, index, where)
+    else:
+        tx.set_group(index, phase="analyzing", reason=where)
+        tx.phase = "paused"
+        tx.stepping = False
+        tx.reason = f"{where}: marginal; waiting for the operator"
+        runs = tuple(evolve(run, phase="inconclusive") if run.phase == "successful" else run
+                     for run in tx.groups[index].gates)
+        tx.groups[index] = evolve(tx.groups[index], gates=runs)
+
+
 def _step_group(tx: Tx, index: int) -> None:
     group = tx.groups[index]
     spec = tx.ctx.groups[index]
@@ -148,7 +201,7 @@ def _step_group(tx: Tx, index: int) -> None:
         baked = group.bake_until is None or tx.at >= group.bake_until
         if baked:
             if _finish_open_gates(tx, index):
-                _stage_passed(tx, index)
+                _judge_stage(tx, index)
             elif phase == "baking":
                 tx.set_group(index, phase="analyzing")
             _measure_due(tx, index)
@@ -183,6 +236,10 @@ def advance(tx: Tx) -> None:
         before = tx.transitions
         for index in range(len(tx.groups)):
             _step_group(tx, index)
+            if tx.phase != "running":  # a stage's score failed or was marginal
+                if tx.phase == "rolling_back":
+                    progress_rollback(tx)
+                return
             if tx.stepping and tx.transitions > start:
                 tx.phase = "paused"
                 tx.stepping = False

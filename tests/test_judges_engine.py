@@ -77,3 +77,48 @@ def test_drift_judge_fails_a_drifting_ranker(tmp_path: Path) -> None:
     assert state.phase == "rolled_back"
     ranker = [m for m in measured if m.service == "ranker"]
     assert len(ranker[-1].canary_data) == len(ranker[-1].baseline_data) >= 5
+
+
+def _scored_plan(tmp_path: Path, *, marginal: float, ranker_latency: int, critical: bool = False) -> Path:
+    gates = {
+        "p99": {"metric": "latency_p99", "judge": "mann_whitney", "max_increase": "20%", "interval": "1m",
+                "group": "latency", "weight": 50, "critical": critical},
+        "p50": {"metric": "latency_p50", "judge": "mann_whitney", "max_increase": "20%", "interval": "1m",
+                "group": "latency"},
+        "errs": {"metric": "error_rate", "judge": "mann_whitney", "max_increase": "300%", "interval": "1m",
+                 "group": "errors", "weight": 50},
+    }
+    plan = _plan(tmp_path, "recsys.yaml", gates, list(gates))
+    data = yaml.safe_load(plan.read_text())
+    data["defaults"]["score"] = {"pass": 95, "marginal": marginal}
+    data["services"]["ranker"]["sim"]["to"]["latency_ms"] = ranker_latency
+    plan.write_text(yaml.safe_dump(data))
+    return plan
+
+
+def test_kayenta_score_passes_a_good_ranker(tmp_path: Path) -> None:
+    state, _ = _run(_scored_plan(tmp_path, marginal=60, ranker_latency=58), tmp_path)
+    assert state.phase == "completed"
+
+
+def test_kayenta_score_below_marginal_fails_the_stage_not_a_single_metric(tmp_path: Path) -> None:
+    state, measured = _run(_scored_plan(tmp_path, marginal=60, ranker_latency=90), tmp_path)
+    assert state.phase == "rolled_back"
+    assert "stage score 50" in state.reason  # latency group 0% x 50 + errors group 100% x 50
+    ranker = [m for m in measured if m.service == "ranker"]
+    # the slower p99 failed its comparisons well before the bake ended, yet only the score decided
+    assert ranker[-1].at - ranker[0].at >= 240
+
+
+def test_kayenta_score_between_marginal_and_pass_pauses(tmp_path: Path) -> None:
+    state, _ = _run(_scored_plan(tmp_path, marginal=40, ranker_latency=90), tmp_path)
+    assert state.phase == "paused" and "marginal" in state.reason
+    assert state.services["ranker"].exposure > 0  # nothing rolled back: the operator decides
+
+
+def test_a_critical_metric_fails_at_once(tmp_path: Path) -> None:
+    state, measured = _run(_scored_plan(tmp_path, marginal=40, ranker_latency=90, critical=True), tmp_path)
+    assert state.phase == "rolled_back"
+    assert "gate p99 on ranker failed" in state.reason
+    ranker = [m for m in measured if m.service == "ranker"]
+    assert ranker[-1].at - ranker[0].at < 240
