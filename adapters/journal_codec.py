@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+
+import orjson
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from core.events import Event, event_from_dict
+from core.events import EVENT_TYPES, Event
 
 
 class JournalError(Exception):
@@ -32,7 +34,16 @@ class JournalError(Exception):
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 _encode = _ENCODER.encode
-_decode = json.loads
+
+
+def _decode(body: str) -> Any:
+    """A record body as Python data. orjson is several times faster than `json` for the
+    replay of long journals; it refuses the NaN and Infinity tokens `json` writes for a
+    metric that answered NaN, and those bodies go through `json`."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def encode_event(event: Event) -> str:
@@ -45,7 +56,8 @@ def encode_event(event: Event) -> str:
 
 def decode_event(body: str) -> Event:
     """The event a record body holds. Raises ValueError/KeyError/TypeError on a bad body."""
-    return event_from_dict(_decode(body))
+    data = _decode(body)
+    return EVENT_TYPES[data.pop("kind")](**data)  # `data` is ours: no copy as event_from_dict makes
 
 
 def chain_hash(prev_hash: str, run_id: str, seq: int, operator: str, body: str) -> str:

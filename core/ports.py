@@ -70,7 +70,7 @@ class RunInfo:
     operator: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One journal record: an event with its position and who caused it."""
 
