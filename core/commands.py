@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Command:
     cmd_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SetExposure(Command):
     """Put `percent` of the service's traffic on its new version (flag and/or route)."""
 
@@ -27,7 +27,7 @@ class SetExposure(Command):
     """Services of one lockstep group share a cohort: the same users see both."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Measure(Command):
     """Query one gate's metric for the canary (and the baseline, when compared)."""
 
@@ -44,7 +44,7 @@ class Measure(Command):
     points: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ReadExposure(Command):
     """Read the actual exposure of these services back from the adapters."""
 

@@ -7,6 +7,8 @@ handles. The reducer then never looks anything up in the raw plan.
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.graph import RolloutGraph
 from core.plan import Gate, Plan, Stage
 from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState
@@ -41,6 +43,32 @@ def _scored_gates(plan: Plan) -> dict[str, Gate]:
     }
 
 
+MEASURE_SHAPE = {"threshold": "value", "mann_whitney": "series", "sequential": "counts", "drift": "histogram"}
+"""What each judge needs measured."""
+
+
+def _measure_fields(gates: dict[str, Gate], service_gates: dict[str, tuple[str, ...]],
+                    versions: dict[str, tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every field but `cmd_id` of the `Measure` each (service, gate) run asks for."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for service, names in service_gates.items():
+        from_version, to_version = versions[service]
+        for name in names:
+            gate = gates[name]
+            out[service, name] = dict(
+                service=service,
+                gate=name,
+                metric=gate.metric,
+                window=gate.interval,
+                canary_version=to_version,
+                baseline_version=from_version,
+                with_baseline=gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift"),
+                shape=MEASURE_SHAPE[gate.judge],
+                points=gate.samples if gate.judge == "mann_whitney" else 1,
+            )
+    return out
+
+
 def build_context(plan: Plan, graph: RolloutGraph) -> Context:
     groups = tuple(
         GroupSpec(
@@ -59,14 +87,17 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         service = plan.services[name]
         assert service.to is not None
         versions[name] = (service.from_.version, service.to.version)
+    gates = _scored_gates(plan)
+    service_gates = {name: tuple(plan.gates_of(name)) for name in graph.moving}
     return Context(
         plan=plan,
         graph=graph,
         groups=groups,
-        gates=_scored_gates(plan),
-        service_gates={name: tuple(plan.gates_of(name)) for name in graph.moving},
+        gates=gates,
+        service_gates=service_gates,
         exposure={name: plan.exposure_of(name) for name in graph.moving},
         versions=versions,
+        measures=_measure_fields(gates, service_gates, versions),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 OperatorVerb = Literal["pause", "resume", "step", "approve", "rollback", "abort"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
     kind: ClassVar[str] = "event"
     at: float
@@ -28,21 +28,21 @@ class Event:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RolloutStarted(Event):
     kind: ClassVar[str] = "rollout_started"
     rollout: str = ""
     seed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tick(Event):
     """The clock reached a deadline the state asked for."""
 
     kind: ClassVar[str] = "tick"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ExposureApplied(Event):
     """A `SetExposure` command took effect (flag and route both set)."""
 
@@ -52,7 +52,7 @@ class ExposureApplied(Event):
     percent: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CommandFailed(Event):
     """An adapter did not carry out a command after its bounded retries."""
 
@@ -62,7 +62,7 @@ class CommandFailed(Event):
     attempts: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Measured(Event):
     """The result of one gate measurement: a value, or the reason there is none."""
 
@@ -78,7 +78,7 @@ class Measured(Event):
     baseline_data: list[float] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ExposureRead(Event):
     """Exposures read back from the adapters (reconciling), or why they could not be."""
 
@@ -88,7 +88,7 @@ class ExposureRead(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OperatorAction(Event):
     kind: ClassVar[str] = "operator"
     action: OperatorVerb = "pause"
@@ -97,7 +97,7 @@ class OperatorAction(Event):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FaultInjected(Event):
     """A drill's fault took effect in the simulated world (recorded, not acted on)."""
 
@@ -105,7 +105,7 @@ class FaultInjected(Event):
     fault: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Resumed(Event):
     """A new process took the rollout over from its journal."""
 
@@ -129,7 +129,29 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+_FIELDS: dict[type[Event], frozenset[str]] = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
+}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
-    payload = dict(data)
-    cls = EVENT_TYPES[payload.pop("kind")]
-    return cls(**payload)
+    return adopt_event(dict(data))
+
+
+def adopt_event(data: dict[str, Any]) -> Event:
+    """The event `data` (a decoded journal body, `kind` included) describes, taking
+    ownership of `data`. Replaying a long journal builds a million events: a body that
+    names exactly the event's fields becomes the new event's attribute dict as it is
+    (events have no slots for that reason); any other goes through the constructor,
+    which fills defaults and refuses unknown fields (TypeError; KeyError for an unknown
+    kind)."""
+    cls = EVENT_TYPES[data.pop("kind")]
+    if data.keys() == _FIELDS[cls]:
+        event = _new(cls)
+        _set(event, "__dict__", data)
+        return event
+    return cls(**data)
+
+
+_new = object.__new__
+_set = object.__setattr__

@@ -11,10 +11,9 @@ else still running.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from core.evolve import evolve
+from core.evolve import build, evolve
 from typing import Callable, Literal, Sequence
 
 from core.judges.sequential import SprtState
@@ -25,7 +24,7 @@ GatePhase = Literal["running", "successful", "failed", "inconclusive", "error"]
 DECIDED: frozenset[str] = frozenset({"successful", "failed", "inconclusive", "error"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Sample:
     """One measurement as the console shows it."""
 
@@ -37,7 +36,7 @@ class Sample:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GateRun:
     """One gate's analysis at one stage of one service."""
 
@@ -61,7 +60,7 @@ class GateRun:
 
 
 def _is_missing(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value != value  # NaN is the only value unequal to itself
 
 
 def classify(
@@ -175,11 +174,11 @@ def record(
     measurement counts towards `count` and reaching it undecided is inconclusive.
     `schedule(count)` gives the next measurement's time while the run is still running."""
     phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
-    if _is_missing(value):
+    if value != value:
         value = None  # NaN would make equal histories compare unequal
-    if _is_missing(baseline):
+    if baseline != baseline:
         baseline = None
-    sample = Sample(at=at, value=value, baseline=baseline, phase=phase, error=error)
+    sample = build(Sample, (at, value, baseline, phase, error))
     samples = (run.samples + (sample,))[-keep:]
     if gate.judge == "sequential" and error is None and run.sprt is not None:
         counted = run.count + 1

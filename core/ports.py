@@ -8,7 +8,7 @@ their timeouts and bounded retries and raise `AdapterError` when they give up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
 
 from core.events import Event
 
@@ -70,9 +70,9 @@ class RunInfo:
     operator: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One journal record: an event with its position and who caused it."""
+class Record(NamedTuple):
+    """One journal record: an event with its position and who caused it. A tuple: a
+    replay builds a million of them."""
 
     seq: int
     event: Event

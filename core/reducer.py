@@ -23,6 +23,7 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
+from core.quiet import quiet_measurement, quiet_tick
 from core.rollback import cascade_groups, fail_group, start_rollback
 from core.schedule import advance, start_stage
 from core.state import TERMINAL, Hold, RolloutState
@@ -252,52 +253,24 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
                        f"aborted by {event.operator or 'operator'}")
 
 
-def _quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | None:
-    """The common case, without a working copy: a gate still running after an answer that
-    came at the instant the last event already advanced everything, in a group whose bake is
-    not over. No deadline came due since and nothing can move; just record it. None when
-    the event is anything else (the full path decides)."""
-    if event.at != state.at or state.phase != "running" or state.hold is not None:
-        return None
-    cmd = state.inflight.get(event.cmd_id)
-    if not isinstance(cmd, Measure):
-        return None
-    index = state.ctx.graph.group_of[cmd.service]
-    group = state.groups[index]
-    if group.phase != "baking" or group.bake_until is None or event.at >= group.bake_until:
-        return None
-    for i, run in enumerate(group.gates):
-        if run.pending == event.cmd_id:
-            break
-    else:
-        return None
-    gate = state.ctx.gates[run.gate]
-    bake_over = event.at + gate.interval > group.bake_until
-
-    def schedule(count: int) -> float | None:
-        return None if gate.count is None and count >= 1 and bake_over else event.at + gate.interval
-
-    run = gate_rules.record(
-        gate, run, event.at, event.value, event.baseline, event.error,
-        canary_data=event.canary_data, baseline_data=event.baseline_data, schedule=schedule,
-    )
-    if run.phase != "running":
-        return None
-    runs = list(group.gates)
-    runs[i] = run
-    groups = list(state.groups)
-    groups[index] = evolve(group, gates=tuple(runs))
-    inflight = dict(state.inflight)
-    del inflight[event.cmd_id]
-    return evolve(state, groups=tuple(groups), inflight=inflight)
-
-
 def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
     """The next state and the commands to carry out, for one event."""
-    if type(event) is Measured:
-        quiet = _quiet_measurement(state, event)
+    kind = type(event)
+    if kind is Measured:
+        quiet = quiet_measurement(state, event)  # type: ignore[arg-type]
         if quiet is not None:
             return quiet, []
+    elif kind is Tick:
+        due = quiet_tick(state, event)  # type: ignore[arg-type]
+        if due is not None:
+            return due
+    return reduce_fully(state, event)
+
+
+def reduce_fully(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
+    """`reduce` without the shortcuts of `core.quiet`: every event through the working
+    copy and `advance`. The shortcuts must agree with it, which the property tests check
+    after every event."""
     tx = Tx(state, event.at)
     if isinstance(event, Tick):
         _on_tick(tx)

@@ -9,7 +9,7 @@ snapshots; since they are frozen, sharing them across tasks is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from core.commands import Command
 from core.gates import GateRun
@@ -61,9 +61,11 @@ class Context:
     exposure: Mapping[str, Exposure]
     versions: Mapping[str, tuple[str, str]]
     """Moving service → (from version, to version)."""
+    measures: Mapping[tuple[str, str], Mapping[str, Any]]
+    """(service, gate) → every field but `cmd_id` of the `Measure` its runs ask for."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServiceState:
     phase: ServicePhase = "waiting"
     exposure: float = 0.0
@@ -72,7 +74,7 @@ class ServiceState:
     """The last percentage commanded."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GroupState:
     phase: ServicePhase = "waiting"
     stage: int = -1
@@ -86,7 +88,7 @@ class GroupState:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Hold:
     """An adapter failed; the rollout waits, retries, and checks before going on."""
 
@@ -101,7 +103,7 @@ class Hold:
     """Service → (journal says, adapter says): waits for the operator."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RolloutState:
     ctx: Context = field(compare=False, repr=False)
     phase: RolloutPhase = "planned"

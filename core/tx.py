@@ -13,9 +13,7 @@ from typing import Any
 from core.commands import Command, Measure, SetExposure
 from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState
 
-
-MEASURE_SHAPE = {"threshold": "value", "mann_whitney": "series", "sequential": "counts", "drift": "histogram"}
-"""What each judge needs measured."""
+_new = object.__new__
 
 
 class Tx:
@@ -102,25 +100,20 @@ class Tx:
         return state.exposure == state.target and not self._pending_exposure(service)
 
     def measure(self, group: int, run_indexes: list[int]) -> None:
-        """Ask for the next measurement of these gate runs of one group."""
+        """Ask for the next measurement of these gate runs of one group. A run's `Measure`
+        differs from its last one only in `cmd_id`: its fields come from the context."""
         runs = list(self.groups[group].gates)
+        measures = self.ctx.measures
         for i in run_indexes:
             run = runs[i]
-            gate = self.ctx.gates[run.gate]
-            from_version, to_version = self.ctx.versions[run.service]
-            cmd = self.emit(
-                Measure,
-                service=run.service,
-                gate=run.gate,
-                metric=gate.metric,
-                window=gate.interval,
-                canary_version=to_version,
-                baseline_version=from_version,
-                with_baseline=gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift"),
-                shape=MEASURE_SHAPE[gate.judge],
-                points=gate.samples if gate.judge == "mann_whitney" else 1,
-            )
-            runs[i] = evolve(run, pending=cmd.cmd_id, next_at=None)
+            cmd = _new(Measure)
+            fields = cmd.__dict__
+            fields["cmd_id"] = cmd_id = self.next_cmd
+            fields.update(measures[run.service, run.gate])
+            self.next_cmd += 1
+            self.inflight[cmd_id] = cmd
+            self.cmds.append(cmd)
+            runs[i] = evolve(run, pending=cmd_id, next_at=None)
         self.groups[group] = evolve(self.groups[group], gates=tuple(runs))
 
     # -- groups -----------------------------------------------------------

@@ -38,7 +38,7 @@ from core.events import (
 from core.order import compile_plan
 from core.plan import Plan
 from core.problems import InputError
-from core.reducer import reduce
+from core.reducer import reduce, reduce_fully
 from core.rollback import rollback_cascade
 from core.schedule import next_deadline
 from core.state import TERMINAL, RolloutState
@@ -170,6 +170,9 @@ class World:
     def feed(self, event: Event) -> list[Command]:
         before = self.state
         after, cmds = reduce(before, event)
+        # The shortcuts of core.quiet must agree with the full path on every event.
+        full_state, full_cmds = reduce_fully(before, event)
+        assert repr(after) == repr(full_state) and cmds == full_cmds, event
         self.events.append(event)
         self.outputs.append(cmds)
         self.state = after

@@ -1,0 +1,107 @@
+"""Shortcuts through `reduce` for the two events a long rollout is made of.
+
+A rollout that bakes for hours is, event by event, almost only gates asking for
+their next measurement (a `Tick`) and the answers coming back (`Measured`):
+replaying a day-long journal folds a million of them. Neither can move
+anything while every baking group is still inside its bake, so both are
+recorded here without the working copy of `core.tx` and without `advance`.
+
+Both rely on what `advance` guarantees: after every event the rollout stands
+at a fixpoint, where nothing moves until time passes or an event comes. Each
+shortcut checks that the only thing that can happen is the one it records
+and answers None otherwise, so `reduce` takes the full path. The property
+tests compare both shortcuts with the full path (`reduce_fully`) after every
+event of thousands of random runs.
+"""
+
+from __future__ import annotations
+
+from core import gates as gate_rules
+from core.commands import Command, Measure
+from core.events import Measured, Tick
+from core.evolve import evolve
+from core.state import RolloutState
+from core.tx import Tx
+
+
+def _running(state: RolloutState, at: float) -> bool:
+    """Running, not held, frozen or stepping, and `at` not in the past."""
+    return (
+        state.phase == "running" and state.hold is None and state.frozen_at is None
+        and not state.stepping and at >= state.at
+    )
+
+
+def quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | None:
+    """A gate still running after an answer that came at the instant the last event
+    already advanced everything, in a group whose bake is not over: no deadline came due
+    since and nothing can move; just record it. None for anything else."""
+    at = event.at
+    if at != state.at or not _running(state, at):
+        return None
+    cmd_id = event.cmd_id
+    cmd = state.inflight.get(cmd_id)
+    if cmd.__class__ is not Measure:
+        return None
+    ctx = state.ctx
+    index = ctx.graph.group_of[cmd.service]  # type: ignore[union-attr]
+    group = state.groups[index]
+    bake_until = group.bake_until
+    if group.phase != "baking" or bake_until is None or at >= bake_until:
+        return None
+    runs = list(group.gates)
+    for i, run in enumerate(runs):
+        if run.pending == cmd_id:
+            break
+    else:
+        return None
+    gate = ctx.gates[run.gate]
+    next_at = at + gate.interval
+    bake_over = next_at > bake_until and gate.count is None
+
+    def schedule(count: int) -> float | None:
+        return None if bake_over and count >= 1 else next_at
+
+    run = gate_rules.record(
+        gate, run, at, event.value, event.baseline, event.error,
+        canary_data=event.canary_data, baseline_data=event.baseline_data, schedule=schedule,
+    )
+    if run.phase != "running":
+        return None
+    runs[i] = run
+    groups = list(state.groups)
+    groups[index] = evolve(group, gates=tuple(runs))
+    inflight = dict(state.inflight)
+    del inflight[cmd_id]
+    return evolve(state, groups=tuple(groups), inflight=inflight)
+
+
+def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Command]] | None:
+    """A tick that only makes measurements due: every baking group still inside its bake,
+    none analyzing (those re-check their gates on every step), and at least one gate
+    due. The other groups wait on events, not on time, and stand where the last event
+    left them. None for anything else."""
+    at = event.at
+    if not _running(state, at):
+        return None
+    due: list[tuple[int, list[int]]] = []
+    for index, group in enumerate(state.groups):
+        phase = group.phase
+        if phase == "analyzing":
+            return None
+        if phase == "baking":
+            if group.bake_until is None or at >= group.bake_until:
+                return None
+            runs = [
+                i for i, run in enumerate(group.gates)
+                if run.phase == "running" and run.pending is None and run.next_at is not None
+                and run.next_at <= at
+            ]
+            if runs:
+                due.append((index, runs))
+    if not due:
+        return None
+    tx = Tx(state, at)
+    for index, runs in due:
+        tx.measure(index, runs)
+    return tx.commit()
