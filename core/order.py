@@ -17,11 +17,16 @@ out they grow with the square of the plan.
 
 from __future__ import annotations
 
-import heapq
-from itertools import compress, count
-from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from typing import Literal, TypeVar
 
+from core.digraph import (
+    BlastRadius,
+    DynamicOrder,
+    IndexSet,
+    components,
+    descendants,
+    topological,
+)
 from core.graph import Precedence, RolloutGraph
 from core.plan import Contracts, Plan, Stage
 from core.problems import InputError, Problem, SourceMap, located
@@ -67,83 +72,6 @@ def classify(plan: Plan, producer: str, consumer: str) -> EdgeKind:
     return "lockstep"
 
 
-class IndexSet(Set[int]):
-    """An immutable set of non-negative ints kept as a bitmask; equal to the same frozenset."""
-
-    __slots__ = ("_mask",)
-
-    def __init__(self, mask: int = 0) -> None:
-        self._mask = mask
-
-    def __contains__(self, item: object) -> bool:
-        return isinstance(item, int) and item >= 0 and bool(self._mask >> item & 1)
-
-    def __iter__(self) -> Iterator[int]:
-        return compress(count(), _selectors(self._mask))
-
-    def __len__(self) -> int:
-        return self._mask.bit_count()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, IndexSet):
-            return self._mask == other._mask
-        return Set.__eq__(self, other)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self))
-
-    def __repr__(self) -> str:
-        return f"IndexSet({sorted(self)})"
-
-    def __reduce__(self) -> tuple[type, tuple[int]]:
-        return (IndexSet, (self._mask,))
-
-    @classmethod
-    def _from_iterable(cls, it: object) -> frozenset[int]:
-        return frozenset(it)  # type: ignore[arg-type]
-
-
-class BlastRadius(Mapping[str, tuple[str, ...]]):
-    """Service → every service downstream of it, sorted; decoded from a bitmask on first read."""
-
-    def __init__(self, names: tuple[str, ...], masks: tuple[int, ...]) -> None:
-        self._names = names
-        self._index = {name: i for i, name in enumerate(names)}
-        self._masks = masks
-        self._decoded: dict[str, tuple[str, ...]] = {}
-
-    def __getitem__(self, name: str) -> tuple[str, ...]:
-        if name not in self._decoded:
-            mask = self._masks[self._index[name]]
-            self._decoded[name] = tuple(compress(self._names, _selectors(mask)))
-        return self._decoded[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, BlastRadius):
-            return self._names == other._names and self._masks == other._masks
-        return Mapping.__eq__(self, other)
-
-    def __repr__(self) -> str:
-        return f"BlastRadius({dict(self)})"
-
-    def __reduce__(self) -> tuple[type, tuple[tuple[str, ...], tuple[int, ...]]]:
-        return (BlastRadius, (self._names, self._masks))
-
-
-_BIT_BYTES = bytes.maketrans(b"01", b"\x00\x01")
-
-
-def _selectors(mask: int) -> bytes:
-    """One byte per bit, lowest first: 1 where the bit is set (for `itertools.compress`)."""
-    return bin(mask)[:1:-1].encode().translate(_BIT_BYTES)
-
-
 def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
     """The rollout graph of a plan, or `InputError` with every problem found."""
     names = sorted(plan.services)
@@ -153,7 +81,7 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
     flow: dict[str, list[str]] = {name: [] for name in names}
     for p, c in edges:
         flow[p].append(c)
-    flow_order = _topological(names, flow)
+    flow_order = topological(names, flow)
     if len(flow_order) < len(names):
         _cycles(names, edges, source, problems)
     _contract_problems(plan, edges, source, problems)
@@ -172,7 +100,7 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
     comp_succ, precedence = _place(kinds, comp_of, rank)
 
     # Comps are numbered by first name, so "ties by first name" is "ties by number".
-    ordered = _topological(range(len(members)), comp_succ)
+    ordered = topological(range(len(members)), comp_succ)
     index_of = {comp: i for i, comp in enumerate(ordered)}
     groups = tuple(members[comp] for comp in ordered)
     succs = [[index_of[b] for b in comp_succ[comp]] for comp in ordered]
@@ -196,29 +124,16 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
         groups=groups,
         group_of={name: index_of[comp_of[name]] for name in moving},
         group_preds=tuple(frozenset(p) for p in preds),
-        group_after=tuple(IndexSet(mask) for mask in _descendants(range(len(groups)), succs)),
+        group_after=tuple(IndexSet(mask) for mask in descendants(range(len(groups)), succs)),
         waves=tuple(tuple(sorted(wave)) for wave in waves),
         wave_of_group=tuple(wave_of_group),
         lockstep=tuple(sorted(g for g in groups if len(g) > 1)),
         precedence=tuple(sorted(precedence, key=lambda e: (e.before, e.after))),
         blast_radius=BlastRadius(
-            tuple(names), _descendants([position[n] for n in flow_order], consumers)
+            tuple(names), descendants([position[n] for n in flow_order], consumers)
         ),
         order=tuple(name for group in groups for name in group),
     )
-
-
-def _descendants(topological: Iterable[int], succ: list[list[int]]) -> tuple[int, ...]:
-    """Per node 0..n-1, the bitmask of every node reachable from it (nodes given in a
-    topological order); one pass backwards, one big-int OR per edge."""
-    strict = [0] * len(succ)
-    inclusive = [0] * len(succ)
-    for node in reversed(list(topological)):
-        mask = 0
-        for nxt in succ[node]:
-            mask |= inclusive[nxt]
-        strict[node], inclusive[node] = mask, mask | 1 << node
-    return tuple(strict)
 
 
 def _edges(plan: Plan, source: SourceMap | None, problems: list[Problem]) -> list[tuple[str, str]]:
@@ -236,25 +151,6 @@ def _edges(plan: Plan, source: SourceMap | None, problems: list[Problem]) -> lis
     return sorted(edges)
 
 
-def _topological(nodes: Iterable[T], succ: Mapping[T, Iterable[T]] | list[set[T]]) -> list[T]:
-    """Kahn's order, smallest ready node first; shorter than `nodes` if there is a cycle."""
-    indegree = dict.fromkeys(nodes, 0)
-    for node in indegree:
-        for nxt in succ[node]:  # type: ignore[index]
-            indegree[nxt] += 1
-    ready = [node for node, d in indegree.items() if d == 0]
-    heapq.heapify(ready)
-    out = []
-    while ready:
-        node = heapq.heappop(ready)
-        out.append(node)
-        for nxt in succ[node]:  # type: ignore[index]
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                heapq.heappush(ready, nxt)
-    return out
-
-
 def _cycles(
     names: list[str],
     edges: list[tuple[str, str]],
@@ -267,7 +163,7 @@ def _cycles(
         needs[c].append(p)  # sorted, since edges are
     knots = [
         sorted(comp)
-        for comp in _components(names, needs)
+        for comp in components(names, needs)
         if len(comp) > 1 or comp[0] in needs[comp[0]]
     ]
     for knot in sorted(knots):
@@ -293,48 +189,6 @@ def _cycles(
         problems.append(
             located(source, ("services", start, "depends_on"), f"dependency cycle: {cycle}")
         )
-
-
-def _components(nodes: Iterable[T], succ: Mapping[T, Iterable[T]]) -> list[list[T]]:
-    """Strongly connected components (Tarjan's algorithm, without recursion)."""
-    index: dict[T, int] = {}
-    low: dict[T, int] = {}
-    stack: list[T] = []
-    on_stack: set[T] = set()
-    out: list[list[T]] = []
-    for root in nodes:
-        if root in index:
-            continue
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        work = [(root, iter(succ[root]))]
-        while work:
-            node, children = work[-1]
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(succ[child])))
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] == index[node]:
-                    comp = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        comp.append(member)
-                        if member == node:
-                            break
-                    out.append(comp)
-    return out
 
 
 def _contract_problems(
@@ -385,7 +239,7 @@ def _lockstep_components(
             forced[p].append(c)
         if kind in ("consumer_first", "lockstep"):
             forced[c].append(p)
-    members = sorted(tuple(sorted(comp)) for comp in _components(moving, forced))
+    members = sorted(tuple(sorted(comp)) for comp in components(moving, forced))
     comp_of = {name: k for k, comp in enumerate(members) for name in comp}
     return comp_of, members
 
@@ -438,7 +292,7 @@ def _place(
         else:  # consumer first: a lockstep edge never joins two comps
             forced.append((comp_of[c], comp_of[p]))
             precedence.add(Precedence(c, p, "consumer_first"))
-    order = _DynamicOrder(rank, forced)
+    order = DynamicOrder(rank, forced)
     for p, c in sorted(free):
         u, v = comp_of[p], comp_of[c]
         if order.try_add(u, v):
@@ -447,57 +301,3 @@ def _place(
             order.add_forward(v, u)
             precedence.add(Precedence(c, p, "consumer_first"))
     return order.succ, precedence
-
-
-class _DynamicOrder:
-    """A DAG whose topological order is kept current as edges arrive (Pearce–Kelly, 2006).
-
-    The start order follows data flow (`rank` is a comp's depth), so a producer-first
-    edge is nearly always already forward and costs nothing to check.
-    """
-
-    def __init__(self, rank: list[int], edges: list[tuple[int, int]]) -> None:
-        n = len(rank)
-        self.succ: list[set[int]] = [set() for _ in range(n)]
-        self.pred: list[set[int]] = [set() for _ in range(n)]
-        for a, b in edges:
-            self.add_forward(a, b)
-        by_rank = sorted(range(n), key=lambda k: (rank[k], k))
-        slot_of = {node: i for i, node in enumerate(by_rank)}
-        succ_by_slot = [{slot_of[b] for b in self.succ[node]} for node in by_rank]
-        self.pos = [0] * n
-        for i, slot in enumerate(_topological(range(n), succ_by_slot)):
-            self.pos[by_rank[slot]] = i
-
-    def add_forward(self, u: int, v: int) -> None:
-        """Add u → v where u already comes before v."""
-        self.succ[u].add(v)
-        self.pred[v].add(u)
-
-    def try_add(self, u: int, v: int) -> bool:
-        """Add u → v unless it would close a cycle; say whether it was added."""
-        pos = self.pos
-        lower, upper = pos[v], pos[u]
-        if lower > upper:
-            self.add_forward(u, v)
-            return True
-        ahead = _reach(v, self.succ, lambda k: pos[k] <= upper)
-        if u in ahead:
-            return False
-        behind = _reach(u, self.pred, lambda k: pos[k] >= lower)
-        moved = sorted(behind, key=pos.__getitem__) + sorted(ahead, key=pos.__getitem__)
-        for node, slot in zip(moved, sorted(pos[k] for k in moved)):
-            pos[node] = slot
-        self.add_forward(u, v)
-        return True
-
-
-def _reach(start: int, adjacent: list[set[int]], inside: Callable[[int], bool]) -> set[int]:
-    """Nodes reachable from `start` without leaving `inside`."""
-    seen, stack = {start}, [start]
-    while stack:
-        for nxt in adjacent[stack.pop()]:
-            if nxt not in seen and inside(nxt):
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen

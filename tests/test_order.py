@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.digraph import DynamicOrder, IndexSet
 from core.graph import RolloutGraph
-from core.order import IndexSet, _DynamicOrder, classify, compile_plan, reads
+from core.order import classify, compile_plan, reads
 from core.plan import Contracts, Plan
 from core.problems import InputError, SourceMap
 from tui.plan_text import render_plan
@@ -576,7 +577,7 @@ def test_any_plan_compiles_or_reports_problems(plan: Plan) -> None:
 def test_dynamic_order_answers_like_reachability(n: int, rng: random.Random) -> None:
     truth = nx.DiGraph()
     truth.add_nodes_from(range(n))
-    order = _DynamicOrder([rng.randrange(3) for _ in range(n)], [])
+    order = DynamicOrder([rng.randrange(3) for _ in range(n)], [])
     for _ in range(3 * n):
         u, v = rng.sample(range(n), 2)
         closes = nx.has_path(truth, v, u)
