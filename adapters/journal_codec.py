@@ -27,6 +27,10 @@ from typing import Any, NamedTuple
 from core.events import Event, adopt_event
 
 
+SCHEMA_VERSION = 1
+"""The journal schema both backends write; a newer one is refused, not guessed at."""
+
+
 class JournalError(Exception):
     """The journal cannot be opened, read or written. The message is for the operator:
     it names the file and what is wrong, and never contains an event body."""

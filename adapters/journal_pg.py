@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from adapters.journal_pages import PagedRecords
+from adapters.journal_common import RUN_COLUMNS, JournalCommon
 from adapters.journal_codec import (
+    SCHEMA_VERSION,
     JournalError,
     chain_records,
 )
-from adapters.journal_sqlite import SCHEMA_VERSION
 from adapters.journals import mask_url
 from adapters.lease import PgLease, acquire_pg_lease
 from core.events import Event
@@ -85,14 +84,13 @@ _INSERT = (
     "INSERT INTO records (run_id, seq, at, kind, body, operator, prev_hash, hash) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_RUN_COLUMNS = "run_id, rollout, plan_path, plan_text, seed, clock, speed, created, operator"
 
 
 class _StaleHead(Exception):
     pass
 
 
-class PgJournal(PagedRecords):
+class PgJournal(JournalCommon):
     """`core.ports.Journal` on a PostgreSQL database. `readonly=True` never writes (the
     session itself is read-only): for watchers, `interlock log` and `audit verify`."""
 
@@ -173,23 +171,9 @@ class PgJournal(PagedRecords):
                         (str(SCHEMA_VERSION),),
                     )
             tables = self._tables()
-        if "meta" not in tables:
-            hint = ", and other tables: give interlock a database or schema of its own" if tables else ""
-            raise JournalError(f"{self.label}: not an interlock journal (no meta table{hint})")
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        try:
-            version = int(row[0]) if row else None
-        except (TypeError, ValueError):
-            version = None
-        if version is None:
-            raise JournalError(f"{self.label}: not an interlock journal (no schema_version)")
-        if version > SCHEMA_VERSION:
-            raise JournalError(
-                f"{self.label}: journal schema version {version} is newer than this interlock "
-                f"understands (version {SCHEMA_VERSION}); upgrade interlock to open it"
-            )
-        if version < SCHEMA_VERSION or not {"runs", "records", "leases"} <= tables:
-            raise JournalError(f"{self.label}: journal schema version {version} is unknown")
+        hint = ", and other tables: give interlock a database or schema of its own" if tables else ""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+        self._check_version(tables, {"runs", "records", "leases"}, row, hint)
 
     @property
     def _db(self) -> psycopg.Connection:
@@ -197,34 +181,22 @@ class PgJournal(PagedRecords):
             raise JournalError(f"{self.label}: the journal is closed")
         return self._conn
 
-    def _writable(self) -> None:
-        if self.readonly:
-            raise JournalError(f"{self.label}: the journal is open read-only")
-
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
         try:
             return self._db.execute(sql, args).fetchall()  # type: ignore[call-overload]
         except psycopg.Error as exc:
             raise JournalError(self._explain(exc)) from None
 
-    def _known(self, run_id: str) -> None:
-        if not self._query("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)):
-            raise JournalError(f"{self.label}: no run {run_id!r} in this journal")
-
     # -- runs ----------------------------------------------------------------
 
     def create_run(self, info: RunInfo) -> None:
         """Record a new run. `created` is filled in (UTC, ISO 8601) if empty."""
         self._writable()
-        created = info.created or datetime.now(UTC).isoformat()
-        values = (
-            info.run_id, info.rollout, info.plan_path, info.plan_text, info.seed,
-            info.clock, info.speed, created, info.operator,
-        )
+        values = self._run_values(info)
         with self._lock:
             try:
                 self._db.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     values,
                 )
             except psycopg.errors.UniqueViolation:
@@ -232,30 +204,6 @@ class PgJournal(PagedRecords):
             except psycopg.Error as exc:
                 raise JournalError(self._explain(exc)) from None
             self._heads[info.run_id] = (0, "")
-
-    def runs(self) -> list[RunInfo]:
-        """Every run, oldest first."""
-        with self._lock:
-            rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")
-        return [RunInfo(*row) for row in rows]
-
-    def last_seq(self, run_id: str) -> int:
-        """The run's last record number as stored (0 before the first append)."""
-        with self._lock:
-            self._known(run_id)
-            rows = self._query("SELECT MAX(seq) FROM records WHERE run_id = %s", (run_id,))
-        return int(rows[0][0] or 0)
-
-    def _head(self, run_id: str) -> tuple[int, str]:
-        cached = self._heads.get(run_id)
-        if cached is not None:
-            return cached
-        rows = self._query("SELECT head_seq, head_hash FROM runs WHERE run_id = %s", (run_id,))
-        if not rows:
-            raise JournalError(f"{self.label}: no run {run_id!r} in this journal")
-        head = (int(rows[0][0]), str(rows[0][1]))
-        self._heads[run_id] = head
-        return head
 
     # -- records -------------------------------------------------------------
 
@@ -305,13 +253,6 @@ class PgJournal(PagedRecords):
                 self._heads.pop(run_id, None)
                 raise
             self._heads[run_id] = (chained[-1].seq, chained[-1].hash)
-
-    def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
-        """The run's records with seq > `after`, in order, streamed page by page.
-        An unknown run raises at once; an undecodable body raises when reached."""
-        with self._lock:
-            self._known(run_id)
-        return self._stream(run_id, after)
 
     def follow(
         self, run_id: str, after: int = 0, *, stop: threading.Event | None = None, slice_: float = 0.2
@@ -381,9 +322,3 @@ class PgJournal(PagedRecords):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> PgJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -21,11 +21,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.journal_pages import PagedRecords
+from adapters.journal_common import RUN_COLUMNS, JournalCommon
 from adapters.journal_codec import (
+    SCHEMA_VERSION,
     JournalError,
     chain_records,
 )
@@ -35,7 +35,6 @@ from core.ports import Record, RunInfo
 
 __all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
 
-SCHEMA_VERSION = 1
 FOLLOW_POLL = 0.2
 """Seconds between looks for new records in `follow` (SQLite cannot notify)."""
 
@@ -72,14 +71,13 @@ _INSERT = (
     "INSERT INTO records (run_id, seq, at, kind, body, operator, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_RUN_COLUMNS = "run_id, rollout, plan_path, plan_text, seed, clock, speed, created, operator"
 
 
 class _StaleHead(Exception):
     pass
 
 
-class SqliteJournal(PagedRecords):
+class SqliteJournal(JournalCommon):
     """`core.ports.Journal` on a SQLite file. `readonly=True` never writes, not even
     the schema: for watchers and `interlock log`/`audit verify`."""
 
@@ -150,22 +148,8 @@ class SqliteJournal(PagedRecords):
                 self._rollback()
                 raise
             tables = self._tables()
-        if "meta" not in tables:
-            raise JournalError(f"{self.path}: not an interlock journal (no meta table)")
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        try:
-            version = int(row[0]) if row else None
-        except (TypeError, ValueError):
-            version = None
-        if version is None:
-            raise JournalError(f"{self.path}: not an interlock journal (no schema_version)")
-        if version > SCHEMA_VERSION:
-            raise JournalError(
-                f"{self.path}: journal schema version {version} is newer than this interlock "
-                f"understands (version {SCHEMA_VERSION}); upgrade interlock to open it"
-            )
-        if version < SCHEMA_VERSION or not {"runs", "records"} <= tables:
-            raise JournalError(f"{self.path}: journal schema version {version} is unknown")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+        self._check_version(tables, {"runs", "records"}, row)
 
     def _explain(self, exc: sqlite3.Error) -> str:
         text = str(exc)
@@ -187,31 +171,16 @@ class SqliteJournal(PagedRecords):
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
-    def _writable(self) -> None:
-        if self.readonly:
-            raise JournalError(f"{self.path}: the journal is open read-only")
-
     # -- runs ----------------------------------------------------------------
 
     def create_run(self, info: RunInfo) -> None:
         """Record a new run. `created` is filled in (UTC, ISO 8601) if empty."""
         self._writable()
-        created = info.created or datetime.now(UTC).isoformat()
-        values = (
-            info.run_id,
-            info.rollout,
-            info.plan_path,
-            info.plan_text,
-            info.seed,
-            info.clock,
-            info.speed,
-            created,
-            info.operator,
-        )
+        values = self._run_values(info)
         with self._lock:
             try:
                 self._db.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
+                    f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
                 )
             except sqlite3.IntegrityError:
                 raise JournalError(f"{self.path}: run {info.run_id!r} already exists") from None
@@ -219,49 +188,11 @@ class SqliteJournal(PagedRecords):
                 raise JournalError(self._explain(exc)) from None
             self._heads[info.run_id] = (0, "")
 
-    def runs(self) -> list[RunInfo]:
-        """Every run, oldest first."""
-        with self._lock:
-            rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")
-        return [
-            RunInfo(
-                run_id=r[0],
-                rollout=r[1],
-                plan_path=r[2],
-                plan_text=r[3],
-                seed=r[4],
-                clock=r[5],
-                speed=r[6],
-                created=r[7],
-                operator=r[8],
-            )
-            for r in rows
-        ]
-
-    def _head(self, run_id: str) -> tuple[int, str]:
-        cached = self._heads.get(run_id)
-        if cached is not None:
-            return cached
-        rows = self._query("SELECT head_seq, head_hash FROM runs WHERE run_id = ?", (run_id,))
-        if not rows:
-            raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
-        head = (int(rows[0][0]), str(rows[0][1]))
-        self._heads[run_id] = head
-        return head
-
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(self._explain(exc)) from None
-
-    def last_seq(self, run_id: str) -> int:
-        """The run's last record number as stored (0 before the first append)."""
-        with self._lock:
-            if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
-                raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
-            rows = self._query("SELECT MAX(seq) FROM records WHERE run_id = ?", (run_id,))
-        return int(rows[0][0] or 0)
 
     # -- records -------------------------------------------------------------
 
@@ -313,14 +244,6 @@ class SqliteJournal(PagedRecords):
         except sqlite3.Error:
             pass
 
-    def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
-        """The run's records with seq > `after`, in order, streamed page by page.
-        An unknown run raises at once; an undecodable body raises when reached."""
-        with self._lock:
-            if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
-                raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
-        return self._stream(run_id, after)
-
     def follow(
         self,
         run_id: str,
@@ -351,8 +274,7 @@ class SqliteJournal(PagedRecords):
         the holder's process has gone (or `timeout` seconds)."""
         self._writable()
         with self._lock:
-            if not self._query("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
-                raise JournalError(f"{self.path}: no run {run_id!r} in this journal")
+            self._known(run_id)
         lease = acquire_file_lease(self.path, run_id, holder, wait=wait, timeout=timeout)
         with self._lock:
             self._leases[run_id] = lease
@@ -374,9 +296,3 @@ class SqliteJournal(PagedRecords):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> SqliteJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -53,6 +53,17 @@ DESIGN_SERVICES: dict[str, Any] = {
 }
 """DESIGN.md's example: features, then embedder + ranker in lockstep, then api."""
 
+
+def design_services(ranker_gates: list[str] | None = None) -> dict[str, Any]:
+    """A fresh copy of DESIGN.md's services, the ranker gated by `ranker_gates`
+    (none at all when None)."""
+    services = copy.deepcopy(DESIGN_SERVICES)
+    if ranker_gates is None:
+        del services["ranker"]["gates"]
+    else:
+        services["ranker"]["gates"] = list(ranker_gates)
+    return services
+
 SIMPLE_GATES: dict[str, Any] = {
     "errors": {"metric": "error_rate", "max": 0.01, "interval": 30, "count": 2},
     "drift": {"metric": "prediction_psi", "max": 0.2, "interval": 30, "count": 2},

@@ -18,28 +18,10 @@ from core.graph import RolloutGraph
 from core.order import classify, compile_plan, reads
 from core.plan import Contracts, Plan
 from core.problems import InputError, SourceMap
+from tests.helpers import design_services
 from tui.plan_text import render_plan
 
-DESIGN_SERVICES: dict[str, Any] = {
-    "features": {
-        "from": {"version": "3.1", "produces": {"features": 6}},
-        "to": {"version": "3.2", "produces": {"features": 7}},
-        "exposure": {"flag": "features-v32"},
-    },
-    "embedder": {
-        "depends_on": ["features"],
-        "from": {"version": "2.4", "consumes": {"features": [6, 7]}, "produces": {"embeddings": 2}},
-        "to": {"version": "3.0", "consumes": {"features": [7]}, "produces": {"embeddings": 3}},
-        "exposure": {"flag": "embedder-v3", "route": "embedder"},
-    },
-    "ranker": {
-        "depends_on": ["embedder"],
-        "from": {"version": "5.0", "consumes": {"embeddings": [2]}},
-        "to": {"version": "6.0", "consumes": {"embeddings": [3]}},
-        "gates": ["errors", "latency", "drift"],
-    },
-    "api": {"depends_on": ["ranker"], "from": {"version": "1.9"}, "to": {"version": "2.0"}},
-}
+DESIGN_SERVICES = design_services(ranker_gates=["errors", "latency", "drift"])
 
 
 def make_plan(services: dict[str, Any], **extra: Any) -> Plan:

@@ -20,30 +20,13 @@ from adapters.sim import ROUTE_COHORT, SimWorld
 from adapters.sim import model
 from core.plan import Plan
 from core.ports import AdapterError, FaultInjector, FlagService, MetricSource, Router
+from tests.helpers import design_services
 
 ROOT = Path(__file__).resolve().parents[1]
 
 RECSYS: dict[str, Any] = {
     "rollout": "recsys-embeddings-v3",
-    "services": {
-        "features": {
-            "from": {"version": "3.1", "produces": {"features": 6}},
-            "to": {"version": "3.2", "produces": {"features": 7}},
-            "exposure": {"flag": "features-v32"},
-        },
-        "embedder": {
-            "depends_on": ["features"],
-            "from": {"version": "2.4", "consumes": {"features": [6, 7]}, "produces": {"embeddings": 2}},
-            "to": {"version": "3.0", "consumes": {"features": [7]}, "produces": {"embeddings": 3}},
-            "exposure": {"flag": "embedder-v3", "route": "embedder"},
-        },
-        "ranker": {
-            "depends_on": ["embedder"],
-            "from": {"version": "5.0", "consumes": {"embeddings": [2]}},
-            "to": {"version": "6.0", "consumes": {"embeddings": [3]}},
-        },
-        "api": {"depends_on": ["ranker"], "from": {"version": "1.9"}, "to": {"version": "2.0"}},
-    },
+    "services": design_services(ranker_gates=None),
 }
 
 
