@@ -53,6 +53,23 @@ DESIGN_SERVICES: dict[str, Any] = {
 }
 """DESIGN.md's example: features, then embedder + ranker in lockstep, then api."""
 
+DESIGN_PLAN_JSON: dict[str, Any] = {
+    "rollout": "recsys-embeddings-v3",
+    "waves": [["features"], ["embedder", "ranker"], ["api"]],
+    "lockstep": [["embedder", "ranker"]],
+    "precedence": [
+        {"before": "features", "after": "embedder", "reason": "producer_first"},
+        {"before": "ranker", "after": "api", "reason": "producer_first"},
+    ],
+    "blast_radius": {
+        "api": [],
+        "embedder": ["api", "ranker"],
+        "features": ["api", "embedder", "ranker"],
+        "ranker": ["api"],
+    },
+}
+"""`interlock plan --json` of DESIGN.md's example, exactly as DESIGN.md gives it."""
+
 
 def design_services(ranker_gates: list[str] | None = None) -> dict[str, Any]:
     """A fresh copy of DESIGN.md's services, the ranker gated by `ranker_gates`

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import DESIGN_PLAN_JSON
 from tui.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,21 +64,7 @@ def test_cycle_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_plan_json_is_the_design_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(EXAMPLE), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {
-        "rollout": "recsys-embeddings-v3",
-        "waves": [["features"], ["embedder", "ranker"], ["api"]],
-        "lockstep": [["embedder", "ranker"]],
-        "precedence": [
-            {"before": "features", "after": "embedder", "reason": "producer_first"},
-            {"before": "ranker", "after": "api", "reason": "producer_first"},
-        ],
-        "blast_radius": {
-            "api": [],
-            "embedder": ["api", "ranker"],
-            "features": ["api", "embedder", "ranker"],
-            "ranker": ["api"],
-        },
-    }
+    assert out == DESIGN_PLAN_JSON
 
 
 def _json_run(plan: Path, journal: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict]]:

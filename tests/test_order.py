@@ -18,7 +18,7 @@ from core.graph import RolloutGraph
 from core.order import classify, compile_plan, reads
 from core.plan import Contracts, Plan
 from core.problems import InputError, SourceMap
-from tests.helpers import design_services
+from tests.helpers import DESIGN_PLAN_JSON, design_services
 from tui.plan_text import render_plan
 
 DESIGN_SERVICES = design_services(ranker_gates=["errors", "latency", "drift"])
@@ -78,21 +78,7 @@ def precedence(graph: RolloutGraph) -> list[tuple[str, str, str]]:
 def test_design_example_compiles_to_the_documented_json() -> None:
     plan = make_plan(DESIGN_SERVICES, rollout="recsys-embeddings-v3")
     graph = compile_plan(plan)
-    assert graph.to_json() == {
-        "rollout": "recsys-embeddings-v3",
-        "waves": [["features"], ["embedder", "ranker"], ["api"]],
-        "lockstep": [["embedder", "ranker"]],
-        "precedence": [
-            {"before": "features", "after": "embedder", "reason": "producer_first"},
-            {"before": "ranker", "after": "api", "reason": "producer_first"},
-        ],
-        "blast_radius": {
-            "api": [],
-            "embedder": ["api", "ranker"],
-            "features": ["api", "embedder", "ranker"],
-            "ranker": ["api"],
-        },
-    }
+    assert graph.to_json() == DESIGN_PLAN_JSON
     assert graph.groups == (("features",), ("embedder", "ranker"), ("api",))
     assert graph.order == ("features", "embedder", "ranker", "api")
     assert graph.group_of == {"features": 0, "embedder": 1, "ranker": 1, "api": 2}
