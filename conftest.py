@@ -1,4 +1,5 @@
-"""Repository-wide pytest setup: SVG snapshots live in the top-level `snapshots/`.
+"""Repository-wide pytest setup: SVG snapshots live in the top-level `snapshots/`,
+and the servers a session starts die with it (`tests/reaper.py`).
 
 pytest-textual-snapshot stores each snapshot beside its test by default; the
 project keeps the canonical screens in one folder a reviewer can browse,
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest_textual_snapshot
 from syrupy.location import PyTestLocation
+
+pytest_plugins = ["tests.reaper"]
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 
