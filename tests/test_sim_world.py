@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from adapters.sim import ROUTE_COHORT, SimWorld
-from adapters.sim import model
+from adapters.sim import ROUTE_COHORT, SimWorld, model
 from core.plan import Plan
 from core.ports import AdapterError, FaultInjector, FlagService, MetricSource, Router
 from tests.helpers import design_services
@@ -485,3 +485,44 @@ def test_a_version_the_plan_makes_worse_counts_as_bad_and_a_better_one_does_not(
         run(world.flags.set_rollout("svc", 50, "c"))
     assert worse.bad_rates() == {"svc": pytest.approx(100.0)}
     assert better.bad_rates() == {"svc": 0.0}
+
+
+def test_exposure_changes_rebuild_only_what_they_reach_and_match_a_whole_rebuild(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Random flag, route and fault changes on a generated 60-service layered plan: after
+    each one the incrementally kept models equal a rebuild from scratch, and a change
+    rebuilds only the services it moves and their consumers."""
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "tui"))
+    from console_plans import generated_plan
+
+    plan = Plan.model_validate(yaml.safe_load(generated_plan(60, seed=3)))
+    world = SimWorld(plan, None, seed=1)
+    rng = random.Random(5)
+    flags, routes = sorted(world._flags), sorted(world._routes)
+    rebuilt: list[int] = []
+    original = model.propagate
+
+    def counting(nodes: Any, previous: Any = None, redo: Any = None) -> Any:
+        rebuilt.append(len(nodes) if redo is None else len(redo))
+        return original(nodes, previous, redo)
+
+    monkeypatch.setattr(model, "propagate", counting)
+    for step in range(120):
+        roll = rng.random()
+        if roll < 0.6 and flags:
+            percent = rng.choice([0, 1, 5, 25, 50, 100])
+            run(world.flags.set_rollout(rng.choice(flags), percent, f"c{rng.randrange(3)}"))
+        elif roll < 0.9 and routes:
+            run(world.router.set_weight(rng.choice(routes), rng.choice([0, 10, 50, 100])))
+        else:
+            service = rng.choice([n for n, s in plan.services.items() if s.moves])
+            fault = {"kind": "error_rate", "service": service, "value": 0.2}
+            if fault in world.active_faults:
+                run(world.faults.clear(fault, at=float(step)))
+            else:
+                run(world.faults.inject(fault, at=float(step)))
+        incremental = world._model()
+        whole = original([world._node(name) for name in world._order])
+        assert incremental == whole, f"step {step}"
+    assert min(rebuilt) < 60 / 2  # most changes reach a part of the plan, not all of it

@@ -26,6 +26,7 @@ import itertools
 import math
 import random
 from dataclasses import dataclass, replace
+from collections.abc import Set
 from typing import Any, Mapping, Sequence
 
 from core.plan import Contracts, SimService, SimVersion
@@ -153,11 +154,19 @@ class Node:
     """`old`, and `new` when the service moves."""
 
 
-def propagate(nodes: Sequence[Node]) -> dict[tuple[str, str], VersionModel]:
-    """Effective models of every (service, side), nodes given producers first."""
+def propagate(
+    nodes: Sequence[Node],
+    previous: Mapping[tuple[str, str], VersionModel] | None = None,
+    redo: Set[str] | None = None,
+) -> dict[tuple[str, str], VersionModel]:
+    """Effective models of every (service, side), nodes given producers first. With a
+    `previous` result, only the nodes named in `redo` are computed again; `redo` must hold
+    every consumer of each node in it, or a consumer would keep a stale model."""
     by_name = {n.name: n for n in nodes}
-    out: dict[tuple[str, str], VersionModel] = {}
+    out: dict[tuple[str, str], VersionModel] = dict(previous) if previous is not None else {}
     for node in nodes:
+        if previous is not None and redo is not None and node.name not in redo:
+            continue
         producers = [by_name[p] for p in node.producers if p in by_name and p != node.name]
         for side_name, side in node.sides.items():
             out[(node.name, side_name)] = _side_model(node, side_name, side, producers, out)

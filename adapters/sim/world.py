@@ -70,14 +70,23 @@ class SimWorld:
         self._flags: dict[str, float] = {}
         self._cohorts: dict[str, str] = {}
         self._routes: dict[str, float] = {}
+        self._users: dict[str, set[str]] = {}
+        """Flag or route (`flag:NAME`, `route:NAME`) → the services it moves."""
         for name, service in plan.services.items():
             if service.moves:
                 exposure = plan.exposure_of(name)
                 if exposure.flag is not None:
                     self._flags[exposure.flag] = 0.0
                     self._cohorts[exposure.flag] = f"@flag:{exposure.flag}"
+                    self._users.setdefault(f"flag:{exposure.flag}", set()).add(name)
                 if exposure.route is not None:
                     self._routes[exposure.route] = 0.0
+                    self._users.setdefault(f"route:{exposure.route}", set()).add(name)
+        self._consumers: dict[str, list[str]] = {name: [] for name in plan.services}
+        for name, service in plan.services.items():
+            for dep in service.depends_on:
+                if dep in plan.services and dep != name:
+                    self._consumers[dep].append(name)
         self._params = {name: model.resolve_params(s.sim) for name, s in plan.services.items()}
         sorter = graphlib.TopologicalSorter(
             {n: [d for d in s.depends_on if d in plan.services] for n, s in plan.services.items()}
@@ -88,6 +97,10 @@ class SimWorld:
             raise AdapterError(f"sim: dependency cycle {' -> '.join(exc.args[1])}") from None
         self._faults: list[dict[str, Any]] = []
         self._models: dict[tuple[str, str], model.VersionModel] | None = None
+        """Every (service, side)'s effective model; None when it must be built whole."""
+        self._nodes: dict[str, model.Node] = {}
+        self._moved: set[str] = set()
+        """Services whose exposure changed since `_models` was computed."""
         self._last_at = 0.0
         self._timeline: list[tuple[float, dict[str, float]]] = []
         if self._state_path is not None and self._state_path.exists():
@@ -120,13 +133,13 @@ class SimWorld:
         self._flags[flag] = _percent(percent)
         self._cohorts[flag] = str(cohort)
         self._save()
-        self._changed(None)
+        self._changed(None, moved=self._users[f"flag:{flag}"])
 
     def _set_route(self, route: str, percent: float) -> None:
         self._known(route, self._routes, "route")
         self._routes[route] = _percent(percent)
         self._save()
-        self._changed(None)
+        self._changed(None, moved=self._users[f"route:{route}"])
 
     @staticmethod
     def _known(name: str, table: dict[str, float], what: str) -> None:
@@ -149,9 +162,29 @@ class SimWorld:
         return model.VersionModel(components=(component,), bad=0.0, incompatible=0.0)
 
     def _model(self) -> dict[tuple[str, str], model.VersionModel]:
+        """The effective models. A flag or route change rebuilds only the services it moves
+        and their consumers, transitively (on a 200-service plan a whole rebuild took ~10 ms
+        of the console's event loop per change); faults rebuild everything."""
         if self._models is None:
-            self._models = model.propagate([self._node(name) for name in self._order])
+            self._nodes = {name: self._node(name) for name in self._order}
+            self._models = model.propagate([self._nodes[name] for name in self._order])
+        elif self._moved:
+            for name in self._moved:
+                self._nodes[name] = self._node(name)
+            redo = self._downstream(self._moved)
+            self._models = model.propagate([self._nodes[name] for name in self._order], self._models, redo)
+        self._moved = set()
         return self._models
+
+    def _downstream(self, names: set[str]) -> set[str]:
+        """`names` and every service that consumes from them, transitively."""
+        seen, stack = set(names), list(names)
+        while stack:
+            for consumer in self._consumers[stack.pop()]:
+                if consumer not in seen:
+                    seen.add(consumer)
+                    stack.append(consumer)
+        return seen
 
     def _node(self, name: str) -> model.Node:
         service = self.plan.services[name]
@@ -308,8 +341,13 @@ class SimWorld:
     def _seen(self, at: float) -> None:
         self._last_at = max(self._last_at, at)
 
-    def _changed(self, at: float | None) -> None:
-        self._models = None
+    def _changed(self, at: float | None, moved: set[str] | None = None) -> None:
+        """Something changed at `at`: the exposure of the `moved` services, or (None)
+        anything at all. Records the bad-traffic rates from then on."""
+        if moved is None:
+            self._models = None
+        else:
+            self._moved |= moved
         when = self._clock.now() if self._clock is not None else self._last_at
         when = max(when if at is None else at, self._timeline[-1][0] if self._timeline else 0.0)
         rates = self.bad_rates()
