@@ -35,6 +35,7 @@ from typing import Any
 
 from adapters.sim import model
 from adapters.sim.model import SERVICE_FAULTS, validate_fault
+from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
 from core.clock import Clock
 from core.graph import RolloutGraph
 from core.plan import Contracts, Plan, Service
@@ -42,7 +43,7 @@ from core.ports import AdapterError
 
 ROUTE_COHORT = "@routes"
 METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "requests")
-__all__ = ["ROUTE_COHORT", "METRICS", "SimWorld"]
+__all__ = ["ROUTE_COHORT", "METRICS", "SimWorld", "SimFlags", "SimRouter", "SimMetrics", "SimFaults"]
 
 
 class SimWorld:
@@ -388,76 +389,3 @@ def _percent(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
         raise AdapterError(f"sim: a percentage must be a number from 0 to 100, got {value!r}")
     return float(value)
-
-
-class SimFlags:
-    """The world as a `FlagService`."""
-
-    def __init__(self, world: SimWorld):
-        self._world = world
-
-    async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
-        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
-        self._world._set_flag(flag, percent, cohort)
-
-    async def get_rollout(self, flag: str) -> float:
-        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
-        self._world._known(flag, self._world._flags, "flag")
-        return self._world._flags[flag]
-
-    def cohort(self, flag: str) -> str:
-        self._world._known(flag, self._world._flags, "flag")
-        return self._world._cohorts[flag]
-
-
-class SimRouter:
-    """The world as a `Router`."""
-
-    def __init__(self, world: SimWorld):
-        self._world = world
-
-    async def set_weight(self, route: str, percent: float) -> None:
-        await self._world._adapter_call("router_timeout", f"sim: router timed out setting {route!r}")
-        self._world._set_route(route, percent)
-
-    async def get_weight(self, route: str) -> float:
-        await self._world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
-        self._world._known(route, self._world._routes, "route")
-        return self._world._routes[route]
-
-
-class SimMetrics:
-    """The world as a `MetricSource` (plus binned prediction histograms for judges)."""
-
-    def __init__(self, world: SimWorld):
-        self._world = world
-
-    async def query(
-        self, metric: str, service: str, version: str, window: float, at: float
-    ) -> float | None:
-        """`prediction_psi` compares against the `from` version's sample of the same
-        window, so asking it of the `from` version itself gives 0."""
-        return self._world._query(metric, service, version, window, at)
-
-    async def histogram(
-        self, service: str, version: str, window: float, at: float
-    ) -> list[float] | None:
-        """Counts of predictions in 10 equal bins on [0, 1]; None without traffic or data."""
-        return self._world._histogram(service, version, window, at)
-
-
-class SimFaults:
-    """The world as a `FaultInjector`; faults live in memory only (never persisted)."""
-
-    def __init__(self, world: SimWorld):
-        self._world = world
-
-    @property
-    def active(self) -> list[dict[str, Any]]:
-        return self._world.active_faults
-
-    async def inject(self, fault: dict[str, Any], at: float) -> None:
-        self._world._inject(fault, at)
-
-    async def clear(self, fault: dict[str, Any], at: float) -> None:
-        self._world._clear(fault, at)

@@ -1,0 +1,87 @@
+"""The simulated world as interlock's ports: `FlagService`, `Router`, `MetricSource`
+and `FaultInjector`, each a thin face over one shared `SimWorld`.
+
+The engine talks to these exactly as to the real adapters, so outages and slow
+calls (the world's adapter faults) happen here, on the port, where a real
+adapter would fail.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adapters.sim.world import SimWorld
+
+
+class SimFlags:
+    """The world as a `FlagService`."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
+        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
+        self._world._set_flag(flag, percent, cohort)
+
+    async def get_rollout(self, flag: str) -> float:
+        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
+        self._world._known(flag, self._world._flags, "flag")
+        return self._world._flags[flag]
+
+    def cohort(self, flag: str) -> str:
+        self._world._known(flag, self._world._flags, "flag")
+        return self._world._cohorts[flag]
+
+
+class SimRouter:
+    """The world as a `Router`."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    async def set_weight(self, route: str, percent: float) -> None:
+        await self._world._adapter_call("router_timeout", f"sim: router timed out setting {route!r}")
+        self._world._set_route(route, percent)
+
+    async def get_weight(self, route: str) -> float:
+        await self._world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
+        self._world._known(route, self._world._routes, "route")
+        return self._world._routes[route]
+
+
+class SimMetrics:
+    """The world as a `MetricSource` (plus binned prediction histograms for judges)."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    async def query(
+        self, metric: str, service: str, version: str, window: float, at: float
+    ) -> float | None:
+        """`prediction_psi` compares against the `from` version's sample of the same
+        window, so asking it of the `from` version itself gives 0."""
+        return self._world._query(metric, service, version, window, at)
+
+    async def histogram(
+        self, service: str, version: str, window: float, at: float
+    ) -> list[float] | None:
+        """Counts of predictions in 10 equal bins on [0, 1]; None without traffic or data."""
+        return self._world._histogram(service, version, window, at)
+
+
+class SimFaults:
+    """The world as a `FaultInjector`; faults live in memory only (never persisted)."""
+
+    def __init__(self, world: SimWorld):
+        self._world = world
+
+    @property
+    def active(self) -> list[dict[str, Any]]:
+        return self._world.active_faults
+
+    async def inject(self, fault: dict[str, Any], at: float) -> None:
+        self._world._inject(fault, at)
+
+    async def clear(self, fault: dict[str, Any], at: float) -> None:
+        self._world._clear(fault, at)
