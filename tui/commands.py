@@ -121,9 +121,12 @@ def resume(args: argparse.Namespace) -> int:
     def waiting(holder: str) -> None:
         print(f"waiting for {holder or 'the driver'} to let go of the rollout…", file=sys.stderr, flush=True)
 
+    def replaying(records: int) -> None:
+        print(f"resume: replayed {records:,} records…", file=sys.stderr, flush=True)
+
     session = runtime.resume_run(
         journal_path=journal, run_id=args.run, interactive=not args.headless, speed=args.speed,
-        take_over=args.take_over, on_wait=waiting,
+        take_over=args.take_over, on_wait=waiting, on_progress=replaying,
     )
     return _headless(session, args.json) if args.headless else _console(session)
 

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, NamedTuple
 
 from adapters.clock import RealClock
 from adapters.journals import SharedJournal, is_url, open_journal
@@ -141,25 +141,64 @@ def start_run(
     return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False, close_adapters=close)
 
 
-def replay(journal: SharedJournal, info: RunInfo) -> tuple[Plan, RolloutGraph, RolloutState]:
-    """The run's state, rebuilt from its journaled plan and events."""
-    plan, graph = compile_text(info.plan_text, info.plan_path)
-    state = initial_state(plan, graph)
-    for record in journal.records(info.run_id):
+class Replayed(NamedTuple):
+    """A run rebuilt from its journal, up to and including record `seq`."""
+
+    plan: Plan
+    graph: RolloutGraph
+    state: RolloutState
+    seq: int
+
+
+PROGRESS_EVERY = 100_000
+"""Records between two `on_progress` calls of a replay."""
+
+
+def replay(
+    journal: SharedJournal,
+    info: RunInfo,
+    since: Replayed | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Replayed:
+    """The run's state, rebuilt from its journaled plan and events; continuing `since` (an
+    earlier replay of the same run) reads only the records appended after it.
+    `on_progress(records so far)` is called every `PROGRESS_EVERY` records."""
+    if since is None:
+        plan, graph = compile_text(info.plan_text, info.plan_path)
+        state, seq = initial_state(plan, graph), 0
+    else:
+        plan, graph, state, seq = since
+    count = 0
+    for record in journal.records(info.run_id, after=seq):
         state, _ = reduce(state, record.event)
-    return plan, graph, state
+        seq = record.seq
+        count += 1
+        if on_progress is not None and count % PROGRESS_EVERY == 0:
+            on_progress(count)
+    return Replayed(plan, graph, state, seq)
 
 
 def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
+    found = find_replayed(journal, run_id, unfinished=unfinished)
+    return found[0] if found is not None else None
+
+
+def find_replayed(
+    journal: SharedJournal, run_id: str | None, *, unfinished: bool,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[RunInfo, Replayed | None] | None:
+    """The run named `run_id`, else the newest run (unfinished, when asked), with its
+    replay when finding it took one (a caller continues it rather than start again)."""
     runs = journal.runs()
     if run_id is not None:
-        return next((r for r in runs if r.run_id == run_id), None)
+        info = next((r for r in runs if r.run_id == run_id), None)
+        return (info, None) if info is not None else None
     for info in reversed(runs):
         if not unfinished:
-            return info
-        _, _, state = replay(journal, info)
-        if not state.finished:
-            return info
+            return info, None
+        replayed = replay(journal, info, on_progress=on_progress)
+        if not replayed.state.finished:
+            return info, replayed
     return None
 
 
@@ -171,19 +210,23 @@ def resume_run(
     speed: float | None = None,
     take_over: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Session:
     """Rebuild an unfinished run from its journal and wire an engine that continues it.
 
     The lease comes first and the replay after it: the previous driver may have
-    appended more before it let go."""
+    appended more before it let go. A replay made to find the run is continued from
+    where it stopped, so no record is folded twice. `on_progress(records)` reports a
+    long replay."""
     if not is_url(journal_path) and not Path(journal_path).exists():
         raise InputError([Problem(path=(), message="no journal here; start a rollout with `interlock run`", file=str(journal_path))])
     journal = open_journal(journal_path)
-    info = find_run(journal, run_id, unfinished=True)
-    if info is None:
+    found = find_replayed(journal, run_id, unfinished=True, on_progress=on_progress)
+    if found is None:
         journal.close()
         what = f"no run {run_id!r}" if run_id else "no unfinished rollout"
         raise InputError([Problem(path=(), message=f"{what} in this journal", file=journal.label)])
+    info, found_replay = found
     try:
         lease = journal.acquire_lease(info.run_id, lease_holder())
     except LeaseHeld as held:
@@ -193,7 +236,7 @@ def resume_run(
         if on_wait is not None:
             on_wait(held.holder)
         lease = journal.acquire_lease(info.run_id, lease_holder(), wait=True)
-    plan, graph, state = replay(journal, info)
+    plan, graph, state, _ = replay(journal, info, since=found_replay, on_progress=on_progress)
     if state.finished:
         lease.release()
         journal.close()
