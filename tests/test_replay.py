@@ -75,3 +75,50 @@ def test_resume_folds_each_record_once_and_reports_a_long_replay(
     finally:
         asyncio.run(resumed.aclose())
         resumed.journal.close()
+
+
+def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_folded(
+    tmp_path: Path,
+) -> None:
+    """What a console opened on a resumed run shows first: one batch per record for the
+    last `keep` records only; older records feed the metric history as they are folded,
+    and the state they led to comes first. Same screen data, bounded memory."""
+    from adapters.journal_sqlite import SqliteJournal
+    from core.context import initial_state
+    from core.reducer import reduce
+    from tui.watch import HISTORY_BATCHES, history_batches
+    from tui.widgets.eventlog import EventLog
+    from tui.widgets.history import MetricHistory
+
+    assert HISTORY_BATCHES >= EventLog.MAX_LINES  # every line the log can word has its batch
+    journal_path = tmp_path / "journal.db"
+    session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=journal_path, seed=5)
+    asyncio.run(session.engine.run())
+    session.journal.close()
+    with SqliteJournal(journal_path, readonly=True) as journal:
+        info = journal.runs()[0]
+        plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
+        events = [record.event for record in journal.records(info.run_id)]
+        states, state = [], initial_state(plan, graph)
+        for event in events:
+            state = reduce(state, event)[0]
+            states.append(state)
+
+        older: list[object] = []
+        batches = history_batches(journal, info, plan, graph, on_older=older.extend, keep=50)
+        assert len(events) > 100
+        assert older == events[:-50]
+        assert batches[0] == (states[-51], ())
+        assert batches[1:] == [(s, (e,)) for s, e in zip(states[-50:], events[-50:])]
+
+        short = history_batches(journal, info, plan, graph, keep=len(events))
+        assert short == [(s, (e,)) for s, e in zip(states, events)]
+
+    whole, folded = MetricHistory(states[0].ctx), MetricHistory(states[0].ctx)
+    whole.record(events)
+    folded.record(older)  # type: ignore[arg-type]
+    for _, batch_events in batches:
+        folded.record(batch_events)
+    for service in plan.services:
+        for gate in whole.gates(service):
+            assert list(folded.points(service, gate)) == list(whole.points(service, gate))

@@ -17,6 +17,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ from tui import printer, runtime
 from tui.screens.confirm import CascadeScreen, QuitScreen
 from tui.screens.console import ConsoleScreen
 from tui.screens.palette import ConsoleCommands
-from tui.watch import Batch, JournalFollower, history_batches
+from tui.watch import CATCH_UP_CHUNK, Batch, JournalFollower, history_batches
 from tui.widgets.eventlog import EventLog, batch_lines
 from tui.widgets.header import speed_label
 from tui.widgets.history import MetricHistory
@@ -105,7 +106,9 @@ class InterlockApp(App[RolloutState]):
         """The console screen is composed: show the journal so far, then drive (or follow)."""
         if self.session is not None:
             session = self.session
-            self.deliver(history_batches(session.journal, session.info, session.plan, session.graph))
+            self.deliver(history_batches(
+                session.journal, session.info, session.plan, session.graph, on_older=self.history.record,
+            ))
             # A console keeps serving keys after the rollout ends (a completed rollout can
             # still be rolled back); the engine stops when the operator quits.
             session.engine.linger = True
@@ -116,7 +119,7 @@ class InterlockApp(App[RolloutState]):
                 self.set_interval(self.CLOCK_SECONDS, self._update_header)
         else:
             assert self.follower is not None
-            self.run_worker(self.follower.follow(self.deliver), name="follower", group="follower")
+            self.run_worker(self._watch(self.follower), name="follower", group="follower")
         self._update_header()
 
     def console_closed(self) -> None:
@@ -125,6 +128,14 @@ class InterlockApp(App[RolloutState]):
             self.session.engine.stop()
 
     # -- snapshots in ----------------------------------------------------------
+
+    async def _watch(self, follower: JournalFollower) -> None:
+        """Catch up on the journal a chunk at a time (a repaint between chunks, only the
+        last records of each as batches), then follow it as it grows."""
+        while batches := follower.catch_up(on_older=self.history.record, limit=CATCH_UP_CHUNK):
+            self.deliver(batches)
+            await asyncio.sleep(0)
+        await follower.follow(self.deliver)
 
     async def _drive(self) -> None:
         assert self.session is not None

@@ -11,6 +11,8 @@ yielding now and then so a long catch-up never freezes the screen.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,16 @@ from core.reducer import reduce
 from core.state import RolloutState
 from tui import runtime
 
-YIELD_EVERY = 200
-"""Records reduced between two yields to the UI during a catch-up."""
+HISTORY_BATCHES = 2000
+"""Records a console catching up on a journal gets one batch each: as many as its event log
+words (`EventLog.MAX_LINES`)."""
+
+CATCH_UP_CHUNK = 20_000
+"""Records a watcher folds between two repaints while it catches up on a long journal."""
+
+CATCH_UP_SLICE = 0.05
+"""Seconds of reducing between two yields to the UI during a catch-up: long enough that a
+million records are not a million repaints, short enough that keys still get answered."""
 
 Batch = tuple[RolloutState, tuple[Event, ...]]
 """A state after one journal record (or a run of them), and their events."""
@@ -58,35 +68,62 @@ class JournalFollower:
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         return cls(journal=journal, info=info, state=initial_state(plan, graph))
 
-    def poll(self) -> list[Batch]:
-        """Reduce every record appended since the last call; one batch per record."""
-        batches: list[Batch] = []
+    def catch_up(
+        self,
+        on_older: Callable[[Sequence[Event]], object] | None = None,
+        keep: int = HISTORY_BATCHES,
+        limit: int | None = None,
+    ) -> list[Batch]:
+        """Reduce the records appended since the last call (at most `limit` of them).
+
+        A long rollout has a million records, and a batch each would hold a million
+        states (gigabytes). Only the last `keep` records come as batches of their own;
+        every older record's events go to `on_older` as they are folded (the console's
+        metric history takes them there), and the state they led to comes first, as a
+        batch without events."""
         state = self.state
-        for record in self.journal.records(self.info.run_id, after=self.last_seq):
+        tail: deque[Batch] = deque()
+        older: RolloutState | None = None
+        for count, record in enumerate(self.journal.records(self.info.run_id, after=self.last_seq), 1):
             state, _ = reduce(state, record.event)
             self.last_seq = record.seq
-            batches.append((state, (record.event,)))
+            tail.append((state, (record.event,)))
+            if len(tail) > keep:
+                older, events = tail.popleft()
+                if on_older is not None:
+                    on_older(events)
+            if limit is not None and count >= limit:
+                break
         self.state = state
-        return batches
+        return ([(older, ())] if older is not None else []) + list(tail)
 
     async def follow(self, deliver: Callable[[Sequence[Batch]], None]) -> None:
         """Hand each new record's state to `deliver`, until cancelled."""
-        count = 0
+        began = time.perf_counter()
         async for record in afollow(self.journal, self.info.run_id, after=self.last_seq):
             self.state, _ = reduce(self.state, record.event)
             self.last_seq = record.seq
             deliver([(self.state, (record.event,))])
-            count += 1
-            if count % YIELD_EVERY == 0:
+            if time.perf_counter() - began > CATCH_UP_SLICE:
                 await asyncio.sleep(0)
+                began = time.perf_counter()
 
     def close(self) -> None:
         self.journal.close()
 
 
-def history_batches(journal: SharedJournal, info: RunInfo, plan: Plan, graph: RolloutGraph) -> list[Batch]:
-    """A run's journal so far, as batches: what a console opened on a resumed run shows first."""
-    return JournalFollower(journal=journal, info=info, state=initial_state(plan, graph)).poll()
+def history_batches(
+    journal: SharedJournal,
+    info: RunInfo,
+    plan: Plan,
+    graph: RolloutGraph,
+    on_older: Callable[[Sequence[Event]], object] | None = None,
+    keep: int = HISTORY_BATCHES,
+) -> list[Batch]:
+    """A run's journal so far, as batches: what a console opened on a resumed run shows
+    first (see `JournalFollower.catch_up`)."""
+    follower = JournalFollower(journal=journal, info=info, state=initial_state(plan, graph))
+    return follower.catch_up(on_older, keep)
 
 
 def watch_console(spec: str | Path, run_id: str | None) -> int:

@@ -53,3 +53,44 @@ def test_watch_without_a_journal_is_bad_input(tmp_path, capsys) -> None:
     code = cli.main(["watch", "--journal", str(tmp_path / "missing.db")])
     assert code == 2
     assert "no journal here" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_a_watcher_catches_up_on_a_finished_journal_in_chunks(tmp_path, monkeypatch) -> None:
+    """A long journal is folded a chunk at a time, older records feeding the metric
+    history only: the watcher ends on the journal's last state, with the same history a
+    record-by-record replay gives."""
+    import tui.app as app_module
+    from core.context import initial_state
+    from core.reducer import reduce
+    from tui import runtime
+    from tui.widgets.history import MetricHistory
+
+    session = runtime.start_run(RECSYS, journal_path=tmp_path / "journal.db", seed=3)
+    final = await session.engine.run()
+    session.journal.close()
+    monkeypatch.setattr(app_module, "CATCH_UP_CHUNK", 100)
+    follower = JournalFollower.open(tmp_path / "journal.db")
+    events = [record.event for record in follower.journal.records(follower.info.run_id)]
+    assert len(events) > 300
+    drawn: list[int] = []
+    app = InterlockApp(follower=follower, operator=OPERATOR)
+    app.on_flush = drawn.append
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.state.phase == "completed")
+            state = initial_state(app.state.ctx.plan, app.state.ctx.graph)
+            for event in events:
+                state = reduce(state, event)[0]
+            assert repr(app.state) == repr(state) == repr(final)
+            assert follower.last_seq == len(events)
+            assert len(drawn) >= 2  # repainted while catching up, not once at the end
+            assert sum(drawn) == len(events)  # chunks below `keep`: a batch per record
+            whole = MetricHistory(state.ctx)
+            whole.record(events)
+            for service in state.ctx.service_gates:
+                for gate in whole.gates(service):
+                    assert list(app.history.points(service, gate)) == list(whole.points(service, gate))
+            assert app.query_one(EventLog).plain()  # the latest records are worded
+    finally:
+        follower.close()
