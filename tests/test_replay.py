@@ -27,8 +27,9 @@ def test_replaying_the_sqlite_journal_gives_the_live_state(example: str, tmp_pat
     journal = SqliteJournal(journal_path, readonly=True)
     info = runtime.find_run(journal, None, unfinished=False)
     assert info is not None and info.run_id == session.info.run_id
-    _, _, replayed, seq = runtime.replay(journal, info)
-    assert seq == journal.last_seq(info.run_id)
+    rebuilt = runtime.replay(journal, info)
+    replayed = rebuilt.state
+    assert rebuilt.seq == journal.last_seq(info.run_id) and rebuilt.backlog is None
     assert replayed == final
     assert replayed.services == final.services and replayed.groups == final.groups
     assert journal.last_seq(info.run_id) == sum(1 for _ in journal.records(info.run_id))
@@ -81,16 +82,18 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
     tmp_path: Path,
 ) -> None:
     """What a console opened on a resumed run shows first: one batch per record for the
-    last `keep` records only; older records feed the metric history as they are folded,
-    and the state they led to comes first. Same screen data, bounded memory."""
+    last `keep` records only, the state the older ones led to, and of the older ones only
+    the measurements the metric history keeps. Same screen data, bounded memory."""
     from adapters.journal_sqlite import SqliteJournal
     from core.context import initial_state
+    from core.events import Measured
     from core.reducer import reduce
-    from tui.watch import HISTORY_BATCHES, history_batches
+    from tui.backlog import KEEP_BATCHES, KEEP_MEASUREMENTS, Backlog
+    from tui.watch import history_batches
     from tui.widgets.eventlog import EventLog
     from tui.widgets.history import MetricHistory
 
-    assert HISTORY_BATCHES >= EventLog.MAX_LINES  # every line the log can word has its batch
+    assert KEEP_BATCHES >= EventLog.MAX_LINES  # every line the log can word has its batch
     journal_path = tmp_path / "journal.db"
     session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=journal_path, seed=5)
     asyncio.run(session.engine.run())
@@ -99,26 +102,74 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
         info = journal.runs()[0]
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         events = [record.event for record in journal.records(info.run_id)]
-        states, state = [], initial_state(plan, graph)
-        for event in events:
-            state = reduce(state, event)[0]
-            states.append(state)
+        older, batches = history_batches(journal, info, plan, graph)
+        assert older == [] and [b[1] for b in batches] == [(e,) for e in events]  # short: all kept
+    states, state = [], initial_state(plan, graph)
+    for event in events:
+        state = reduce(state, event)[0]
+        states.append(state)
+    assert len(events) > 100
 
-        older: list[object] = []
-        batches = history_batches(journal, info, plan, graph, on_older=older.extend, keep=50)
-        assert len(events) > 100
-        assert older == events[:-50]
-        assert batches[0] == (states[-51], ())
-        assert batches[1:] == [(s, (e,)) for s, e in zip(states[-50:], events[-50:])]
+    backlog = Backlog(keep=50, measurements=3)
+    for state, event in zip(states, events):
+        backlog.add(state, event)
+    older, batches = backlog.drain()
+    assert batches[0] == (states[-51], ())
+    assert batches[1:] == [(s, (e,)) for s, e in zip(states[-50:], events[-50:])]
+    measured = [e for e in events[:-50] if isinstance(e, Measured)]
+    keys = {(e.service, e.gate) for e in measured}
+    assert sorted(older, key=events.index) == sorted(
+        (e for key in keys for e in [m for m in measured if (m.service, m.gate) == key][-3:]), key=events.index
+    )
+    assert backlog.drain() == ([], [])  # drained
 
-        short = history_batches(journal, info, plan, graph, keep=len(events))
-        assert short == [(s, (e,)) for s, e in zip(states, events)]
+    kept_all = Backlog(keep=len(events))
+    for state, event in zip(states, events):
+        kept_all.add(state, event)
+    assert kept_all.drain() == ([], [(s, (e,)) for s, e in zip(states, events)])
 
     whole, folded = MetricHistory(states[0].ctx), MetricHistory(states[0].ctx)
+    assert folded.keep == KEEP_MEASUREMENTS
     whole.record(events)
-    folded.record(older)  # type: ignore[arg-type]
+    backlog = Backlog(keep=50)
+    for state, event in zip(states, events):
+        backlog.add(state, event)
+    older, batches = backlog.drain()
+    folded.record(older)
     for _, batch_events in batches:
         folded.record(batch_events)
     for service in plan.services:
         for gate in whole.gates(service):
             assert list(folded.points(service, gate)) == list(whole.points(service, gate))
+
+
+def test_an_interactive_resume_gathers_the_console_backlog_in_its_own_replay(tmp_path: Path) -> None:
+    """A console on a resumed run takes the backlog resume gathered: no third replay."""
+    from dataclasses import replace
+
+    from adapters.journal_sqlite import SqliteJournal
+
+    whole = tmp_path / "whole.db"
+    session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=whole, seed=5)
+    asyncio.run(session.engine.run())
+    session.journal.close()
+    with SqliteJournal(whole, readonly=True) as source:
+        info = source.runs()[0]
+        events = [record.event for record in source.records(info.run_id)][:300]
+    cut = tmp_path / "cut.db"
+    with SqliteJournal(cut) as journal:
+        journal.create_run(replace(info, created=""))
+        journal.append(info.run_id, events)
+    headless = runtime.resume_run(journal_path=cut)
+    assert headless.backlog is None
+    asyncio.run(headless.aclose())
+    headless.journal.close()
+    resumed = runtime.resume_run(journal_path=cut, interactive=True)
+    try:
+        assert resumed.backlog is not None
+        older, batches = resumed.backlog.drain()
+        assert older == [] and [b[1] for b in batches] == [(e,) for e in events]
+        assert batches[-1][0] == resumed.engine.state
+    finally:
+        asyncio.run(resumed.aclose())
+        resumed.journal.close()

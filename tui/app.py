@@ -32,10 +32,11 @@ from core.events import Event, OperatorAction
 from core.rollback import rollback_cascade
 from core.state import RolloutState
 from tui import printer, runtime
+from tui.backlog import Batch
 from tui.screens.confirm import CascadeScreen, QuitScreen
 from tui.screens.console import ConsoleScreen
 from tui.screens.palette import ConsoleCommands
-from tui.watch import CATCH_UP_CHUNK, Batch, JournalFollower, history_batches
+from tui.watch import CATCH_UP_CHUNK, JournalFollower, history_batches
 from tui.widgets.eventlog import EventLog, batch_lines
 from tui.widgets.header import speed_label
 from tui.widgets.history import MetricHistory
@@ -106,9 +107,12 @@ class InterlockApp(App[RolloutState]):
         """The console screen is composed: show the journal so far, then drive (or follow)."""
         if self.session is not None:
             session = self.session
-            self.deliver(history_batches(
-                session.journal, session.info, session.plan, session.graph, on_older=self.history.record,
-            ))
+            older, batches = (
+                session.backlog.drain() if session.backlog is not None
+                else history_batches(session.journal, session.info, session.plan, session.graph)
+            )
+            self.history.record(older)
+            self.deliver(batches)
             # A console keeps serving keys after the rollout ends (a completed rollout can
             # still be rolled back); the engine stops when the operator quits.
             session.engine.linger = True
@@ -132,7 +136,11 @@ class InterlockApp(App[RolloutState]):
     async def _watch(self, follower: JournalFollower) -> None:
         """Catch up on the journal a chunk at a time (a repaint between chunks, only the
         last records of each as batches), then follow it as it grows."""
-        while batches := follower.catch_up(on_older=self.history.record, limit=CATCH_UP_CHUNK):
+        while True:
+            older, batches = follower.catch_up(limit=CATCH_UP_CHUNK)
+            if not batches:
+                break
+            self.history.record(older)
             self.deliver(batches)
             await asyncio.sleep(0)
         await follower.follow(self.deliver)

@@ -30,6 +30,7 @@ from core.ports import LeaseHeld, RunInfo
 from core.problems import InputError, Problem
 from core.reducer import reduce
 from core.state import RolloutState
+from tui.backlog import Backlog
 
 DEFAULT_JOURNAL = Path(".interlock") / "journal.db"
 
@@ -65,6 +66,8 @@ class Session:
     world: SimWorld | None
     resuming: bool
     close_adapters: Callable[[], Awaitable[None]] | None = None
+    backlog: Backlog | None = None
+    """The journal so far as a console shows it first, gathered by resume's own replay."""
     """Closes the real adapters' HTTP clients; await it inside the loop that used them."""
 
     async def aclose(self) -> None:
@@ -148,6 +151,7 @@ class Replayed(NamedTuple):
     graph: RolloutGraph
     state: RolloutState
     seq: int
+    backlog: Backlog | None = None
 
 
 PROGRESS_EVERY = 100_000
@@ -159,23 +163,31 @@ def replay(
     info: RunInfo,
     since: Replayed | None = None,
     on_progress: Callable[[int], None] | None = None,
+    backlog: bool = False,
 ) -> Replayed:
     """The run's state, rebuilt from its journaled plan and events; continuing `since` (an
     earlier replay of the same run) reads only the records appended after it.
-    `on_progress(records so far)` is called every `PROGRESS_EVERY` records."""
+    `on_progress(records so far)` is called every `PROGRESS_EVERY` records. With
+    `backlog`, the records are also kept as a console shows them first (`tui.backlog`)."""
     if since is None:
         plan, graph = compile_text(info.plan_text, info.plan_path)
-        state, seq = initial_state(plan, graph), 0
+        state, seq, kept = initial_state(plan, graph), 0, None
     else:
-        plan, graph, state, seq = since
+        plan, graph, state, seq, kept = since
+    if backlog and kept is None:
+        if seq:
+            raise ValueError("a backlog must be kept from the first record")
+        kept = Backlog()
     count = 0
     for record in journal.records(info.run_id, after=seq):
         state, _ = reduce(state, record.event)
         seq = record.seq
+        if kept is not None:
+            kept.add(state, record.event)
         count += 1
         if on_progress is not None and count % PROGRESS_EVERY == 0:
             on_progress(count)
-    return Replayed(plan, graph, state, seq)
+    return Replayed(plan, graph, state, seq, kept)
 
 
 def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
@@ -185,7 +197,7 @@ def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) ->
 
 def find_replayed(
     journal: SharedJournal, run_id: str | None, *, unfinished: bool,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None, backlog: bool = False,
 ) -> tuple[RunInfo, Replayed | None] | None:
     """The run named `run_id`, else the newest run (unfinished, when asked), with its
     replay when finding it took one (a caller continues it rather than start again)."""
@@ -196,7 +208,7 @@ def find_replayed(
     for info in reversed(runs):
         if not unfinished:
             return info, None
-        replayed = replay(journal, info, on_progress=on_progress)
+        replayed = replay(journal, info, on_progress=on_progress, backlog=backlog)
         if not replayed.state.finished:
             return info, replayed
     return None
@@ -221,7 +233,7 @@ def resume_run(
     if not is_url(journal_path) and not Path(journal_path).exists():
         raise InputError([Problem(path=(), message="no journal here; start a rollout with `interlock run`", file=str(journal_path))])
     journal = open_journal(journal_path)
-    found = find_replayed(journal, run_id, unfinished=True, on_progress=on_progress)
+    found = find_replayed(journal, run_id, unfinished=True, on_progress=on_progress, backlog=interactive)
     if found is None:
         journal.close()
         what = f"no run {run_id!r}" if run_id else "no unfinished rollout"
@@ -236,7 +248,9 @@ def resume_run(
         if on_wait is not None:
             on_wait(held.holder)
         lease = journal.acquire_lease(info.run_id, lease_holder(), wait=True)
-    plan, graph, state, _ = replay(journal, info, since=found_replay, on_progress=on_progress)
+    plan, graph, state, _, backlog = replay(
+        journal, info, since=found_replay, on_progress=on_progress, backlog=interactive
+    )
     if state.finished:
         lease.release()
         journal.close()
@@ -247,4 +261,6 @@ def resume_run(
         state, clock=the_clock, journal=journal, run_id=info.run_id,
         flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive, lease=lease,
     )
-    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=True, close_adapters=close)
+    return Session(
+        engine, journal, info, plan, graph, the_clock, world, resuming=True, close_adapters=close, backlog=backlog
+    )

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.journals import SharedJournal, afollow, journal_label, open_journal
 from core.context import initial_state
-from core.events import Event
+from core.events import Measured
 from core.graph import RolloutGraph
 from core.plan import Plan
 from core.ports import RunInfo
@@ -27,10 +26,7 @@ from core.problems import InputError, Problem
 from core.reducer import reduce
 from core.state import RolloutState
 from tui import runtime
-
-HISTORY_BATCHES = 2000
-"""Records a console catching up on a journal gets one batch each: as many as its event log
-words (`EventLog.MAX_LINES`)."""
+from tui.backlog import Backlog, Batch
 
 CATCH_UP_CHUNK = 20_000
 """Records a watcher folds between two repaints while it catches up on a long journal."""
@@ -39,8 +35,6 @@ CATCH_UP_SLICE = 0.05
 """Seconds of reducing between two yields to the UI during a catch-up: long enough that a
 million records are not a million repaints, short enough that keys still get answered."""
 
-Batch = tuple[RolloutState, tuple[Event, ...]]
-"""A state after one journal record (or a run of them), and their events."""
 
 
 @dataclass
@@ -68,34 +62,19 @@ class JournalFollower:
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         return cls(journal=journal, info=info, state=initial_state(plan, graph))
 
-    def catch_up(
-        self,
-        on_older: Callable[[Sequence[Event]], object] | None = None,
-        keep: int = HISTORY_BATCHES,
-        limit: int | None = None,
-    ) -> list[Batch]:
-        """Reduce the records appended since the last call (at most `limit` of them).
-
-        A long rollout has a million records, and a batch each would hold a million
-        states (gigabytes). Only the last `keep` records come as batches of their own;
-        every older record's events go to `on_older` as they are folded (the console's
-        metric history takes them there), and the state they led to comes first, as a
-        batch without events."""
+    def catch_up(self, limit: int | None = None) -> tuple[list[Measured], list[Batch]]:
+        """Reduce the records appended since the last call (at most `limit` of them), as a
+        console takes them in (see `tui.backlog`): (older measurements, batches)."""
         state = self.state
-        tail: deque[Batch] = deque()
-        older: RolloutState | None = None
+        backlog = Backlog()
         for count, record in enumerate(self.journal.records(self.info.run_id, after=self.last_seq), 1):
             state, _ = reduce(state, record.event)
             self.last_seq = record.seq
-            tail.append((state, (record.event,)))
-            if len(tail) > keep:
-                older, events = tail.popleft()
-                if on_older is not None:
-                    on_older(events)
+            backlog.add(state, record.event)
             if limit is not None and count >= limit:
                 break
         self.state = state
-        return ([(older, ())] if older is not None else []) + list(tail)
+        return backlog.drain()
 
     async def follow(self, deliver: Callable[[Sequence[Batch]], None]) -> None:
         """Hand each new record's state to `deliver`, until cancelled."""
@@ -113,17 +92,10 @@ class JournalFollower:
 
 
 def history_batches(
-    journal: SharedJournal,
-    info: RunInfo,
-    plan: Plan,
-    graph: RolloutGraph,
-    on_older: Callable[[Sequence[Event]], object] | None = None,
-    keep: int = HISTORY_BATCHES,
-) -> list[Batch]:
-    """A run's journal so far, as batches: what a console opened on a resumed run shows
-    first (see `JournalFollower.catch_up`)."""
-    follower = JournalFollower(journal=journal, info=info, state=initial_state(plan, graph))
-    return follower.catch_up(on_older, keep)
+    journal: SharedJournal, info: RunInfo, plan: Plan, graph: RolloutGraph
+) -> tuple[list[Measured], list[Batch]]:
+    """A run's journal so far, as a console opened on it shows it first."""
+    return JournalFollower(journal=journal, info=info, state=initial_state(plan, graph)).catch_up()
 
 
 def watch_console(spec: str | Path, run_id: str | None) -> int:

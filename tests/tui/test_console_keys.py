@@ -221,9 +221,18 @@ async def test_quit_asks_then_stops_and_the_rollout_resumes_later(tmp_path, sess
     assert operator_actions(session) == []
     assert session.engine.lease is not None
     session.engine.lease.release()  # as the console's process would on exit
-    resumed = runtime.resume_run(journal_path=tmp_path / "journal.db", run_id=session.info.run_id)
+    resumed = runtime.resume_run(journal_path=tmp_path / "journal.db", run_id=session.info.run_id, interactive=True)
     sessions.append(resumed)
     assert resumed.engine.state.services == app.return_value.services
+    assert resumed.backlog is not None  # gathered by resume's own replay, for the console
+    again = console(resumed)
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: again.state.at >= app.return_value.at)
+        assert resumed.backlog.drain() == ([], [])  # the console took it
+        assert again.history.points("features", "errors")  # measured before the quit
+        assert log_text(again)
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not again.is_running)
 
 
 async def test_speed_keys_double_and_halve_a_real_clock(tmp_path, sessions) -> None:
