@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from adapters.journal_sqlite import SqliteJournal
+from core.events import Event
+from core.ports import RunInfo
 from tui import runtime
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def finished_run(tmp_path: Path) -> Path:
+    """A journal holding one whole virtual run of the example."""
+    path = tmp_path / "whole.db"
+    session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=path, seed=5)
+    asyncio.run(session.engine.run())
+    session.journal.close()
+    return path
+
+
+def died_after(tmp_path: Path, records: int) -> tuple[RunInfo, list[Event], Path]:
+    """A journal whose run died after `records` records of the example's run."""
+    with SqliteJournal(finished_run(tmp_path), readonly=True) as source:
+        info = source.runs()[0]
+        events = [record.event for record in source.records(info.run_id)][:records]
+    cut = tmp_path / "cut.db"
+    with SqliteJournal(cut) as journal:
+        journal.create_run(replace(info, created=""))
+        journal.append(info.run_id, events)
+    return info, events, cut
 
 
 @pytest.mark.parametrize("example", ["recsys.yaml", "recsys-regression.yaml"])
@@ -22,7 +47,6 @@ def test_replaying_the_sqlite_journal_gives_the_live_state(example: str, tmp_pat
     session.journal.close()
     assert final.finished
 
-    from adapters.journal_sqlite import SqliteJournal
 
     journal = SqliteJournal(journal_path, readonly=True)
     info = runtime.find_run(journal, None, unfinished=False)
@@ -41,21 +65,7 @@ def test_resume_folds_each_record_once_and_reports_a_long_replay(
 ) -> None:
     """Finding the unfinished run takes a replay; resuming continues that replay after the
     lease instead of starting again, so every record is folded exactly once."""
-    from dataclasses import replace
-
-    from adapters.journal_sqlite import SqliteJournal
-
-    whole = tmp_path / "whole.db"
-    session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=whole, seed=5)
-    asyncio.run(session.engine.run())
-    session.journal.close()
-    with SqliteJournal(whole, readonly=True) as source:
-        info = source.runs()[0]
-        events = [record.event for record in source.records(info.run_id)][:300]
-    cut = tmp_path / "cut.db"
-    with SqliteJournal(cut) as journal:  # a run that died after 300 records
-        journal.create_run(replace(info, created=""))
-        journal.append(info.run_id, events)
+    info, events, cut = died_after(tmp_path, 300)
 
     folded: list[object] = []
     real_reduce = runtime.reduce
@@ -84,7 +94,6 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
     """What a console opened on a resumed run shows first: one batch per record for the
     last `keep` records only, the state the older ones led to, and of the older ones only
     the measurements the metric history keeps. Same screen data, bounded memory."""
-    from adapters.journal_sqlite import SqliteJournal
     from core.context import initial_state
     from core.events import Measured
     from core.reducer import reduce
@@ -94,11 +103,7 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
     from tui.widgets.history import MetricHistory
 
     assert KEEP_BATCHES >= EventLog.MAX_LINES  # every line the log can word has its batch
-    journal_path = tmp_path / "journal.db"
-    session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=journal_path, seed=5)
-    asyncio.run(session.engine.run())
-    session.journal.close()
-    with SqliteJournal(journal_path, readonly=True) as journal:
+    with SqliteJournal(finished_run(tmp_path), readonly=True) as journal:
         info = journal.runs()[0]
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         events = [record.event for record in journal.records(info.run_id)]
@@ -145,21 +150,7 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
 
 def test_an_interactive_resume_gathers_the_console_backlog_in_its_own_replay(tmp_path: Path) -> None:
     """A console on a resumed run takes the backlog resume gathered: no third replay."""
-    from dataclasses import replace
-
-    from adapters.journal_sqlite import SqliteJournal
-
-    whole = tmp_path / "whole.db"
-    session = runtime.start_run(REPO / "examples" / "recsys.yaml", journal_path=whole, seed=5)
-    asyncio.run(session.engine.run())
-    session.journal.close()
-    with SqliteJournal(whole, readonly=True) as source:
-        info = source.runs()[0]
-        events = [record.event for record in source.records(info.run_id)][:300]
-    cut = tmp_path / "cut.db"
-    with SqliteJournal(cut) as journal:
-        journal.create_run(replace(info, created=""))
-        journal.append(info.run_id, events)
+    info, events, cut = died_after(tmp_path, 300)
     headless = runtime.resume_run(journal_path=cut)
     assert headless.backlog is None
     asyncio.run(headless.aclose())
