@@ -7,7 +7,9 @@ its own:
 
 - `history`: what a console opened on a resumed run folds first
   (`tui.watch.history_batches`);
-- `watch`: `interlock watch`'s console, headless, from opening until it has caught up.
+- `watch`: `interlock watch`'s console, headless, from opening until it has caught up;
+- `resume` and `resume-console`: `interlock resume` (headless, then for the console, which
+  also gathers what the console shows first) from opening the journal to an engine ready to go.
 
     python bench/long_journal_bench.py [--events 1000000]
 
@@ -69,9 +71,10 @@ def measure_history(path: Path) -> str:
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         before = rss_mib()
         began = time.perf_counter()
-        batches = history_batches(journal, info, plan, graph, on_older=lambda events: None)
+        older, batches = history_batches(journal, info, plan, graph)
         took = time.perf_counter() - began
-    return f"history: {len(batches):,} batches in {took:.1f} s, max RSS {before} -> {rss_mib()} MiB"
+    return (f"history: {len(batches):,} batches and {len(older):,} older measurements in {took:.1f} s, "
+            f"max RSS {before} -> {rss_mib()} MiB")
 
 
 def measure_watch(path: Path) -> str:
@@ -94,21 +97,41 @@ def measure_watch(path: Path) -> str:
     return asyncio.run(run())
 
 
+def measure_resume(path: Path, console: bool) -> str:
+    from tui import runtime
+
+    began = time.perf_counter()
+    session = runtime.resume_run(journal_path=path, interactive=console)
+    took = time.perf_counter() - began
+    asyncio.run(session.aclose())
+    session.journal.close()
+    what = "resume for the console" if console else "resume, headless"
+    return f"{what}: ready in {took:.1f} s, max RSS {rss_mib()} MiB"
+
+
+MEASURES = {
+    "history": measure_history,
+    "watch": measure_watch,
+    "resume": lambda path: measure_resume(path, console=False),
+    "resume-console": lambda path: measure_resume(path, console=True),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--measure", choices=["history", "watch"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--journal", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        print((measure_history if args.measure == "history" else measure_watch)(args.journal))
+        print(MEASURES[args.measure](args.journal))
         return
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
         path = Path(tmp) / "long.db"
         began = time.perf_counter()
         write_history(path, args.events)
         print(f"{args.events:,} records written in {time.perf_counter() - began:.0f} s")
-        for what in ("history", "watch"):
+        for what in MEASURES:
             subprocess.run([sys.executable, __file__, "--measure", what, "--journal", str(path)], check=True)
 
 

@@ -127,6 +127,10 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
         (e for key in keys for e in [m for m in measured if (m.service, m.gate) == key][-3:]), key=events.index
     )
     assert backlog.drain() == ([], [])  # drained
+    told = Backlog(keep=50, measurements=3, expected=len(events))  # states it will drop never queue
+    for state, event in zip(states, events):
+        told.add(state, event)
+    assert told.drain() == (older, batches)
 
     kept_all = Backlog(keep=len(events))
     for state, event in zip(states, events):

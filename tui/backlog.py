@@ -30,27 +30,43 @@ KEEP_MEASUREMENTS = 240
 class Backlog:
     """The states and measurements of records folded so far, bounded."""
 
-    def __init__(self, keep: int = KEEP_BATCHES, measurements: int = KEEP_MEASUREMENTS) -> None:
+    def __init__(
+        self, keep: int = KEEP_BATCHES, measurements: int = KEEP_MEASUREMENTS, expected: int | None = None
+    ) -> None:
         self.keep = keep
         """Records kept as batches of their own."""
         self.measurements = measurements
         """Older measurements kept per (service, gate)."""
+        self._skip = max(0, expected - keep) if expected is not None else 0  # at most what comes
+        """Records that will not be among the last `keep` (with `expected` records to
+        come): their states are never queued, so they die young (holding thousands of
+        states for a while costs the garbage collector more than the replay itself)."""
+        self._seen = 0
         self._tail: deque[Batch] = deque()
         self._folded: RolloutState | None = None
         self._older: dict[tuple[str, str], deque[Measured]] = {}
 
     def add(self, state: RolloutState, event: Event) -> None:
         """One more record: `event`, and the state it led to."""
+        self._seen += 1
+        if self._seen <= self._skip:
+            self._folded = state
+            if type(event) is Measured:
+                self._remember(event)
+            return
         self._tail.append((state, (event,)))
         if len(self._tail) > self.keep:
             self._folded, events = self._tail.popleft()
             for older in events:
                 if type(older) is Measured:
-                    key = (older.service, older.gate)
-                    kept = self._older.get(key)
-                    if kept is None:
-                        kept = self._older[key] = deque(maxlen=self.measurements)
-                    kept.append(older)
+                    self._remember(older)
+
+    def _remember(self, event: Measured) -> None:
+        key = (event.service, event.gate)
+        kept = self._older.get(key)
+        if kept is None:
+            kept = self._older[key] = deque(maxlen=self.measurements)
+        kept.append(event)
 
     def drain(self) -> tuple[list[Measured], list[Batch]]:
         """(the measurements of records no longer batches, oldest first for each gate;
@@ -61,4 +77,5 @@ class Backlog:
         self._tail.clear()
         self._folded = None
         self._older = {}
+        self._seen = self._skip = 0
         return older, batches

@@ -177,7 +177,7 @@ def replay(
     if backlog and kept is None:
         if seq:
             raise ValueError("a backlog must be kept from the first record")
-        kept = Backlog()
+        kept = Backlog(expected=journal.last_seq(info.run_id))
     count = 0
     for record in journal.records(info.run_id, after=seq):
         state, _ = reduce(state, record.event)

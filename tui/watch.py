@@ -66,7 +66,8 @@ class JournalFollower:
         """Reduce the records appended since the last call (at most `limit` of them), as a
         console takes them in (see `tui.backlog`): (older measurements, batches)."""
         state = self.state
-        backlog = Backlog()
+        coming = self.journal.last_seq(self.info.run_id) - self.last_seq
+        backlog = Backlog(expected=coming if limit is None else min(coming, limit))
         for count, record in enumerate(self.journal.records(self.info.run_id, after=self.last_seq), 1):
             state, _ = reduce(state, record.event)
             self.last_seq = record.seq
