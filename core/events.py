@@ -132,6 +132,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
 _FIELDS: dict[type[Event], frozenset[str]] = {
     cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
 }
+_new = object.__new__
+_set = object.__setattr__
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
@@ -152,6 +154,3 @@ def adopt_event(data: dict[str, Any]) -> Event:
         return event
     return cls(**data)
 
-
-_new = object.__new__
-_set = object.__setattr__

@@ -5,6 +5,7 @@ Tampering is done with raw sqlite3, the way someone editing the file would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -405,6 +406,35 @@ def test_undecodable_body_is_a_journal_error_naming_the_record(chained: Path) ->
         assert next(stream).seq == 1
         with pytest.raises(JournalError, match="record 2: cannot decode"):
             next(stream)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"kind":"tick","at":1,"extra":2}', "unknown field"),
+        ('{"kind":"measured","at":1,"cmd_id":"x","value":[1]}', None),  # types are not checked, as before
+        ('[1, 2]', "not an object"),
+        ('{"at":1}', "no kind"),
+    ],
+)
+def test_bodies_that_are_not_exactly_an_event(body: str, problem: str | None) -> None:
+    """A body naming exactly an event's fields is adopted as it is; anything else goes
+    through the constructor, which fills defaults and refuses what it does not know."""
+    if problem is None:
+        event = decode_event(body)
+        assert isinstance(event, Measured) and event.cmd_id == "x" and event.service == ""
+        return
+    with pytest.raises((TypeError, KeyError)):
+        decode_event(body)
+
+
+def test_an_older_body_without_a_newer_field_gets_its_default() -> None:
+    full = Measured(at=2.0, cmd_id=3, service="ranker", gate="errors", value=0.5)
+    adopted = decode_event(encode_event(full))
+    assert adopted == full and repr(adopted) == repr(full)
+    assert decode_event('{"kind":"measured","at":2.0,"cmd_id":3,"service":"ranker","gate":"errors","value":0.5}') == full
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        adopted.value = 1.0  # type: ignore[misc]
 
 
 # -- more than one process -----------------------------------------------------
