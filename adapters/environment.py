@@ -27,7 +27,7 @@ from adapters.haproxy import Backend, HAProxyRouter
 from adapters.prometheus import PrometheusMetrics, render
 from adapters.unleash import UnleashFlags
 from core.clock import Clock
-from core.ports import AdapterError, FlagService, MetricSource, Router
+from core.ports import AdapterError, FlagService, MetricSource, Router, TargetReading
 from core.problems import InputError, Path, Problem, SourceMap, located
 
 Closer = Callable[[], Awaitable[None]]
@@ -50,6 +50,9 @@ class Unconfigured:
         raise self._fail()
 
     async def get_rollout(self, flag: str) -> float:
+        raise self._fail()
+
+    async def inspect(self, flag: str) -> TargetReading:
         raise self._fail()
 
     async def set_weight(self, route: str, percent: float) -> None:

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 
 
 class HttpFlags:
@@ -86,6 +86,10 @@ class HttpFlags:
         if not 0.0 <= value <= 100.0:
             raise AdapterError(f"flags: flag {flag!r} reads {value:g}%, outside 0..100")
         return float(value)
+
+    async def inspect(self, flag: str) -> TargetReading:
+        """The contract has one percentage per flag and no owner: the reading is that percentage."""
+        return TargetReading(await self.get_rollout(flag))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -33,7 +33,7 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from adapters.weights import fmt_percent
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 
 STRATEGY = "flexibleRollout"
 TITLE = "interlock"
@@ -132,6 +132,9 @@ class UnleashFlags:
         except (TypeError, ValueError):
             raise AdapterError(f"unleash: flag {flag!r} has a rollout that is not a number: {raw!r}") from None
         return min(100.0, max(0.0, value))
+
+    async def inspect(self, flag: str) -> TargetReading:
+        return TargetReading(await self.get_rollout(flag))
 
     async def cohort_of(self, flag: str) -> str | None:
         """The groupId of interlock's strategy on `flag`, if it has one."""

@@ -18,6 +18,23 @@ class AdapterError(Exception):
     implementations must never put a secret into it."""
 
 
+@dataclass(frozen=True)
+class TargetReading:
+    """What a flag (or route) reads as before interlock acts on it, from the service itself.
+
+    `percent` is the share of users (or traffic) the new version gets through the part
+    interlock drives; `owner` is the run that marked that part as its own (None: nobody
+    marked it, or the service cannot record an owner); `detail` says in words what users
+    actually get when that differs from the bare percentage ("50%, restricted by segment
+    beta"); `warnings` are things on the target, not interlock's, that still expose users
+    (Unleash ORs every enabled strategy of a flag). All of it is safe to show."""
+
+    percent: float
+    owner: str | None = None
+    detail: str = ""
+    warnings: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class FlagService(Protocol):
     async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
@@ -25,6 +42,10 @@ class FlagService(Protocol):
 
     async def get_rollout(self, flag: str) -> float:
         """The flag's current rollout percentage, read from the service itself."""
+
+    async def inspect(self, flag: str) -> TargetReading:
+        """The flag as the service has it now: interlock's percentage, who owns it, what users
+        really get, and what else on the flag exposes users (the pre-flight read)."""
 
 
 @runtime_checkable

@@ -20,7 +20,7 @@ import core.engine
 from core.clock import VirtualClock
 from core.engine import Engine
 from core.events import CommandFailed, Event, OperatorAction, Tick
-from core.ports import AdapterError, Record, RunInfo
+from core.ports import AdapterError, Record, RunInfo, TargetReading
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -88,6 +88,9 @@ class FakeWorld:
         if flag in self.lie_reads:
             return self.lie_reads.pop(flag)
         return self.flags.get(flag, 0.0)
+
+    async def inspect(self, flag: str) -> TargetReading:
+        return TargetReading(await self.get_rollout(flag))
 
     # Router
     async def set_weight(self, route: str, percent: float) -> None:

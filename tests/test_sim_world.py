@@ -19,7 +19,7 @@ import yaml
 
 from adapters.sim import ROUTE_COHORT, SimWorld, model
 from core.plan import Plan
-from core.ports import AdapterError, FaultInjector, FlagService, MetricSource, Router
+from core.ports import AdapterError, FaultInjector, FlagService, MetricSource, Router, TargetReading
 from tests.helpers import design_services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +74,7 @@ def test_flags_and_routes_read_back_what_was_set_and_sets_are_absolute() -> None
         assert await world.flags.get_rollout("embedder-v3") == 25.0
         assert await world.router.get_weight("embedder") == 40.0
         assert world.flags.cohort("embedder-v3") == "lock"
+        assert await world.flags.inspect("embedder-v3") == TargetReading(25.0)
 
     run(go())
     # Canary fraction is the smaller of flag and route.

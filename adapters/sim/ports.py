@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.ports import TargetReading
+
 if TYPE_CHECKING:
     from adapters.sim.world import SimWorld
 
@@ -28,6 +30,10 @@ class SimFlags:
         await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
         self._world._known(flag, self._world._flags, "flag")
         return self._world._flags[flag]
+
+    async def inspect(self, flag: str) -> TargetReading:
+        """The simulated flag service has one rule per flag and records no owner."""
+        return TargetReading(await self.get_rollout(flag))
 
     def cohort(self, flag: str) -> str:
         self._world._known(flag, self._world._flags, "flag")

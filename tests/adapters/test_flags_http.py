@@ -14,7 +14,7 @@ import pytest
 
 from adapters.flags_http import HttpFlags
 from adapters.http_retry import RetryPolicy
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 
 TOKEN = "flag-svc-secret-42"
 
@@ -111,6 +111,20 @@ def test_set_then_read_back(service: tuple[FlagStore, str]) -> None:
     assert asyncio.run(_set_get(flags(url), "ranker-v6", 25.0, "embedder+ranker")) == 25.0
     assert store.flags["ranker-v6"] == {"percent": 25.0, "cohort": "embedder+ranker"}
     assert store.seen[0][:2] == ("PUT", "/flags/ranker-v6")
+
+
+def test_inspect_reads_the_percentage_without_an_owner(service: tuple[FlagStore, str]) -> None:
+    store, url = service
+    store.flags["ranker-v6"] = {"percent": 40.0, "cohort": "g"}
+
+    async def go() -> TargetReading:
+        adapter = flags(url)
+        try:
+            return await adapter.inspect("ranker-v6")
+        finally:
+            await adapter.aclose()
+
+    assert asyncio.run(go()) == TargetReading(40.0, owner=None, detail="", warnings=())
 
 
 def test_a_flag_name_is_one_encoded_path_segment(service: tuple[FlagStore, str]) -> None:

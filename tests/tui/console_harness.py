@@ -98,6 +98,9 @@ class GatedFlags:
     async def get_rollout(self, flag: str) -> float:
         return await self.inner.get_rollout(flag)  # type: ignore[attr-defined]
 
+    async def inspect(self, flag: str) -> object:
+        return await self.inner.inspect(flag)  # type: ignore[attr-defined]
+
     def release(self) -> None:
         self.hold_zero = False
         self._open.set()
