@@ -16,14 +16,15 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
 from core.actions import ALL_VERBS
-from core.durations import format_duration
+from core.durations import format_duration, parse_duration
 from core.events import OperatorVerb
 from core.graph import RolloutGraph
+from core.inputs import MAX_SPEED, SEED_RANGE, read_input, shown_path
 from core.order import compile_plan
 from core.plan import Duration, Plan, Strict
 from core.planload import parse_plan, sort_problems, validation_problems
@@ -61,6 +62,21 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _INJECT_KEYS = ("service", "version", "value", "add_ms", "multiply", "shift", "contract", "produces", "delay_s")
 
 
+MAX_FAULT_DURATION = 6 * 3600.0
+"""A fault lasts at most 6 hours: a held rollout retries all along, and a 100-hour outage
+would write tens of thousands of records to rehearse nothing more."""
+
+
+def _fault_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds > MAX_FAULT_DURATION:
+        raise ValueError("a fault lasts at most 6h in a drill")
+    return seconds
+
+
+FaultDuration = Annotated[float, BeforeValidator(_fault_duration)]
+
+
 class Inject(Strict):
     """What to break; the fields a kind takes are checked against `_FIELDS`."""
 
@@ -77,9 +93,9 @@ class Inject(Strict):
     contract: str | None = None
     produces: int | None = None
     """schema_break: the contract version the service produces instead."""
-    delay_s: float | None = Field(default=None, ge=0)
+    delay_s: float | None = Field(default=None, ge=0, le=60)
     """slow_adapter: wall seconds every flag and router call takes."""
-    duration: Duration | None = None
+    duration: FaultDuration | None = None
     """Also accepted here (DESIGN.md's example); same as the fault's `duration`."""
 
     @field_validator("version", mode="before")
@@ -113,7 +129,7 @@ class Trigger(Strict):
 class Fault(Strict):
     at: Trigger
     inject: Inject
-    duration: Duration | None = None
+    duration: FaultDuration | None = None
     """How long the fault lasts; until the drill ends when absent."""
 
     @property
@@ -151,10 +167,10 @@ class Drill(Strict):
     drill: str = Field(min_length=1)
     plan: str = Field(min_length=1)
     clock: Literal["virtual", "real"] = "virtual"
-    speed: float = Field(default=1.0, gt=0)
+    speed: float = Field(default=1.0, gt=0, le=MAX_SPEED, allow_inf_nan=False)
     """Real clock only: simulated seconds per wall second."""
-    seed: int = 0
-    adapter_timeout: Duration = 10.0
+    seed: int = Field(default=0, ge=SEED_RANGE[0], le=SEED_RANGE[1])
+    adapter_timeout: Duration = Field(default=10.0, le=60)
     """Wall seconds the engine waits for one adapter call (rehearse slow adapters)."""
     faults: list[Fault] = Field(default_factory=list)
     operator: list[OperatorStep] = Field(default_factory=list)
@@ -177,14 +193,7 @@ class LoadedDrill:
 
 def load_drill(path: str | FilePath) -> LoadedDrill:
     """Read and validate a drill file and its plan; raises `InputError` with every problem."""
-    file = str(path)
-    try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError([Problem((), "cannot read the drill: it is not UTF-8 text", file, 1, 1)]) from None
-    except OSError as err:
-        raise InputError([Problem((), f"cannot read the drill: {err.strerror or err}", file, 1, 1)]) from None
-    return parse_drill(text, file, FilePath(path).parent)
+    return parse_drill(read_input(path, "the drill"), shown_path(path), FilePath(path).parent)
 
 
 def parse_drill(text: str, file: str, base_dir: str | FilePath) -> LoadedDrill:
@@ -209,10 +218,9 @@ def parse_drill(text: str, file: str, base_dir: str | FilePath) -> LoadedDrill:
     if isinstance(plan_ref, str) and plan_ref:
         plan_path = os.path.normpath(os.path.join(str(base_dir), plan_ref))
         try:
-            plan_text = FilePath(plan_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            why = getattr(err, "strerror", None) or "it is not UTF-8 text"
-            problems.append(located(source, ("plan",), f"cannot read the plan {plan_path}: {why}"))
+            plan_text = read_input(plan_path, f"the plan {shown_path(plan_path)}")
+        except InputError as err:
+            problems.append(located(source, ("plan",), err.problems[0].message))
         else:
             try:
                 plan, plan_source = parse_plan(plan_text, plan_path)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import re
 
+MAX_DURATION = 30 * 86400.0
+"""No duration in a plan or a drill may exceed 30 days: a bake of 2^64 seconds is a typo,
+and a rollout asked to wait that long would tick until the end of time."""
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
@@ -16,9 +20,9 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m or 1h, not a boolean")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
+        if not value >= 0:  # NaN fails this too
+            raise ValueError("a duration cannot be negative" if value < 0 else "a duration must be a number of seconds")
+        return _capped(value, value)
     if not isinstance(value, str):
         raise ValueError("expected a duration like 30s, 5m or 1h")
     text = value.strip().replace(" ", "")
@@ -32,7 +36,14 @@ def parse_duration(value: object) -> float:
         pos = match.end()
     if pos != len(text) or pos == 0:
         raise ValueError(f"{value!r} is not a duration; use forms like 30s, 5m, 1h or 1h30m")
-    return total
+    return _capped(total, value)
+
+
+def _capped(seconds: float, written: object) -> float:
+    if seconds > MAX_DURATION:  # inf too; compared before float() overflows on a huge int
+        shown = f"{written!r} is too long: " if isinstance(written, str) and len(written) <= 32 else ""
+        raise ValueError(f"{shown}a duration may last at most 30 days")
+    return float(seconds)
 
 
 def parse_percent(value: object) -> float:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 from pydantic import BaseModel, ValidationError
 
 from core.plan import Gate, Plan, Stage, StageSpec
+from core.inputs import read_input, shown_path
 from core.problems import InputError, Path, Problem, SourceMap, located
 from core.yamlsrc import load_yaml
 
@@ -32,14 +33,7 @@ if TYPE_CHECKING:
 
 def load_plan(path: str | FilePath) -> tuple[Plan, SourceMap]:
     """Read and validate a plan file; raises `InputError` with every problem."""
-    file = str(path)
-    try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError([Problem((), "cannot read the plan: it is not UTF-8 text", file, 1, 1)]) from None
-    except OSError as err:
-        raise InputError([Problem((), f"cannot read the plan: {err.strerror or err}", file, 1, 1)]) from None
-    return parse_plan(text, file)
+    return parse_plan(read_input(path, "the plan"), shown_path(path))
 
 
 def parse_plan(text: str, file: str) -> tuple[Plan, SourceMap]:

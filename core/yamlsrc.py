@@ -33,6 +33,10 @@ from core.problems import Path, Problem, SourceMap
 MAX_NODES = 100_000
 """Upper bound on nodes after alias expansion (a "billion laughs" guard)."""
 
+MAX_DEPTH = 64
+"""Upper bound on nested lists and mappings; a plan needs about six. PyYAML composes
+recursively, so a document ~500 deep would otherwise end in a RecursionError."""
+
 _TAG = "tag:yaml.org,2002:"
 _CONSTRUCTOR = SafeConstructor()
 _SCALARS = {
@@ -96,6 +100,11 @@ class _Walker:
                 self.problem(path, _mark(node), f"the document expands to more than {MAX_NODES} nodes (alias bomb?)")
             return None
         self.source.marks.setdefault(path, _mark(node))
+        if len(path) > MAX_DEPTH:  # aliases nest without nesting the text
+            if not self._too_big:
+                self._too_big = True
+                self.problem(path[:MAX_DEPTH], _mark(node), f"nested more than {MAX_DEPTH} levels deep through aliases")
+            return None
         if id(node.value) in self._active:
             self.problem(path, _mark(node), "a recursive alias refers to itself; write the value out")
             return None
@@ -207,6 +216,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
     """
     walker = _Walker(file)
     try:
+        too_deep = _too_deep(text)
+        if too_deep is not None:
+            walker.problem((), too_deep, f"nested more than {MAX_DEPTH} levels deep; a plan needs a handful")
+            return None, walker.source, walker.problems
         root = yaml.compose(text, Loader=_LocatingLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -233,6 +246,21 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
     elif data is None and not walker.problems:
         walker.problem((), _mark(root), "the document is empty; expected a mapping of `key: value` lines")
     return data, walker.source, _unique(walker.problems)
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where the document first nests deeper than `MAX_DEPTH`, from the parser's events
+    (PyYAML parses iteratively; only composing recurses), or None."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                return mark.line + 1, mark.column + 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from core.judges.analysis import analyze, render_text
+from core.inputs import read_input, shown_path
 from core.planload import load_plan
 from core.problems import InputError, Problem
 
@@ -21,10 +22,7 @@ def analyze_main(plan_path: Path, gate_name: str, measurements: Path, *, as_json
         line, col = source.locate(("gates",))
         raise InputError([Problem(("gates", gate_name), f"no gate {gate_name!r} in the plan (gates: {known})",
                                   str(plan_path), line, col)])
-    try:
-        text = measurements.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError([Problem((), f"cannot read the measurements: {exc.strerror}", str(measurements))]) from None
-    replay = analyze(plan.gates[gate_name], text, file=str(measurements))
+    text = read_input(measurements, "the measurements")
+    replay = analyze(plan.gates[gate_name], text, file=shown_path(measurements))
     print(json.dumps(replay.to_json(), indent=2) if as_json else render_text(replay))
     return 0

@@ -122,8 +122,25 @@ def _fail(problems: Sequence[object]) -> int:
     return EXIT_BAD_INPUT
 
 
+def _argument_problems(args: argparse.Namespace) -> list[str]:
+    """Values argparse accepts but no run can use (`--speed nan`, `--seed 2**64`)."""
+    from core.inputs import seed_problem, speed_problem
+
+    problems = []
+    speed = getattr(args, "speed", None)
+    if speed is not None and (why := speed_problem(speed)) is not None:
+        problems.append(f"interlock: --speed: {why}")
+    seed = getattr(args, "seed", None)
+    if seed is not None and (why := seed_problem(seed)) is not None:
+        problems.append(f"interlock: --seed: {why}")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    problems = _argument_problems(args)
+    if problems:
+        return _fail(problems)
     try:
         return _dispatch(args)
     except InputError as exc:

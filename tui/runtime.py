@@ -23,6 +23,7 @@ from core.clock import Clock, VirtualClock
 from core.context import initial_state
 from core.engine import Engine
 from core.graph import RolloutGraph
+from core.inputs import read_input
 from core.order import compile_plan
 from core.plan import Plan
 from core.planload import parse_plan
@@ -115,10 +116,7 @@ def start_run(
 ) -> Session:
     """Validate the plan, record a new run in the journal and wire its engine."""
     path = Path(plan_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError([Problem(path=(), message=f"cannot read the plan: {exc.strerror}", file=str(path))]) from None
+    text = read_input(path, "the plan")
     plan, graph = compile_text(text, str(path))
     journal = open_journal(journal_path)
     stamp = datetime.now(timezone.utc)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -86,21 +87,68 @@ class Replay:
 # -- reading the file ------------------------------------------------------------
 
 
-def _line_col(text: str, pos: int) -> tuple[int, int]:
-    line = text.count("\n", 0, pos) + 1
-    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+MAX_DEPTH = 32
+"""Nested lists and objects a measurements file may have (a measurement needs three)."""
+
+MAX_DIGITS = 40
+"""An integer with more digits is read as a float (infinite past 308 digits, then refused
+as not finite) rather than converted digit by digit."""
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _parse_int(digits: str) -> int | float:
+    return int(digits) if len(digits) <= MAX_DIGITS else float(digits)
+
+
+class _Lines:
+    """Line and column of increasing offsets in one text, in linear time overall."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos, self.line, self.start = text, 0, 1, 0
+
+    def at(self, pos: int) -> tuple[int, int]:
+        if pos < self.pos:  # rare: a key looked up behind the last offset
+            self.pos, self.line, self.start = 0, 1, 0
+        newlines = self.text.count("\n", self.pos, pos)
+        if newlines:
+            self.line += newlines
+            self.start = self.text.rfind("\n", self.pos, pos) + 1
+        self.pos = pos
+        return self.line, pos - self.start + 1
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset where the JSON first nests deeper than `MAX_DEPTH`, or None (strings skipped)."""
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif token in "]}":
+            depth -= 1
+    return None
 
 
 def _scan(text: str, file: str) -> tuple[list[Any], SourceMap]:
     """Decode the top-level list item by item, remembering where items and their keys start."""
     source = SourceMap(file=file)
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_parse_int)
+    lines = _Lines(text)
+    deep = _too_deep(text)
+    if deep is not None:
+        line, col = lines.at(deep)
+        raise InputError([Problem((), f"nested more than {MAX_DEPTH} levels deep", file, line, col)])
     try:
-        json.loads(text)
+        decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise InputError([Problem((), f"not valid JSON: {exc.msg}", file, exc.lineno, exc.colno)]) from None
+    except (ValueError, RecursionError) as exc:  # a number or a nesting the decoder cannot take
+        raise InputError([Problem((), f"not valid JSON: {exc}", file, 1, 1)]) from None
     pos = len(text) - len(text.lstrip())
-    source.marks[()] = _line_col(text, pos)
+    source.marks[()] = lines.at(pos)
     if not text.startswith("[", pos):
         raise InputError([located(source, (), "expected a JSON list of measurements")])
     items: list[Any] = []
@@ -112,13 +160,13 @@ def _scan(text: str, file: str) -> tuple[list[Any], SourceMap]:
             return items, source
         item, end = decoder.raw_decode(text, pos)
         index = len(items)
-        source.marks[(index,)] = _line_col(text, pos)
+        source.marks[(index,)] = lines.at(pos)
         if isinstance(item, dict):
             cursor = pos
             for key in item:
                 found = text.find(json.dumps(key), cursor, end)
                 if found >= 0:
-                    source.marks[(index, key)] = source.key_marks[(index, key)] = _line_col(text, found)
+                    source.marks[(index, key)] = source.key_marks[(index, key)] = lines.at(found)
                     cursor = found + 1
         items.append(item)
         pos = end
