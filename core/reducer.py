@@ -28,6 +28,7 @@ from core.rollback import cascade_groups, fail_group, start_rollback
 from core.schedule import advance, start_stage
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
+from core.verdict import explain
 
 READ_BACK_TOLERANCE = 0.5
 """Percentage points a read-back may differ by: routers hold integer weights (HAProxy out of 100)."""
@@ -85,6 +86,7 @@ def _on_measured(tx: Tx, event: Measured) -> None:
         open_ended_done = gate.count is None and count >= 1 and bake_over
         return None if open_ended_done else base + gate.interval
 
+    before = run
     run = gate_rules.record(
         gate, run, tx.at, event.value, event.baseline, event.error,
         canary_data=event.canary_data, baseline_data=event.baseline_data, schedule=schedule,
@@ -94,13 +96,21 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     tx.groups[index] = evolve(group, gates=tuple(runs))
     if tx.phase not in ("running", "paused"):
         return
+    if run.phase not in ("failed", "error", "inconclusive"):
+        return
+    # The rollback or pause names the measurement that caused it, with its arithmetic.
     where = f"gate {run.gate} on {run.service}"
+    why = explain(gate, before, event).text
     if run.phase in ("failed", "error"):
-        fail_group(tx, index, f"{where} {'failed' if run.phase == 'failed' else 'errored'}")
-    elif run.phase == "inconclusive":
+        verb = "failed" if run.phase == "failed" else "errored"
+        limit = ""
+        if run.phase == "failed" and gate.failure_limit > 0 and gate.judge != "sequential":
+            limit = f" ({run.failures} failures > failure_limit {gate.failure_limit})"
+        fail_group(tx, index, f"{where} {verb}{limit}: {why}")
+    else:
         tx.phase = "paused"
         tx.stepping = False
-        tx.reason = f"{where} inconclusive; waiting for the operator"
+        tx.reason = f"{where} inconclusive: {why}; waiting for the operator"
 
 
 def _read_all(tx: Tx) -> None:

@@ -11,8 +11,15 @@ the incident (the first fault injected; the rollout's start when there is none):
   the first adapter failure;
 - decide: the rollout enters rolling_back, held or paused (a gate's verdict or
   an operator's order);
-- restore: every affected service is back at 0% and stays there. Affected
-  means the expected rollback set, or when the drill names none, the actual one.
+- restore: every affected service is back at 0% and stays there, after at least
+  one of them was exposed since the incident (nothing restored is not a restore).
+  Affected means the expected rollback set, or when the drill names none, the actual one.
+
+A drill cannot pass vacuously: when one of its faults never fired, every
+expectation about what the fault should cause (rollback set, detect, decide,
+restore, final phase, requests served while bad) fails and says so. The scorecard
+names the measurement that detected the fault and the reason of the decision,
+with the arithmetic (`core.verdict`).
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ from core.context import initial_state
 from core.drill import SCRIPT_OPERATOR, SERVICE_FAULTS, LoadedDrill
 from core.durations import format_duration
 from core.events import CommandFailed, Event, ExposureRead, FaultInjected, Measured, OperatorAction
-from core.gates import classify
 from core.reducer import reduce
 from core.state import RolloutState
+from core.verdict import of_event
 
 _PAST = {"detect_within": "detected", "decide_within": "decided", "restore_within": "restored"}
 DECIDED = frozenset({"rolling_back", "rolled_back", "aborted", "held", "paused"})
@@ -80,6 +87,10 @@ class Scorecard:
     expectations: list[Expectation]
     human: HumanScore | None = None
     seed: int = 0
+    detected_by: str | None = None
+    """The detecting measurement and its arithmetic (or the adapter failure)."""
+    decided_by: str | None = None
+    """Why the rollout rolled back, held or paused, as the rollout said."""
 
     def to_json(self) -> dict[str, Any]:
         """DESIGN.md's object first, then the extensions (never renamed)."""
@@ -104,6 +115,8 @@ class Scorecard:
                  "injected_s": f.injected_s, "cleared_s": f.cleared_s}
                 for f in self.faults
             ],
+            "detected_by": self.detected_by,
+            "decided_by": self.decided_by,
             "human": None if self.human is None else {
                 "pause_s": self.human.pause_s,
                 "rollback_s": self.human.rollback_s,
@@ -129,18 +142,25 @@ class _Trace:
     incident: float | None = None
     faults: dict[int, list[float | None]] = field(default_factory=dict)
     detect: float | None = None
+    detected_by: str | None = None
     decide: float | None = None
+    decided_by: str | None = None
     moved: set[str] = field(default_factory=set)
     human_pause: float | None = None
     human_rollback: tuple[float, str | None] | None = None
 
 
-def _replay(loaded: LoadedDrill, events: Sequence[Event]) -> tuple[RolloutState, list[tuple[Event, RolloutState]]]:
+Step = tuple[Event, RolloutState, RolloutState]
+"""An event, the state before it and the state after it."""
+
+
+def _replay(loaded: LoadedDrill, events: Sequence[Event]) -> tuple[RolloutState, list[Step]]:
     state = initial_state(loaded.plan, loaded.graph)
     states = []
     for event in events:
+        before = state
         state, _ = reduce(state, event)
-        states.append((event, state))
+        states.append((event, before, state))
     return state, states
 
 
@@ -157,12 +177,11 @@ def _affected_for_detection(loaded: LoadedDrill, rolled_back: list[str]) -> set[
     return out
 
 
-def _trace(loaded: LoadedDrill, steps: list[tuple[Event, RolloutState]], rolled_back: list[str]) -> _Trace:
+def _trace(loaded: LoadedDrill, steps: list[Step], rolled_back: list[str]) -> _Trace:
     trace = _Trace()
     detectable = _affected_for_detection(loaded, rolled_back)
-    gates = loaded.plan.gates
     previous = "planned"
-    for event, state in steps:
+    for event, before, state in steps:
         if state.started_at is not None:
             trace.start = state.started_at
         trace.moved.update(n for n, s in state.services.items() if s.exposure > 0 or s.target > 0)
@@ -176,11 +195,14 @@ def _trace(loaded: LoadedDrill, steps: list[tuple[Event, RolloutState]], rolled_
                 trace.incident = event.at
         incident = trace.incident if trace.incident is not None else trace.start
         if trace.incident is not None or not loaded.drill.faults:
-            if trace.detect is None and _is_detection(event, detectable, gates):
-                trace.detect = event.at
+            if trace.detect is None:
+                found = _detection(event, before, detectable)
+                if found is not None:
+                    trace.detect, trace.detected_by = event.at, found
             phase = state.effective_phase
             if trace.decide is None and phase in DECIDED and phase != previous and event.at >= incident:
                 trace.decide = event.at
+                trace.decided_by = state.reason or (state.hold.reason if state.hold else "") or None
             if isinstance(event, OperatorAction) and event.operator != SCRIPT_OPERATOR:
                 if event.action == "pause" and trace.human_pause is None:
                     trace.human_pause = event.at
@@ -190,28 +212,40 @@ def _trace(loaded: LoadedDrill, steps: list[tuple[Event, RolloutState]], rolled_
     return trace
 
 
-def _is_detection(event: Event, detectable: set[str] | None, gates: Any) -> bool:
+def _detection(event: Event, before: RolloutState, detectable: set[str] | None) -> str | None:
+    """What detected the fault, in words, if this event did: a measurement its gate judged
+    not successful (by the gate's own judge), or an adapter failure."""
     if isinstance(event, Measured):
         if detectable is not None and event.service not in detectable:
-            return False
-        gate = gates.get(event.gate)
-        if gate is None:
-            return event.error is not None
-        return classify(gate, event.value, event.baseline, event.error) not in (None, "successful")
+            return None
+        if event.error is not None:
+            return f"{event.service}: gate {event.gate} measurement error: {event.error}"
+        found = of_event(before, event)
+        if found is None or found.phase in ("successful", "ignored", "continue"):
+            return None
+        return f"{event.service}: gate {event.gate}: {found.text}"
     if detectable is None:
-        return isinstance(event, CommandFailed) or (isinstance(event, ExposureRead) and event.error is not None)
-    return False
+        if isinstance(event, CommandFailed):
+            return f"adapter failed: {event.error}"
+        if isinstance(event, ExposureRead) and event.error is not None:
+            return f"read-back failed: {event.error}"
+    return None
 
 
-def _restored(steps: list[tuple[Event, RolloutState]], affected: set[str], since: float) -> float | None:
-    """When every affected exposure was back at 0% for good (None if it never was)."""
+def _restored(steps: list[Step], affected: set[str], since: float) -> float | None:
+    """When every affected exposure was back at 0% for good, having been above 0% since
+    `since` (None if it never was: nothing exposed, nothing restored)."""
     if not affected:
         return None
     restored: float | None = None
-    for event, state in steps:
+    exposed = False
+    for event, _before, state in steps:
         if event.at < since:
             continue
         at_zero = all(state.services[n].exposure == 0 for n in affected if n in state.services)
+        exposed = exposed or not at_zero
+        if not exposed:
+            continue
         if at_zero and restored is None:
             restored = event.at
         elif not at_zero:
@@ -285,6 +319,8 @@ def score(
         expectations=checks,
         human=human,
         seed=drill.seed,
+        detected_by=trace.detected_by if detect_s is not None else None,
+        decided_by=trace.decided_by if decide_s is not None else None,
     )
 
 
@@ -306,14 +342,37 @@ def _expectations(
 ) -> list[Expectation]:
     expect = loaded.drill.expect
     out: list[Expectation] = []
+    missing = [f for f in faults if f.injected_s is None]
     if faults:
-        missing = [f for f in faults if f.injected_s is None]
         detail = (
             f"all {len(faults)} injected"
             if not missing
             else "; ".join(f"fault {f.index} ({f.what} at {f.trigger}) never fired" for f in missing)
         )
         out.append(Expectation("faults_fired", not missing, detail))
+    outcomes = _outcomes(expect, final, rolled_back, untouched, moved, collateral, times, bad_requests)
+    if missing:
+        # What a fault should cause, when it never fired, would pass without anything rehearsed.
+        why = "vacuous: " + "; ".join(f"fault {f.index} never fired" for f in missing)
+        outcomes = [e if e.name == "untouched" else Expectation(e.name, False, f"{why} ({e.detail})")
+                    for e in outcomes]
+    out += outcomes
+    out.append(Expectation("journal_intact", journal_intact,
+                           "hash chain verifies" if journal_intact else "hash chain does not verify"))
+    return out
+
+
+def _outcomes(
+    expect: Any,
+    final: RolloutState,
+    rolled_back: list[str],
+    untouched: list[str],
+    moved: set[str],
+    collateral: list[str],
+    times: tuple[float | None, float | None, float | None],
+    bad_requests: float | None,
+) -> list[Expectation]:
+    out: list[Expectation] = []
     if expect.rolled_back is not None:
         want = sorted(set(expect.rolled_back))
         ok = want == rolled_back
@@ -354,8 +413,6 @@ def _expectations(
         else:
             ok = bad_requests <= expect.max_bad_requests
             out.append(Expectation("max_bad_requests", ok, f"{round(bad_requests)} requests served while bad ({limit})"))
-    out.append(Expectation("journal_intact", journal_intact,
-                           "hash chain verifies" if journal_intact else "hash chain does not verify"))
     return out
 
 

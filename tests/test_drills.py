@@ -409,3 +409,37 @@ def test_core_drill_modules_stay_pure() -> None:
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_expectations_about_a_fault_that_never_fired_fail_instead_of_passing_vacuously(
+    tmp_path: Path, journal: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    never = BURST.replace("{service: ranker, percent: 25}", "{time: 10h}")  # the rollout ends long before
+    body = never + "expect:\n  rolled_back: []\n  restore_within: 5m\n  final: completed\n  untouched: [features]\n"
+    assert drill_main(_args(_write_drill(tmp_path, body), journal)) == 1
+    card = json.loads(capsys.readouterr().out)
+    verdicts = {e["name"]: e for e in card["expectations"]}
+    for name in ("rolled_back", "restore_within", "final"):
+        assert not verdicts[name]["passed"], name
+        assert verdicts[name]["detail"].startswith("vacuous: fault 1 never fired"), verdicts[name]
+    assert verdicts["untouched"]["passed"] and verdicts["journal_intact"]["passed"]
+    assert card["detected_by"] is None
+
+
+def test_nothing_exposed_is_nothing_restored(tmp_path: Path, journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = BURST.replace("{service: ranker, percent: 25}", "{service: features, percent: 1}").replace(
+        "service: ranker, value", "service: features, value"
+    ) + "expect:\n  restore_within: 5m\n  rolled_back: [api]\n"
+    assert drill_main(_args(_write_drill(tmp_path, body), journal)) == 1
+    card = json.loads(capsys.readouterr().out)
+    restore = next(e for e in card["expectations"] if e["name"] == "restore_within")
+    assert restore == {"name": "restore_within", "passed": False, "detail": "never restored (limit 5m00s)"}
+    assert card["restore_s"] is None
+
+
+def test_the_scorecard_names_what_detected_and_what_decided(library: Callable[[str], Ran]) -> None:
+    card = library("ranker-error-burst").card
+    assert card.detected_by is not None and card.detected_by.startswith("ranker: gate errors: error_rate ")
+    assert card.detected_by.endswith("> max 1% ✗")
+    assert card.decided_by is not None and card.decided_by.startswith("gate errors on ranker failed")
+    assert card.to_json()["detected_by"] == card.detected_by

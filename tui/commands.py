@@ -50,10 +50,10 @@ class HeadlessPrinter:
         out = sys.stdout
         if self.as_json:
             for event in events:
-                out.write(printer.json_line(event.to_dict()) + "\n")
+                out.write(printer.json_line(printer.event_json(event, self.last)) + "\n")
         else:
             for event in events:
-                line = printer.describe(event, state)
+                line = printer.describe(event, state, self.last)
                 if line is not None:
                     out.write(f"{printer.clock_text(state, event.at)}  {line}\n")
             change = printer.phase_line(self.last, state)
@@ -207,9 +207,9 @@ def log(args: argparse.Namespace) -> int:
         before = state
         state, _ = reduce(state, record.event)
         if args.json:
-            print(printer.json_line({"seq": record.seq, **record.event.to_dict()}))
+            print(printer.json_line({"seq": record.seq, **printer.event_json(record.event, before)}))
             continue
-        line = printer.describe(record.event, state)
+        line = printer.describe(record.event, state, before)
         if line is not None:
             print(f"{record.seq:>6}  {printer.clock_text(state, record.event.at)}  {line}")
         change = printer.phase_line(before, state)

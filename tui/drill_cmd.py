@@ -101,7 +101,9 @@ def _names(names: list[str]) -> str:
 def _summary(card: Scorecard) -> list[tuple[str, str]]:
     rows = [
         ("time to detect", _time(card.detect_s)),
+        ("detected by", card.detected_by or "—"),
         ("time to decide", _time(card.decide_s)),
+        ("decided by", card.decided_by or "—"),
         ("time to restore", _time(card.restore_s)),
         ("served while bad", "not counted" if card.bad_requests is None else f"{card.bad_requests} requests"),
         ("rolled back", _names(card.rolled_back)),

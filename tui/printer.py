@@ -22,6 +22,7 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
+from core import verdict
 from core.state import RolloutState
 
 
@@ -60,8 +61,40 @@ def _data(event: Measured, state: RolloutState) -> str:
     )
 
 
-def describe(event: Event, state: RolloutState) -> str | None:
-    """A sentence for the event, or None for events not worth a line (ticks)."""
+def _measured(event: Measured, state: RolloutState, before: RolloutState | None) -> str:
+    head = f"{event.service}: gate {event.gate}"
+    if event.error is not None:
+        text = f"{head} measurement error: {event.error}"
+    elif event.canary_data is not None or event.baseline_data is not None:
+        text = f"{head}: {_data(event, state)}"
+    elif event.baseline is not None:
+        text = f"{head} = {_value(event.value)} (baseline {_value(event.baseline)})"
+    else:
+        text = f"{head} = {_value(event.value)}"
+    found = verdict.of_event(before, event) if before is not None else None
+    if found is None or event.error is not None:
+        return text
+    if event.canary_data is None and event.baseline_data is None:
+        return f"{head}: {found.text}"  # the verdict names the value (and the baseline)
+    return f"{text}; {found.text}"
+
+
+def event_json(event: Event, before: RolloutState | None = None) -> dict[str, Any]:
+    """An event as a JSON object; a measurement also carries its `verdict` (phase, text and
+    the numbers behind it) when the state before it is known. Keys are only ever added."""
+    out = event.to_dict()
+    if before is not None and isinstance(event, Measured):
+        found = verdict.of_event(before, event)
+        if found is not None:
+            out["verdict"] = found.to_json()
+    return out
+
+
+def describe(event: Event, state: RolloutState, before: RolloutState | None = None) -> str | None:
+    """A sentence for the event, or None for events not worth a line (ticks).
+
+    Given the state `before` the event, a measurement's line ends with its verdict and
+    the arithmetic behind it (`core.verdict`)."""
     if isinstance(event, Tick):
         return None
     if isinstance(event, RolloutStarted):
@@ -71,14 +104,7 @@ def describe(event: Event, state: RolloutState) -> str | None:
     if isinstance(event, CommandFailed):
         return f"adapter failed (command {event.cmd_id}): {event.error}; holding"
     if isinstance(event, Measured):
-        head = f"{event.service}: gate {event.gate}"
-        if event.error is not None:
-            return f"{head} measurement error: {event.error}"
-        if event.canary_data is not None or event.baseline_data is not None:
-            return f"{head}: {_data(event, state)}"
-        if event.baseline is not None:
-            return f"{head} = {_value(event.value)} (baseline {_value(event.baseline)})"
-        return f"{head} = {_value(event.value)}"
+        return _measured(event, state, before)
     if isinstance(event, ExposureRead):
         if event.error is not None:
             return f"read-back failed: {event.error}"

@@ -18,6 +18,7 @@ from textual_plotext import PlotextPlot
 
 from core.durations import format_duration
 from core.plan import Gate
+from core.verdict import of_sample
 from core.state import RolloutState
 from tui import printer
 from tui.widgets.history import MetricHistory, Point
@@ -106,6 +107,9 @@ def gate_table(state: RolloutState, history: MetricHistory, service: str) -> Con
                 *marks,
             )
         )
+        last = of_sample(gate, run)
+        if last is not None:
+            lines.append(Content.styled(f"  last: {last}", "$text-muted"))
     room = GATES_HEIGHT - len(lines) - 1
     recent = sorted(
         ((p, g) for g in names for p in list(history.points(service, g))[-room:]),

@@ -50,7 +50,7 @@ def batch_lines(before: RolloutState, after: RolloutState, events: Sequence[Even
     """The log lines for one applied batch: its events, then any phase change."""
     lines: list[Content] = []
     for event in events:
-        text = printer.describe(event, after)
+        text = printer.describe(event, after, before)
         if text is not None:
             lines.append(
                 Content.assemble(
