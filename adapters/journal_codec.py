@@ -10,30 +10,37 @@ happened is worse than one with a non-standard token.
 
 Each record's `hash` is sha256 over the JSON array
 `[prev_hash, run_id, seq, operator, body]` (same encoder), `prev_hash` being
-the previous record's hash, "" for the first. A JSON array cannot be confused
+the previous record's hash; the first record's is the run's genesis (a hash of
+the run's facts, `adapters.journal_chain`). A JSON array cannot be confused
 with another split of the same characters, which a plain concatenation could.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 import orjson
-import math
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from core.events import Event, adopt_event
 
 
-SCHEMA_VERSION = 1
-"""The journal schema both backends write; a newer one is refused, not guessed at."""
+SCHEMA_VERSION = 2
+"""The journal schema both backends write; a newer one is refused, not guessed at.
+Version 2 chains each run's facts (its genesis), its seal and its head (`journal_chain`)."""
 
 
 class JournalError(Exception):
     """The journal cannot be opened, read or written. The message is for the operator:
     it names the file and what is wrong, and never contains an event body."""
+
+
+class JournalIOError(JournalError):
+    """The journal's storage failed under it: the disk is full, the file or database is
+    read-only, or the device reported an I/O error. Not bad input: its own exit code."""
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -66,10 +73,20 @@ def decode_event(body: str) -> Event:
     return adopt_event(data)
 
 
-def chain_hash(prev_hash: str, run_id: str, seq: int, operator: str, body: str) -> str:
-    """The hash that links a record to the one before it (see the module docstring)."""
-    material = _encode([prev_hash, run_id, seq, operator, body])
-    return hashlib.sha256(material.encode("ascii")).hexdigest()
+def chain_hash(
+    prev_hash: str, run_id: str, seq: int, operator: str, body: str, key: bytes | None = None
+) -> str:
+    """The hash that links a record to the one before it (see the module docstring):
+    SHA-256, or HMAC-SHA256 under the run's audit key (`adapters.journal_chain`)."""
+    return mac(key, _encode([prev_hash, run_id, seq, operator, body]))
+
+
+def mac(key: bytes | None, material: str) -> str:
+    """SHA-256 of `material` (ASCII), or HMAC-SHA256 under `key`: every hash of the chain."""
+    data = material.encode("ascii")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.digest(key, data, "sha256").hex()
 
 
 def record_operator(event: Event, default: str) -> str:
@@ -92,100 +109,19 @@ class NewRecord(NamedTuple):
 
 
 def chain_records(
-    run_id: str, head: tuple[int, str], events: Iterable[Event], operator: str = ""
+    run_id: str, head: tuple[int, str], events: Iterable[Event], operator: str = "",
+    key: bytes | None = None,
 ) -> list[NewRecord]:
-    """Encode and chain `events` after the run's `head` (last seq, last hash). Every
-    journal backend appends exactly these, so their chains are interchangeable."""
+    """Encode and chain `events` after the run's `head` (last seq, last hash), under the
+    run's audit `key` if it has one. Every journal backend appends exactly these, so
+    their chains are interchangeable."""
     seq, prev = head
     out: list[NewRecord] = []
     for event in events:
         body = encode_event(event)
         seq += 1
         who = record_operator(event, operator)
-        digest = chain_hash(prev, run_id, seq, who, body)
+        digest = chain_hash(prev, run_id, seq, who, body, key)
         out.append(NewRecord(seq, event.at, event.kind, body, who, prev, digest))
         prev = digest
     return out
-
-
-class ChainRow(NamedTuple):
-    """What `verify_chain` needs of one stored record, in seq order."""
-
-    seq: int
-    kind: str
-    at: float | None
-    body: str
-    operator: str
-    prev_hash: str
-    hash: str
-
-
-Verdict = tuple[bool, int | None, str]
-"""(ok, first bad seq or None, message for the operator)."""
-
-
-def _same_at(column: float | None, body_at: object) -> bool:
-    if not isinstance(body_at, (int, float)):
-        return False
-    if math.isnan(body_at):
-        return column is None  # SQLite stores NaN as NULL
-    return column is not None and float(column) == float(body_at)
-
-
-def verify_chain(
-    run_id: str, rows: Iterable[ChainRow], head: tuple[int, str] | None = None
-) -> Verdict:
-    """Recompute a run's chain. Detects a changed record (its hash no longer matches),
-    a removed one (a gap in seq), reordered ones (hash and prev_hash disagree) and,
-    given the run's recorded `head` (last seq, last hash), records cut off the end."""
-    expected_seq = 1
-    prev = ""
-    for row in rows:
-        if row.seq != expected_seq:
-            if row.seq > expected_seq:
-                return (
-                    False,
-                    expected_seq,
-                    f"run {run_id}: record {expected_seq} is missing (the next one is {row.seq})",
-                )
-            return False, row.seq, f"run {run_id}: record {row.seq} is out of order"
-        if row.prev_hash != prev:
-            return (
-                False,
-                row.seq,
-                f"run {run_id}: record {row.seq} does not follow record {row.seq - 1} "
-                "(its prev_hash differs): records were reordered, replaced or removed",
-            )
-        if chain_hash(prev, run_id, row.seq, row.operator, row.body) != row.hash:
-            return False, row.seq, f"run {run_id}: record {row.seq} was changed (hash mismatch)"
-        try:
-            data = _decode(row.body)
-            kind_ok = isinstance(data, dict) and data.get("kind") == row.kind
-            at_ok = kind_ok and _same_at(row.at, data.get("at"))
-        except ValueError:
-            kind_ok = at_ok = False
-        if not (kind_ok and at_ok):
-            return (
-                False,
-                row.seq,
-                f"run {run_id}: record {row.seq}: its kind/at columns disagree with its body",
-            )
-        prev = row.hash
-        expected_seq += 1
-    last = expected_seq - 1
-    if head is not None:
-        head_seq, head_hash = head
-        if head_seq != last or head_hash != prev:
-            if head_seq > last:
-                first_bad: int | None = last + 1
-            elif head_seq < last:
-                first_bad = head_seq + 1
-            else:
-                first_bad = last or None
-            return (
-                False,
-                first_bad,
-                f"run {run_id}: the run's head says it ends at record {head_seq}, "
-                f"but the records end at {last}: records were removed from the end or added",
-            )
-    return True, None, f"run {run_id}: {last} records, chain intact"

@@ -27,14 +27,10 @@ from collections.abc import Iterator, Sequence
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from adapters.journal_common import RUN_COLUMNS, JournalCommon
-from adapters.journal_codec import (
-    SCHEMA_VERSION,
-    JournalError,
-    chain_records,
-)
+from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon
+from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
 from adapters.journals import mask_url
-from adapters.lease import PgLease, acquire_pg_lease
+from adapters.lease import PgLease, acquire_pg_lease, pg_lease_holder
 from core.events import Event
 from core.ports import LeaseLost, Record, RunInfo
 
@@ -44,6 +40,8 @@ CHANNEL = "interlock_journal"
 _SAFETY_POLL = 5.0
 """`follow` also re-reads this often, in case a notification was missed (a reconnect)."""
 _SCHEMA_LOCK = 0x696E_7465_726C_6F63  # an advisory key held while creating tables
+_IO_ERRORS = (psycopg.errors.DiskFull, psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.IoError)
+"""Storage failures: their own exit code, not bad input."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,8 +56,11 @@ CREATE TABLE runs (
     speed DOUBLE PRECISION,
     created TEXT NOT NULL,
     operator TEXT NOT NULL DEFAULT '',
-    head_seq BIGINT NOT NULL DEFAULT 0,
-    head_hash TEXT NOT NULL DEFAULT ''
+    facts TEXT NOT NULL,
+    seal TEXT NOT NULL,
+    head_seq BIGINT NOT NULL,
+    head_hash TEXT NOT NULL,
+    head_mac TEXT NOT NULL
 );
 CREATE TABLE records (
     run_id TEXT NOT NULL,
@@ -92,13 +93,20 @@ class _StaleHead(Exception):
 
 class PgJournal(JournalCommon):
     """`core.ports.Journal` on a PostgreSQL database. `readonly=True` never writes (the
-    session itself is read-only): for watchers, `interlock log` and `audit verify`."""
+    session itself is read-only): for watchers, `interlock log` and `audit verify`.
+    `create=False` (resume) never makes the tables. New runs are sealed with `audit_key`."""
 
     _PARAM = "%s"
 
-    def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 10) -> None:
+    def __init__(
+        self, url: str, *, readonly: bool = False, create: bool = True, connect_timeout: int = 10,
+        audit_key: bytes | None = None,
+    ) -> None:
         self.label = mask_url(url)
         self.readonly = readonly
+        self._create = create and not readonly
+        self._key = audit_key
+        self._keys: dict[str, bytes | None] = {}
         self._url = url
         self._connect_timeout = connect_timeout
         try:
@@ -150,9 +158,15 @@ class PgJournal(JournalCommon):
         text = lines[0] if lines else type(exc).__name__
         if self._password:
             text = text.replace(self._password, "***")
-        if isinstance(exc, psycopg.OperationalError):
+        if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, _IO_ERRORS):
             return f"{self.label}: cannot reach the journal database: {text}"
         return f"{self.label}: journal error: {text}"
+
+    def _error(self, exc: psycopg.Error, suffix: str = "") -> JournalError:
+        """The operator's one line; a full disk or a read-only database is a `JournalIOError`."""
+        if isinstance(exc, _IO_ERRORS):
+            return JournalIOError(f"{self._explain(exc)}{suffix}")
+        return JournalError(f"{self._explain(exc)}{suffix}")
 
     def _tables(self) -> set[str]:
         rows = self._db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
@@ -160,6 +174,8 @@ class PgJournal(JournalCommon):
 
     def _check_schema(self) -> None:
         tables = self._tables()
+        if not tables and not self._create and not self.readonly:
+            raise JournalError(f"{self.label}: not an interlock journal (no tables in this schema)")
         if not tables and not self.readonly:
             with self._db.transaction():
                 self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -185,7 +201,7 @@ class PgJournal(JournalCommon):
         try:
             return self._db.execute(sql, args).fetchall()  # type: ignore[call-overload]
         except psycopg.Error as exc:
-            raise JournalError(self._explain(exc)) from None
+            raise self._error(exc) from None
 
     # -- runs ----------------------------------------------------------------
 
@@ -193,17 +209,15 @@ class PgJournal(JournalCommon):
         """Record a new run. `created` is filled in (UTC, ISO 8601) if empty."""
         self._writable()
         values = self._run_values(info)
+        marks = ", ".join(["%s"] * len(values))
         with self._lock:
             try:
-                self._db.execute(
-                    f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    values,
-                )
+                self._db.execute(f"INSERT INTO runs ({NEW_RUN_COLUMNS}) VALUES ({marks})", values)  # type: ignore[call-overload]
             except psycopg.errors.UniqueViolation:
                 raise JournalError(f"{self.label}: run {info.run_id!r} already exists") from None
             except psycopg.Error as exc:
-                raise JournalError(self._explain(exc)) from None
-            self._heads[info.run_id] = (0, "")
+                raise self._error(exc) from None
+            self._created(info, values)
 
     # -- records -------------------------------------------------------------
 
@@ -215,8 +229,7 @@ class PgJournal(JournalCommon):
         if not events:
             return
         with self._lock:
-            start = self._head(run_id)
-            chained = chain_records(run_id, start, events, operator)
+            start, chained, sealed = self._chain(run_id, events, operator)
             rows = [
                 (run_id, r.seq, None if r.at != r.at else r.at, r.kind, r.body, r.operator, r.prev_hash, r.hash)
                 for r in chained
@@ -228,9 +241,8 @@ class PgJournal(JournalCommon):
                     with conn.cursor() as cur:
                         cur.executemany(_INSERT, rows)
                         cur.execute(
-                            "UPDATE runs SET head_seq = %s, head_hash = %s "
-                            "WHERE run_id = %s AND head_seq = %s AND head_hash = %s",
-                            (chained[-1].seq, chained[-1].hash, run_id, *start),
+                            self._MOVE_HEAD.format(p="%s"),  # type: ignore[arg-type]
+                            (chained[-1].seq, chained[-1].hash, sealed, run_id, *start),
                         )
                         if cur.rowcount != 1:
                             raise _StaleHead
@@ -248,7 +260,7 @@ class PgJournal(JournalCommon):
                         f"run {run_id}: lost the lease (its connection to {self.label} is gone); "
                         "nothing was written; stop driving"
                     ) from None
-                raise JournalError(f"{self._explain(exc)}; nothing was written") from None
+                raise self._error(exc, "; nothing was written") from None
             except BaseException:
                 self._heads.pop(run_id, None)
                 raise
@@ -305,6 +317,14 @@ class PgJournal(JournalCommon):
         with self._lock:
             self._leases[run_id] = lease
         return lease
+
+    def driver(self, run_id: str) -> str:
+        """Who holds the run's lease now ("" if nobody), without taking it."""
+        with self._lock:
+            try:
+                return pg_lease_holder(self._db, run_id, self._namespace)
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
 
     def _forget_lease(self, lease: PgLease) -> None:
         with self._lock:

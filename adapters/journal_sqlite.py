@@ -14,23 +14,28 @@ Why these choices:
 - `records` reads in keyset pages, holding no statement open between pages:
   constant memory over a million events, no snapshot pinned while the caller
   works, and appends on the same connection stay possible mid-iteration.
+- The WAL is checkpointed into the main file when a batch applies an exposure
+  (a stage boundary) and when the journal is closed (the end of a run), so a
+  lost `-wal` file costs at most the records since the last stage began.
+- A journal opened with `create=False` (resume) never makes a schema: a file
+  without interlock's tables is an error, not a fresh empty journal.
+- Opening retries while another process holds a lock (several consoles on a
+  new file at once), within the same 5 s as the busy timeout.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from adapters.journal_common import RUN_COLUMNS, JournalCommon
-from adapters.journal_codec import (
-    SCHEMA_VERSION,
-    JournalError,
-    chain_records,
-)
-from adapters.lease import FileLease, acquire_file_lease
-from core.events import Event
+from adapters.journal_chain import JournalDamaged
+from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon, NotText
+from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
+from adapters.lease import FileLease, acquire_file_lease, file_lease_holder
+from core.events import Event, ExposureApplied
 from core.ports import Record, RunInfo
 
 __all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
@@ -51,8 +56,11 @@ CREATE TABLE runs (
     speed REAL,
     created TEXT NOT NULL,
     operator TEXT NOT NULL DEFAULT '',
-    head_seq INTEGER NOT NULL DEFAULT 0,
-    head_hash TEXT NOT NULL DEFAULT ''
+    facts TEXT NOT NULL,
+    seal TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    head_mac TEXT NOT NULL
 );
 CREATE TABLE records (
     run_id TEXT NOT NULL,
@@ -73,49 +81,71 @@ _INSERT = (
 )
 
 
+BUSY_TIMEOUT = 5.0
+"""Seconds a statement (and opening) waits for another process's lock."""
+
+
 class _StaleHead(Exception):
     pass
 
 
+def _checkpoints(events: Sequence[Event]) -> bool:
+    """A batch that applies an exposure begins a stage (or a rollback step)."""
+    return any(isinstance(event, ExposureApplied) for event in events)
+
+
 class SqliteJournal(JournalCommon):
     """`core.ports.Journal` on a SQLite file. `readonly=True` never writes, not even
-    the schema: for watchers and `interlock log`/`audit verify`."""
+    the schema: for watchers and `interlock log`/`audit verify`. `create=False` opens
+    only an existing journal (resume). New runs are sealed with `audit_key` if given."""
 
     _PARAM = "?"
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, create: bool = True,
+        audit_key: bytes | None = None,
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self._create = create and not readonly
+        self._key = audit_key
         self._heads: dict[str, tuple[int, str]] = {}
+        self._keys: dict[str, bytes | None] = {}
         self._leases: dict[str, FileLease] = {}
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        try:
-            self._conn = self._connect()
-            self._check_schema()
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise JournalError(self._explain(exc)) from None
-        except JournalError:
-            self.close()
-            raise
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self._conn = self._connect()
+                self._check_schema()
+                return
+            except sqlite3.DatabaseError as exc:
+                self.close()
+                if _busy(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)  # another console is making the file a journal
+                    continue
+                raise self._error(exc) from None
+            except JournalError:
+                self.close()
+                raise
 
     # -- opening -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            if not self.path.is_file():
-                raise JournalError(f"{self.path}: no journal here")
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        else:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise JournalError(f"{self.path}: cannot create its directory: {exc}") from None
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            return self._connect_readonly()
+        if not self._create and not self.path.is_file():
+            raise JournalError(f"{self.path}: no journal here")
         try:
-            conn.execute("PRAGMA busy_timeout = 5000")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalIOError(f"{self.path}: cannot create its directory ({exc.strerror})") from None
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            if not self._create and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall():
+                raise self._no_tables()  # before WAL mode, which would write a header page
             if not self.readonly:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
@@ -126,13 +156,33 @@ class SqliteJournal(JournalCommon):
             raise
         return conn
 
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """Read-only; on a read-only file or directory where SQLite cannot make the WAL's
+        shared-memory file, the file is read as immutable (nobody can be writing it)."""
+        if not self.path.is_file():
+            raise JournalError(f"{self.path}: no journal here")
+        base = self.path.resolve().as_uri()
+        conn = sqlite3.connect(base + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                raise
+        return sqlite3.connect(base + "?mode=ro&immutable=1", uri=True, isolation_level=None,
+                               check_same_thread=False)
+
     def _tables(self) -> set[str]:
         rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {name for (name,) in rows}
 
     def _check_schema(self) -> None:
         tables = self._tables()
-        if not tables and not self.readonly:
+        if not tables and not self._create:
+            raise self._no_tables()
+        if not tables:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if not self._tables():  # another process may have just created it
@@ -147,19 +197,36 @@ class SqliteJournal(JournalCommon):
             except BaseException:
                 self._rollback()
                 raise
+            self.checkpoint()
             tables = self._tables()
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         self._check_version(tables, {"runs", "records"}, row)
 
-    def _explain(self, exc: sqlite3.Error) -> str:
+    def _no_tables(self) -> JournalError:
+        return JournalError(
+            f"{self.path}: not an interlock journal (no tables; if it was one, its -wal "
+            "file may have been lost before a checkpoint)"
+        )
+
+    def _error(self, exc: sqlite3.Error, suffix: str = "") -> JournalError:
+        """The operator's one line for a SQLite error (never a record's contents)."""
         text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            return f"{self.path}: not an interlock journal (not a SQLite database, or damaged)"
-        if "locked" in text:
-            return f"{self.path}: the journal is locked by another process; try again"
-        if "unable to open" in text:
-            return f"{self.path}: cannot open the journal file"
-        return f"{self.path}: journal error: {text}"
+        if "Could not decode to UTF-8" in text:
+            return NotText(f"{self.path}: a stored value is not valid UTF-8 text: it was changed outside interlock")
+        if "malformed" in text:
+            return JournalDamaged(f"{self.path}: the database file is damaged (SQLite: database disk image is malformed){suffix}")
+        if "not a database" in text:
+            return JournalError(f"{self.path}: not an interlock journal (not a SQLite database, or damaged){suffix}")
+        if "locked" in text or "busy" in text:
+            return JournalError(f"{self.path}: the journal is locked by another process; try again{suffix}")
+        if "full" in text:
+            return JournalIOError(f"{self.path}: the disk is full: the journal cannot grow{suffix}")
+        if "readonly" in text or "read-only" in text:
+            return JournalIOError(f"{self.path}: the journal is read-only here (file, directory or disk){suffix}")
+        if "disk I/O" in text or "unable to open" in text:
+            where = "cannot open the journal file" if "unable to open" in text else "the disk reported an I/O error"
+            return JournalIOError(f"{self.path}: {where}{suffix}")
+        return JournalError(f"{self.path}: journal error: {text.splitlines()[0] if text else type(exc).__name__}{suffix}")
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -177,22 +244,61 @@ class SqliteJournal(JournalCommon):
         """Record a new run. `created` is filled in (UTC, ISO 8601) if empty."""
         self._writable()
         values = self._run_values(info)
+        marks = ", ".join("?" * len(values))
         with self._lock:
             try:
-                self._db.execute(
-                    f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
-                )
+                self._db.execute(f"INSERT INTO runs ({NEW_RUN_COLUMNS}) VALUES ({marks})", values)
             except sqlite3.IntegrityError:
                 raise JournalError(f"{self.path}: run {info.run_id!r} already exists") from None
             except sqlite3.Error as exc:
-                raise JournalError(self._explain(exc)) from None
-            self._heads[info.run_id] = (0, "")
+                raise self._error(exc) from None
+            self._created(info, values)
+            self.checkpoint()
 
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise JournalError(self._explain(exc)) from None
+            raise self._error(exc) from None
+
+    def _first_not_text(self, run_id: str, after: int) -> int | None:
+        self._db.text_factory = bytes
+        try:
+            for seq, *texts in self._db.execute(
+                "SELECT seq, kind, body, operator, prev_hash, hash FROM records "
+                "WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after),
+            ):
+                try:
+                    for text in texts:
+                        text.decode("utf-8")
+                except UnicodeDecodeError:
+                    return int(seq)
+        finally:
+            self._db.text_factory = str
+        return None
+
+    def check_integrity(self) -> None:
+        """SQLite's `PRAGMA quick_check` over the whole file: a damaged page or index
+        (which could hide records and make a finished run look unfinished) is refused."""
+        with self._lock:
+            try:
+                rows = self._db.execute("PRAGMA quick_check").fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from None
+        if [str(r[0]) for r in rows] != ["ok"]:
+            said = [line for r in rows for line in str(r[0]).splitlines() if not line.startswith("***")]
+            first = "; ".join(said[:2])[:160] or "no answer"
+            raise JournalDamaged(f"{self.path}: the database file is damaged (SQLite integrity check: {first})")
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the main file (as far as readers allow), synced to disk."""
+        if self.readonly or self._conn is None:
+            return
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
 
     # -- records -------------------------------------------------------------
 
@@ -207,8 +313,7 @@ class SqliteJournal(JournalCommon):
             lease = self._leases.get(run_id)
             if lease is not None and lease.held:
                 lease.check()  # a driver whose lease file was taken away must not write
-            start_seq, start_hash = self._head(run_id)
-            chained = chain_records(run_id, (start_seq, start_hash), events, operator)
+            (start_seq, start_hash), chained, sealed = self._chain(run_id, events, operator)
             rows = [(run_id, *record) for record in chained]
             seq, prev = chained[-1].seq, chained[-1].hash
             db = self._db
@@ -216,9 +321,7 @@ class SqliteJournal(JournalCommon):
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany(_INSERT, rows)
                 moved = db.execute(
-                    "UPDATE runs SET head_seq = ?, head_hash = ? "
-                    "WHERE run_id = ? AND head_seq = ? AND head_hash = ?",
-                    (seq, prev, run_id, start_seq, start_hash),
+                    self._MOVE_HEAD.format(p="?"), (seq, prev, sealed, run_id, start_seq, start_hash)
                 ).rowcount
                 if moved != 1:
                     raise _StaleHead
@@ -231,11 +334,13 @@ class SqliteJournal(JournalCommon):
                 ) from None
             except sqlite3.Error as exc:
                 self._abort(run_id)
-                raise JournalError(f"{self._explain(exc)}; nothing was written") from None
+                raise self._error(exc, "; nothing was written") from None
             except BaseException:
                 self._abort(run_id)
                 raise
             self._heads[run_id] = (seq, prev)
+            if _checkpoints(events):
+                self.checkpoint()
 
     def _abort(self, run_id: str) -> None:
         self._heads.pop(run_id, None)
@@ -280,6 +385,10 @@ class SqliteJournal(JournalCommon):
             self._leases[run_id] = lease
         return lease
 
+    def driver(self, run_id: str) -> str:
+        """Who holds the run's lease now ("" if nobody), without taking it."""
+        return file_lease_holder(self.path, run_id)
+
     @property
     def label(self) -> str:
         """How messages name this journal."""
@@ -287,12 +396,43 @@ class SqliteJournal(JournalCommon):
 
     # -- lifetime ------------------------------------------------------------
 
+    def backup(self, dest: str | Path) -> int:
+        """Copy the journal, consistently, into a new file `dest` while runs may be writing
+        (SQLite's online backup: a copy of one committed moment). Returns the pages copied."""
+        target = Path(dest)
+        if target.exists():
+            raise JournalError(f"{target}: already exists; give a new file for the backup")
+        try:
+            out = sqlite3.connect(target)
+        except sqlite3.Error as exc:
+            raise JournalIOError(f"{target}: cannot create the backup file ({exc})") from None
+        try:
+            with self._lock:
+                self._db.backup(out)  # one step: one read snapshot, never restarted by writers
+                pages = int(out.execute("PRAGMA page_count").fetchone()[0])
+            out.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            out.close()
+            target.unlink(missing_ok=True)
+            raise self._error(exc, "; no backup was written") from None
+        out.close()
+        return pages
+
     def close(self) -> None:
-        """Close the journal and release the leases taken through it."""
+        """Close the journal (checkpointing its WAL first) and release its leases."""
         with self._lock:
             for lease in self._leases.values():
                 lease.release()
             self._leases.clear()
             if self._conn is not None:
+                try:
+                    self.checkpoint()
+                except JournalError:
+                    pass  # closing still goes on; the WAL keeps what the file lacks
                 self._conn.close()
                 self._conn = None
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from adapters.journal_codec import JournalError, Verdict
+from adapters.journal_chain import ChainCheck, JournalDamaged, Verdict, audit_key_from_env
+from adapters.journal_codec import JournalError
 from adapters.journal_sqlite import SqliteJournal
 from core.ports import Journal, Lease, Record
 
@@ -42,6 +43,18 @@ class SharedJournal(Journal, Protocol):
     label: str
 
     def verify(self, run_id: str) -> Verdict: ...
+
+    def open_check(self, run_id: str) -> ChainCheck: ...
+
+    def checked_records(self, check: ChainCheck) -> Iterator[Record]: ...
+
+    def end_check(self, check: ChainCheck) -> str: ...
+
+    def check_integrity(self) -> None: ...
+
+    def head(self, run_id: str) -> tuple[int, str]: ...
+
+    def driver(self, run_id: str) -> str: ...
 
     def last_seq(self, run_id: str) -> int: ...
 
@@ -81,9 +94,12 @@ def journal_label(spec: str | Path) -> str:
     return mask_url(text) if "://" in text else text
 
 
-def open_journal(spec: str | Path, *, readonly: bool = False) -> SharedJournal:
+def open_journal(spec: str | Path, *, readonly: bool = False, create: bool = True) -> SharedJournal:
     """A SQLite journal for a path, a PostgreSQL journal for a `postgresql://` URL.
-    Raises `JournalError` for anything else, and for a journal that cannot be opened."""
+    Raises `JournalError` for anything else, and for a journal that cannot be opened.
+    `create=False` opens only an existing journal. New runs are sealed with
+    `$INTERLOCK_AUDIT_KEY` when it is set (`adapters.journal_chain`)."""
+    key = audit_key_from_env()
     text = str(spec).strip()
     if not text:
         raise JournalError("no journal given: pass a file path or a postgresql:// URL")
@@ -95,21 +111,25 @@ def open_journal(spec: str | Path, *, readonly: bool = False) -> SharedJournal:
                 f"{journal_label(text)}: a PostgreSQL journal needs the psycopg package "
                 "(pip install 'psycopg[binary]')"
             ) from None
-        return PgJournal(text, readonly=readonly)
+        return PgJournal(text, readonly=readonly, create=create, audit_key=key)
     head = text.split(":", 1)[0].lower()
     if "://" in text or (isinstance(spec, Path) and head in ("postgresql", "postgres")):
         raise JournalError(
             f"{journal_label(text)}: unsupported journal "
             "address; use a file path (SQLite) or a postgresql:// URL"
         )
-    return SqliteJournal(Path(text), readonly=readonly)
+    return SqliteJournal(Path(text), readonly=readonly, create=create, audit_key=key)
 
 
 def audit_verify(journal: SharedJournal, run_id: str | None = None) -> tuple[int, list[str]]:
-    """`interlock audit verify`: recompute each run's hash chain (or only `run_id`'s).
-    Returns (exit code, lines): 0 all intact, 1 tampered (each bad run's line names
-    its first bad record), 2 no such run."""
-    runs = [info.run_id for info in journal.runs()]
+    """`interlock audit verify`: the database's own integrity check, then each run's hash
+    chain (or only `run_id`'s). Returns (exit code, lines): 0 all intact, 1 tampered or
+    damaged (each bad run's line names its first bad record), 2 no such run."""
+    try:
+        journal.check_integrity()
+        runs = [info.run_id for info in journal.runs()]
+    except JournalDamaged as exc:
+        return AUDIT_TAMPERED, [f"DAMAGED   {exc}", f"{journal.label}: not verified"]
     if run_id is not None:
         if run_id not in runs:
             return AUDIT_BAD_INPUT, [f"{journal.label}: no run {run_id!r} in this journal"]
@@ -123,7 +143,7 @@ def audit_verify(journal: SharedJournal, run_id: str | None = None) -> tuple[int
             lines.append(f"ok        {message}")
         else:
             code = AUDIT_TAMPERED
-            where = f" (first bad record: {bad})" if bad is not None else ""
+            where = f" (first bad record: {bad})" if bad else ""
             lines.append(f"TAMPERED  {message}{where}")
     total = len(runs)
     bad_runs = sum(1 for line in lines if line.startswith("TAMPERED"))

@@ -35,7 +35,10 @@ from core.ports import LeaseHeld, LeaseLost
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["FileLease", "PgLease", "acquire_file_lease", "acquire_pg_lease", "lease_key", "lock_file_for"]
+__all__ = [
+    "FileLease", "PgLease", "acquire_file_lease", "acquire_pg_lease", "file_lease_holder",
+    "lease_key", "lock_file_for", "pg_lease_holder",
+]
 
 POLL = 0.1
 """Seconds between attempts while waiting for a lease (`wait=True`)."""
@@ -124,6 +127,24 @@ class FileLease:
         return f"FileLease({self.run_id!r}, holder={self.holder!r}, held={self._fd is not None})"
 
 
+def file_lease_holder(journal: Path, run_id: str) -> str:
+    """Who drives `run_id` now ("" if nobody): a look that takes nothing and creates nothing."""
+    path = lock_file_for(journal, run_id)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_holder(path) or "a driver (its identity could not be read)"
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)  # drops the shared lock if it was taken
+    return ""
+
+
 def acquire_file_lease(
     journal: Path, run_id: str, holder: str, *, wait: bool, timeout: float | None = None
 ) -> FileLease:
@@ -192,6 +213,11 @@ def _holder_of(conn: psycopg.Connection, run_id: str, key: int) -> str:
         return ""
     pid, holder = rows[0]
     return holder or f"an unidentified driver (PostgreSQL backend pid {pid})"
+
+
+def pg_lease_holder(conn: psycopg.Connection, run_id: str, namespace: str) -> str:
+    """Who drives `run_id` now ("" if nobody), read without taking anything."""
+    return _holder_of(conn, run_id, lease_key(run_id, namespace))
 
 
 class PgLease:

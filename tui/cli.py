@@ -5,6 +5,9 @@ was aborted (or a drill failed), 2 bad input (one `FILE:LINE:COL: path:
 problem` line each on stderr, no traceback), 3 the rollout stopped while
 waiting for an operator (paused, held or awaiting approval); `interlock
 resume` continues it. 4 another console drives this rollout (its lease).
+5 the journal is damaged or was tampered with: `resume`/`run` refuse to drive it
+(one line naming the first bad record; `interlock audit verify` reports 1).
+6 the journal's storage failed (disk full, read-only file or disk, I/O error).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from adapters.journal_codec import JournalError
+from adapters.journal_chain import JournalDamaged
+from adapters.journal_codec import JournalError, JournalIOError
 from core.ports import LeaseHeld, LeaseLost
 from core.problems import InputError
 from core.state import RolloutState
 
 EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
+EXIT_DAMAGED, EXIT_IO = 5, 6
 
 
 def _exit_for(state: RolloutState) -> int:
@@ -110,8 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("--run", default=None, help="run id (default: the latest run)")
     lg.add_argument("--json", action="store_true")
     _journal_arg(lg)
+    from tui import journal_cmd
     from tui.stack_cmd import add_parsers
 
+    journal_cmd.add_parsers(sub)
     add_parsers(sub)
     return p
 
@@ -145,6 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except InputError as exc:
         return _fail([p.format() for p in exc.problems])
+    except JournalDamaged as exc:
+        print(f"interlock: {exc}; refused, nothing was driven (`interlock audit verify` checks every run)",
+              file=sys.stderr)
+        return EXIT_DAMAGED
+    except JournalIOError as exc:
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_IO
     except JournalError as exc:
         return _fail([f"interlock: {exc}"])  # the message names the journal, any password masked
     except (LeaseHeld, LeaseLost) as exc:
@@ -189,6 +203,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return commands.watch(args)
     if args.command == "log":
         return commands.log(args)
+    if args.command in ("runs", "journal"):
+        from tui import journal_cmd
+
+        return journal_cmd.runs_main(args) if args.command == "runs" else journal_cmd.backup_main(args)
     raise AssertionError(args.command)
 
 

@@ -64,16 +64,22 @@ class HeadlessPrinter:
 
 
 def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int:
+    """The end summary, with the run's chain head to anchor elsewhere (on stderr with
+    `--json`, whose stdout stays the same for the same seed, byte for byte)."""
     from tui.cli import _exit_for
+    from tui.journal_cmd import head_text
 
+    head = f"journal head of run {session.info.run_id}: {head_text(session.journal.head(session.info.run_id))}"
     if as_json:
         print(printer.json_line(printer.summary(state)))
+        print(head, file=sys.stderr)
     else:
         print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
         for name, svc in sorted(state.services.items()):
             print(f"  {name:<20} {svc.phase:<18} {svc.exposure:g}%")
         if not state.finished:
             print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
+        print(head)
     session.journal.close()
     return _exit_for(state)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Awaitable, Callable, NamedTuple
 
 from adapters.clock import RealClock
+from adapters.journal_chain import ChainCheck
 from adapters.journals import SharedJournal, is_url, open_journal
 from adapters.sim.world import SimWorld
 from core.clock import Clock, VirtualClock
@@ -119,6 +120,11 @@ def start_run(
     text = read_input(path, "the plan")
     plan, graph = compile_text(text, str(path))
     journal = open_journal(journal_path)
+    try:
+        journal.check_integrity()  # a damaged file is refused before anything is added to it
+    except BaseException:
+        journal.close()
+        raise
     stamp = datetime.now(timezone.utc)
     info = RunInfo(
         run_id=f"{plan.rollout}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
@@ -143,13 +149,15 @@ def start_run(
 
 
 class Replayed(NamedTuple):
-    """A run rebuilt from its journal, up to and including record `seq`."""
+    """A run rebuilt from its journal, up to and including record `seq`; `check` is the
+    chain check that verified every record folded (a verified replay)."""
 
     plan: Plan
     graph: RolloutGraph
     state: RolloutState
     seq: int
     backlog: Backlog | None = None
+    check: ChainCheck | None = None
 
 
 PROGRESS_EVERY = 100_000
@@ -162,22 +170,29 @@ def replay(
     since: Replayed | None = None,
     on_progress: Callable[[int], None] | None = None,
     backlog: bool = False,
+    verified: bool = False,
 ) -> Replayed:
     """The run's state, rebuilt from its journaled plan and events; continuing `since` (an
     earlier replay of the same run) reads only the records appended after it.
     `on_progress(records so far)` is called every `PROGRESS_EVERY` records. With
-    `backlog`, the records are also kept as a console shows them first (`tui.backlog`)."""
+    `backlog`, the records are also kept as a console shows them first (`tui.backlog`).
+    `verified` checks the run's facts and each record's place in the chain before it is
+    folded (`JournalDamaged` at the first bad one), in the same pass."""
     if since is None:
+        check = journal.open_check(info.run_id) if verified else None  # the facts, before the plan is used
         plan, graph = compile_text(info.plan_text, info.plan_path)
         state, seq, kept = initial_state(plan, graph), 0, None
     else:
-        plan, graph, state, seq, kept = since
+        plan, graph, state, seq, kept, check = since
+    if verified and check is None:
+        raise ValueError("a verified replay must be verified from the first record")
     if backlog and kept is None:
         if seq:
             raise ValueError("a backlog must be kept from the first record")
         kept = Backlog(expected=journal.last_seq(info.run_id))
     count = 0
-    for record in journal.records(info.run_id, after=seq):
+    stream = journal.checked_records(check) if check is not None else journal.records(info.run_id, after=seq)
+    for record in stream:
         state, _ = reduce(state, record.event)
         seq = record.seq
         if kept is not None:
@@ -185,7 +200,7 @@ def replay(
         count += 1
         if on_progress is not None and count % PROGRESS_EVERY == 0:
             on_progress(count)
-    return Replayed(plan, graph, state, seq, kept)
+    return Replayed(plan, graph, state, seq, kept, check)
 
 
 def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
@@ -195,10 +210,12 @@ def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) ->
 
 def find_replayed(
     journal: SharedJournal, run_id: str | None, *, unfinished: bool,
-    on_progress: Callable[[int], None] | None = None, backlog: bool = False,
+    on_progress: Callable[[int], None] | None = None, backlog: bool = False, verified: bool = False,
 ) -> tuple[RunInfo, Replayed | None] | None:
     """The run named `run_id`, else the newest run (unfinished, when asked), with its
-    replay when finding it took one (a caller continues it rather than start again)."""
+    replay when finding it took one (a caller continues it rather than start again).
+    `verified`: every run replayed on the way is verified (a cut tail cannot make a
+    finished run look unfinished)."""
     runs = journal.runs()
     if run_id is not None:
         info = next((r for r in runs if r.run_id == run_id), None)
@@ -206,7 +223,9 @@ def find_replayed(
     for info in reversed(runs):
         if not unfinished:
             return info, None
-        replayed = replay(journal, info, on_progress=on_progress, backlog=backlog)
+        replayed = replay(journal, info, on_progress=on_progress, backlog=backlog, verified=verified)
+        if verified and replayed.check is not None and replayed.state.finished:
+            journal.end_check(replayed.check)  # its head too: records cut off, not a finished run
         if not replayed.state.finished:
             return info, replayed
     return None
@@ -227,11 +246,29 @@ def resume_run(
     The lease comes first and the replay after it: the previous driver may have
     appended more before it let go. A replay made to find the run is continued from
     where it stopped, so no record is folded twice. `on_progress(records)` reports a
-    long replay."""
+    long replay.
+
+    Nothing is driven that is not verified first: the database's own integrity check,
+    then the run's facts, every record's place in its chain and its sealed head, all
+    before the engine's first command (`JournalDamaged` otherwise). Resume never
+    creates a journal or its tables."""
     if not is_url(journal_path) and not Path(journal_path).exists():
         raise InputError([Problem(path=(), message="no journal here; start a rollout with `interlock run`", file=str(journal_path))])
-    journal = open_journal(journal_path)
-    found = find_replayed(journal, run_id, unfinished=True, on_progress=on_progress, backlog=interactive)
+    journal = open_journal(journal_path, create=False)
+    try:
+        return _resume(journal, journal_path, run_id, interactive, speed, take_over, on_wait, on_progress)
+    except BaseException:
+        journal.close()
+        raise
+
+
+def _resume(
+    journal: SharedJournal, journal_path: str | Path, run_id: str | None, interactive: bool,
+    speed: float | None, take_over: bool, on_wait: Callable[[str], None] | None,
+    on_progress: Callable[[int], None] | None,
+) -> Session:
+    journal.check_integrity()
+    found = find_replayed(journal, run_id, unfinished=True, on_progress=on_progress, backlog=interactive, verified=True)
     if found is None:
         journal.close()
         what = f"no run {run_id!r}" if run_id else "no unfinished rollout"
@@ -246,9 +283,15 @@ def resume_run(
         if on_wait is not None:
             on_wait(held.holder)
         lease = journal.acquire_lease(info.run_id, lease_holder(), wait=True)
-    plan, graph, state, _, backlog = replay(
-        journal, info, since=found_replay, on_progress=on_progress, backlog=interactive
-    )
+    try:
+        plan, graph, state, _, backlog, check = replay(
+            journal, info, since=found_replay, on_progress=on_progress, backlog=interactive, verified=True
+        )
+        assert check is not None
+        journal.end_check(check)  # the head, now that nobody else can move it
+    except BaseException:
+        lease.release()
+        raise
     if state.finished:
         lease.release()
         journal.close()
