@@ -161,6 +161,8 @@ class Engine:
         if not self._queue.empty():
             return self._drain_queue()
         deadline = next_deadline(self.state)
+        if not self.clock.virtual and (deadline is not None or self.interactive):
+            deadline = next_deadline(self.state, readback=True)
         if self._timers and (deadline is None or self._timers[0][0] <= deadline):
             timer_at = self._timers[0][0]
         else:
@@ -222,8 +224,8 @@ class Engine:
     async def _reconcile(self) -> None:
         """Read every exposure back after a restart; the reducer records any difference."""
         try:
-            exposures = await self._read(tuple(self.state.ctx.graph.moving))
-            event = ExposureRead(at=self.clock.now(), cmd_id=0, exposures=exposures)
+            exposures, targets = await self._read(tuple(self.state.ctx.graph.moving))
+            event = ExposureRead(at=self.clock.now(), cmd_id=0, exposures=exposures, targets=targets)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is reported, not raised
             event = ExposureRead(at=self.clock.now(), cmd_id=0, error=_safe(exc))
         await self._ingest([event])
@@ -261,10 +263,10 @@ class Engine:
                 return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=_safe(exc))
         if isinstance(cmd, ReadExposure):
             try:
-                exposures = await self._read(cmd.services)
+                exposures, targets = await self._read(cmd.services)
             except Exception as exc:  # noqa: BLE001
                 return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=_safe(exc))
-            return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, exposures=exposures)
+            return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, exposures=exposures, targets=targets)
         raise TypeError(f"unknown command {cmd!r}")
 
     async def _one_side(self, cmd: Measure, version: str) -> tuple[float | None, list[float] | None]:
@@ -311,17 +313,22 @@ class Engine:
             return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=reason)
         return CommandFailed(at=0.0, cmd_id=cmd.cmd_id, error=reason)
 
-    async def _read(self, services: Sequence[str]) -> dict[str, float]:
+    async def _read(self, services: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
+        """(service → its lowest reading, for people; `flag:NAME`/`route:NAME` → reading,
+        each target on its own, which is what the reducer compares)."""
         out: dict[str, float] = {}
+        targets: dict[str, float] = {}
         for name in services:
             handle = self.state.ctx.exposure[name]
             readings: list[float] = []
             if handle.flag is not None:
-                readings.append(await self.flags.get_rollout(handle.flag))
+                targets[f"flag:{handle.flag}"] = value = await self.flags.get_rollout(handle.flag)
+                readings.append(value)
             if handle.route is not None:
-                readings.append(await self.router.get_weight(handle.route))
+                targets[f"route:{handle.route}"] = value = await self.router.get_weight(handle.route)
+                readings.append(value)
             out[name] = min(readings) if readings else 0.0
-        return out
+        return out, targets
 
     async def _drain_tasks(self) -> None:
         if self._tasks:

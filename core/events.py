@@ -80,12 +80,18 @@ class Measured(Event):
 
 @dataclass(frozen=True)
 class ExposureRead(Event):
-    """Exposures read back from the adapters (reconciling), or why they could not be."""
+    """Exposures read back from the adapters (reconciling, after a hold, or the periodic
+    read-back of `policy.readback`), or why they could not be."""
 
     kind: ClassVar[str] = "exposure_read"
     cmd_id: int = 0
     exposures: dict[str, float] = field(default_factory=dict)
+    """Service → percent (the lowest of its flag and route: a summary for people)."""
     error: str | None = None
+    targets: dict[str, float] = field(default_factory=dict)
+    """`flag:NAME` / `route:NAME` → percent, each target on its own. When present, the
+    reducer compares each target with the journal (a raised route cannot hide behind
+    an untouched flag); older journals have only `exposures`."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,32 @@ class FaultInjected(Event):
 
     kind: ClassVar[str] = "fault_injected"
     fault: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Adopted(Event):
+    """A fresh run starts from what its pre-flight read found instead of 0% (`--adopt`):
+    each service's journaled exposure is `exposures[service]`. Recorded before the
+    rollout starts, with who decided it and why."""
+
+    kind: ClassVar[str] = "adopted"
+    exposures: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, float] = field(default_factory=dict)
+    """What the pre-flight read found, per `flag:NAME` / `route:NAME`."""
+    operator: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Abandoned(Event):
+    """An operator gave this unfinished run up (`run --abandon RUN`): it ends where it
+    stands, nothing is rolled back, and no driver may continue it."""
+
+    kind: ClassVar[str] = "abandoned"
+    operator: str = ""
+    reason: str = ""
+    by_run: str = ""
+    """The run started in its place."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +157,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OperatorAction,
         FaultInjected,
         Resumed,
+        Adopted,
+        Abandoned,
     )
 }
 

@@ -57,6 +57,8 @@ class GateRun:
     samples: tuple[Sample, ...] = ()
     sprt: SprtState | None = None
     """The sequential judge's evidence so far."""
+    no_data_since: float | None = None
+    """Start of the window of the first of the ignored no-data measurements in a row."""
 
 
 def _is_missing(value: float | None) -> bool:
@@ -174,6 +176,19 @@ def record(
     measurement counts towards `count` and reaching it undecided is inconclusive.
     `schedule(count)` gives the next measurement's time while the run is still running."""
     phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
+    since = run.no_data_since
+    if phase is None and not (gate.judge == "sequential" and run.sprt is not None and error is None):
+        # Ignored no data (`no_data: ignore`): bounded by `no_data_timeout`, after which
+        # it counts as inconclusive; a window too short for the data never waits forever.
+        since = at - gate.interval if since is None else since
+        if at - since >= gate.no_data_wait:
+            phase, since = "inconclusive", None
+        else:
+            samples = (run.samples + (build(Sample, (at, None, None, None, error)),))[-keep:]
+            return evolve(run, samples=samples, pending=None, no_data_since=since,
+                          next_at=_next_at(schedule, run.phase, run.count, run.next_at))
+    elif phase is not None:
+        since = None
     if value != value:
         value = None  # NaN would make equal histories compare unequal
     if baseline != baseline:
@@ -217,6 +232,7 @@ def record(
         consecutive_errors=streak,
         phase=phase_now,
         next_at=_next_at(schedule, phase_now, count, run.next_at),
+        no_data_since=since,
     )
 
 

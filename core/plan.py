@@ -97,6 +97,9 @@ class Gate(Strict):
     inconclusive_limit: int = Field(default=0, ge=0)
     consecutive_error_limit: int = Field(default=4, ge=0)
     no_data: Literal["fail", "inconclusive", "ignore"] = "inconclusive"
+    no_data_timeout: Duration | None = None
+    """How long measurements without data may be ignored (`no_data: ignore`) before the
+    next one counts as inconclusive; unset: three intervals. Waiting on no data is bounded."""
     judge: Literal["threshold", "mann_whitney", "sequential", "drift"] = "threshold"
     """`threshold`: bounds on one value per interval. `mann_whitney`: canary samples against
     baseline samples (Kayenta's judge). `sequential`: an error-rate test that may stop early
@@ -131,6 +134,18 @@ class Gate(Strict):
         if value <= 0:
             raise ValueError("interval must be longer than 0s")
         return value
+
+    @field_validator("no_data_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("no_data_timeout must be longer than 0s")
+        return value
+
+    @property
+    def no_data_wait(self) -> float:
+        """How long no data may be ignored before it counts as inconclusive."""
+        return self.no_data_timeout if self.no_data_timeout is not None else 3 * self.interval
 
     @model_validator(mode="after")
     def _judge_needs(self) -> "Gate":
@@ -187,6 +202,16 @@ class Policy(Strict):
     max_parallel: int = Field(default=1, ge=1)
     on_failure: Literal["rollback_self", "rollback_dependents", "pause"] = "rollback_dependents"
     approval: Literal["none", "each_wave", "each_stage"] = "none"
+    readback: Duration = 30.0
+    """While a service is exposed, read each of its flags and routes back at least this
+    often; a value that differs from the journal holds the rollout (someone changed it)."""
+
+    @field_validator("readback")
+    @classmethod
+    def _positive_readback(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("readback must be longer than 0s")
+        return value
 
 
 class ScoreThresholds(Strict):

@@ -82,7 +82,7 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
     due. The other groups wait on events, not on time, and stand where the last event
     left them. None for anything else."""
     at = event.at
-    if not _running(state, at):
+    if not _running(state, at) or (state.readback_at is not None and at >= state.readback_at):
         return None
     due: list[tuple[int, list[int]]] = []
     for index, group in enumerate(state.groups):

@@ -14,6 +14,8 @@ from core.evolve import evolve
 from core import gates as gate_rules
 from core.commands import Command, Measure, ReadExposure, SetExposure
 from core.events import (
+    Abandoned,
+    Adopted,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -24,14 +26,12 @@ from core.events import (
     Tick,
 )
 from core.quiet import quiet_measurement, quiet_tick
+from core.readback import describe_differences, differences, sync_readback
 from core.rollback import cascade_groups, fail_group, start_rollback
 from core.schedule import advance, start_stage
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
 from core.verdict import explain
-
-READ_BACK_TOLERANCE = 0.5
-"""Percentage points a read-back may differ by: routers hold integer weights (HAProxy out of 100)."""
 
 RETRY_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds between retries of a failed adapter command while held."""
@@ -156,7 +156,10 @@ def _on_read(tx: Tx, event: ExposureRead) -> None:
         tx.inflight.pop(event.cmd_id, None)
     hold = tx.hold
     reconcile = event.cmd_id == 0
-    if not reconcile and (hold is None or hold.reading != event.cmd_id):
+    periodic = not reconcile and event.cmd_id == tx.readback_cmd
+    if periodic:
+        tx.readback_cmd = None
+    elif not reconcile and (hold is None or hold.reading != event.cmd_id):
         return
     if event.error is not None:
         base = hold or Hold(reason="")
@@ -169,26 +172,20 @@ def _on_read(tx: Tx, event: ExposureRead) -> None:
             retry_at=tx.at + _backoff(attempts - 1),
         )
         return
-    mismatch: dict[str, tuple[float, float]] = {}
-    for name, actual in event.exposures.items():
-        if name not in tx.services:
-            continue
-        expected = tx.services[name].exposure
-        acceptable = {expected}
-        acceptable.update(
-            c.percent
-            for c in tx.inflight.values()
-            if isinstance(c, SetExposure) and c.service == name
-        )
-        if all(abs(actual - value) > READ_BACK_TOLERANCE for value in acceptable):
-            mismatch[name] = (expected, actual)
-    if mismatch:
-        detail = ", ".join(f"{n} reads {a:g}% (journal {e:g}%)" for n, (e, a) in sorted(mismatch.items()))
+    found = differences(tx, event)
+    if found:
+        mismatch: dict[str, tuple[float, float]] = {}
+        for name, _, expected, actual in found:
+            mismatch.setdefault(name, (expected, actual))
         base = hold or Hold(reason="")
         # Commands that failed meanwhile stay on the retry list.
-        tx.hold = evolve(base, reason=f"state differs from the journal: {detail}; waiting for the operator",
-                          mismatch=mismatch, reading=base.reading if reconcile else None)
-    elif not reconcile:
+        tx.hold = evolve(
+            base,
+            reason=f"state differs from the journal: {describe_differences(found)}; waiting for the operator",
+            mismatch=mismatch, differences=tuple((key, e, a) for _, key, e, a in found),
+            reading=base.reading if reconcile or periodic else None,
+        )
+    elif not reconcile and not periodic:
         assert hold is not None
         if hold.failed:  # a command failed while the read was out: keep retrying it
             tx.hold = evolve(hold, reading=None)
@@ -227,7 +224,8 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
                 # have lowered it since.
                 cohort = tx.ctx.groups[tx.ctx.graph.group_of[name]].cohort
                 tx.set_exposure(name, tx.services[name].target, cohort, force=True)
-            tx.hold = evolve(tx.hold, reason="re-applying the journal's state", mismatch={}, reading=None)
+            tx.hold = evolve(tx.hold, reason="re-applying the journal's state", mismatch={}, differences=(),
+                             reading=None)
         if tx.phase == "paused":
             tx.phase = "running"
             tx.stepping = False
@@ -263,6 +261,30 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
                        f"aborted by {event.operator or 'operator'}")
 
 
+def _on_adopted(tx: Tx, event: Adopted) -> None:
+    """Before the start only: the journal takes what the pre-flight read found as each
+    service's exposure; its group then starts at the first stage not below it."""
+    if tx.phase != "planned":
+        return
+    for name, percent in event.exposures.items():
+        if name in tx.services:
+            tx.services[name] = evolve(tx.services[name], exposure=percent, target=percent)
+
+
+def _on_abandoned(tx: Tx, event: Abandoned) -> None:
+    """The run ends where it stands: nothing more is sent or rolled back for it."""
+    if tx.phase in TERMINAL:
+        return
+    tx.phase = "aborted"
+    tx.inflight.clear()
+    tx.hold = None
+    tx.rollback_queue = ()
+    tx.readback_cmd = None
+    instead = f"; run {event.by_run} took its place" if event.by_run else ""
+    why = f": {event.reason}" if event.reason else ""
+    tx.reason = f"abandoned by {event.operator or 'operator'}{why}{instead} (nothing was rolled back)"
+
+
 def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
     """The next state and the commands to carry out, for one event."""
     kind = type(event)
@@ -294,6 +316,10 @@ def reduce_fully(state: RolloutState, event: Event) -> tuple[RolloutState, list[
         _on_read(tx, event)
     elif isinstance(event, OperatorAction):
         _on_operator(tx, event)
+    elif isinstance(event, Adopted):
+        _on_adopted(tx, event)
+    elif isinstance(event, Abandoned):
+        _on_abandoned(tx, event)
     elif isinstance(event, RolloutStarted):
         if tx.phase == "planned":
             tx.phase = "running"
@@ -301,4 +327,5 @@ def reduce_fully(state: RolloutState, event: Event) -> tuple[RolloutState, list[
     _sync_freeze(tx)
     advance(tx)
     _sync_freeze(tx)
+    sync_readback(tx)
     return tx.commit()

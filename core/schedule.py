@@ -71,6 +71,14 @@ def start_stage(tx: Tx, index: int, stage: int) -> None:
         tx.set_exposure(name, spec.stages[stage].percent, spec.cohort)
 
 
+def first_stage(tx: Tx, index: int) -> int:
+    """Where a group starts: stage 0, or after `--adopt` the first stage not below what
+    its services were found at (a start never lowers what users already see)."""
+    found = max(tx.services[name].exposure for name in tx.ctx.groups[index].services)
+    stages = tx.ctx.groups[index].stages
+    return next((i for i, stage in enumerate(stages) if stage.percent >= found), len(stages) - 1)
+
+
 def _enter_bake(tx: Tx, index: int) -> None:
     spec = tx.ctx.groups[index]
     stage = spec.stages[tx.groups[index].stage]
@@ -186,11 +194,11 @@ def _step_group(tx: Tx, index: int) -> None:
             if _needs_wave_approval(tx, index):
                 tx.set_group(index, phase="awaiting_approval", reason="wave approval")
             elif _has_capacity(tx, index):
-                start_stage(tx, index, 0)
+                start_stage(tx, index, first_stage(tx, index))
     elif phase == "awaiting_approval":
         if group.stage < 0:
             if spec.wave in tx.approved_waves and _has_capacity(tx, index):
-                start_stage(tx, index, 0)
+                start_stage(tx, index, first_stage(tx, index))
         elif group.approved:
             _stage_passed(tx, index)
     elif phase == "progressing":
@@ -253,12 +261,18 @@ def advance(tx: Tx) -> None:
         tx.reason = "every service promoted"
 
 
-def next_deadline(state: RolloutState) -> float | None:
-    """The next time the rollout needs a `Tick`, or None to wait for events."""
+def next_deadline(state: RolloutState, readback: bool = False) -> float | None:
+    """The next time the rollout needs a `Tick`, or None to wait for events. With
+    `readback`, the periodic read-back's time counts too: a driver on a real clock
+    wakes for it even when nothing else is due (awaiting approval); without, the
+    read-back rides on the next tick that comes anyway (virtual clocks, where no
+    person edits anything)."""
     candidates: list[float] = []
     if state.hold is not None and state.hold.retry_at is not None:
         candidates.append(state.hold.retry_at)
     if state.phase == "running" and state.hold is None:
+        if readback and state.readback_at is not None:
+            candidates.append(state.readback_at)
         for group in state.groups:
             if group.phase == "baking" and group.bake_until is not None:
                 candidates.append(group.bake_until)

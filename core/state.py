@@ -101,6 +101,8 @@ class Hold:
     """The in-flight read-back command, once the failed commands went through."""
     mismatch: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     """Service → (journal says, adapter says): waits for the operator."""
+    differences: tuple[tuple[str, float, float], ...] = ()
+    """Each target that differs: (`flag:NAME` / `route:NAME`, expected, found)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,10 @@ class RolloutState:
     moved_count: int = 0
     reason: str = ""
     """Why the rollout is paused, held or rolling back, in words."""
+    readback_at: float | None = None
+    """When the exposed services' flags and routes are next read back (`policy.readback`)."""
+    readback_cmd: int | None = None
+    """The periodic read-back in flight."""
 
     @property
     def effective_phase(self) -> RolloutPhase:

@@ -36,6 +36,8 @@ class Tx:
         self.moved_count = state.moved_count
         self.reason = state.reason
         self.started_at = state.started_at
+        self.readback_at = state.readback_at
+        self.readback_cmd = state.readback_cmd
         self.cmds: list[Command] = []
         self.counts: tuple[int, int, int] | None = None
         """(transitions, services in canary, lowest wave not yet promoted), cached by
@@ -141,6 +143,6 @@ class Tx:
             self.ctx, self.phase, self.at, self.started_at, self.services, tuple(self.groups),
             self.inflight, self.next_cmd, self.hold, self.frozen_at, self.stepping,
             self.rollback_queue, self.rollback_final, self.approved_waves, self.transitions,
-            self.moved_count, self.reason,
+            self.moved_count, self.reason, self.readback_at, self.readback_cmd,
         ))  # in RolloutState's field order
         return state, self.cmds

@@ -87,6 +87,12 @@ SIMPLE_GATES: dict[str, Any] = {
 }
 
 
+NO_READBACK = 86400.0
+"""The periodic read-back (`policy.readback`) of the helper plans: later than any of their
+tests look, so tests about progression see exactly the commands progression sends. The
+read-back has its own tests, with short intervals."""
+
+
 def design_plan(
     *,
     policy: dict[str, Any] | None = None,
@@ -99,7 +105,7 @@ def design_plan(
     """The DESIGN example as a plan document, small stages and bakes by default."""
     return {
         "rollout": "design",
-        "policy": {"max_parallel": 2, **(policy or {})},
+        "policy": {"max_parallel": 2, "readback": NO_READBACK, **(policy or {})},
         "defaults": {
             "stages": stages if stages is not None else [10, 50, 100],
             "bake": bake,
@@ -116,7 +122,7 @@ def independent_plan(
     """Services without dependencies and without gates (one group each)."""
     return {
         "rollout": "independent",
-        "policy": {"max_parallel": max_parallel},
+        "policy": {"max_parallel": max_parallel, "readback": NO_READBACK},
         "defaults": {"stages": stages or [50, 100], "bake": bake, "gates": []},
         "services": {n: {"from": {"version": "1"}, "to": {"version": "2"}} for n in names},
     }

@@ -23,6 +23,8 @@ from adapters.journal_codec import JournalError, decode_event, encode_event
 from adapters.journal_sqlite import SCHEMA_VERSION, SqliteJournal
 from core.events import (
     EVENT_TYPES,
+    Abandoned,
+    Adopted,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -49,6 +51,8 @@ EVERY_EVENT: list[Event] = [
     OperatorAction(at=4.0, action="rollback", service="ranker", operator="ana", reason="p99"),
     FaultInjected(at=5.0, fault={"kind": "error_rate", "value": 0.05, "tags": [1, None]}),
     Resumed(at=1.7976931348623157e308, note="pid 4242"),
+    Adopted(at=6.0, exposures={"ranker": 20.0}, targets={"flag:ranker-v6": 20.0}, operator="ana", reason="hand-set"),
+    Abandoned(at=7.0, operator="ana", reason="driver's laptop died", by_run="run-2"),
 ]
 
 

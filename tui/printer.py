@@ -108,7 +108,10 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
     if isinstance(event, ExposureRead):
         if event.error is not None:
             return f"read-back failed: {event.error}"
-        shown = ", ".join(f"{k} {v:g}%" for k, v in sorted(event.exposures.items()))
+        if event.cmd_id and not (state.hold is not None and state.hold.differences):
+            return None  # a read that agrees with the journal (a phase line says when a hold ends)
+        readings = event.targets or event.exposures
+        shown = ", ".join(f"{k.replace(':', ' ', 1)} {v:g}%" for k, v in sorted(readings.items()))
         return f"read back from adapters: {shown}"
     if isinstance(event, OperatorAction):
         target = f" {event.service}" if event.service else ""
