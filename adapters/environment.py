@@ -112,14 +112,14 @@ def _routes(env: Any) -> dict[str, dict[str, Any]]:
     return {name: _as_dict(target) for name, target in _as_dict(getattr(env, "routes", None)).items()}
 
 
-def _flags(b: _Builder, env: Any) -> FlagService | None:
+def _flags(b: _Builder, env: Any, owner: str | None) -> FlagService | None:
     if env.kind == "unleash":
         url = b.need("flags", env, "url", "the Unleash server, such as http://127.0.0.1:4242")
         token = b.token("flags", env, required=True)
         if url and token:
             return UnleashFlags(
                 url, token=token, project=env.project or "default",
-                environment=env.environment or "development", timeout=env.timeout,
+                environment=env.environment or "development", timeout=env.timeout, owner=owner,
             )
         return None
     if env.kind == "http":
@@ -204,8 +204,12 @@ def build_adapters(
     clock: Clock,
     source: SourceMap | None = None,
     environ: Mapping[str, str] | None = None,
+    owner: str | None = None,
 ) -> tuple[FlagService, Router, MetricSource, Closer]:
     """(flags, router, metrics, close) for a plan whose `environment` is a mapping.
+
+    `owner` is the run the adapters act for: a flag service that can mark what interlock
+    owns (Unleash: the strategy's title) marks it with this run.
 
     Raises `InputError` listing every problem; `close()` closes every client."""
     env = plan.environment
@@ -231,7 +235,7 @@ def build_adapters(
     if metrics_used and env.metrics is None:
         b.problem(("metrics",), f"gates measure {', '.join(sorted(metrics_used))}, but there is no metric source")
 
-    flags = _flags(b, env.flags) if env.flags is not None else None
+    flags = _flags(b, env.flags, owner) if env.flags is not None else None
     router = _router(b, env.router, routes_used) if env.router is not None else None
     metrics = _metrics(b, env.metrics, clock, metrics_used) if env.metrics is not None else None
     built = [a for a in (flags, router, metrics) if a is not None]

@@ -341,6 +341,44 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
             problems += _gate_ref_problems(service.gates, ("services", name, "gates"), plan, source)
     for name, gate in plan.gates.items():
         problems += _gate_problems(gate, ("gates", name), source)
+    problems += _whole_percent_problems(plan, source)
+    return problems
+
+
+WHOLE_PERCENT_FLAGS = ("unleash",)
+"""Flag services whose SDKs bucket users into whole percents: a stage of 0.5 reads back as
+set and exposes nobody, 2.5 exposes 2%."""
+
+
+def _whole_percent_problems(plan: Plan, source: SourceMap) -> list[Problem]:
+    """A fractional stage on a service whose exposure is a flag in a whole-percent flag service,
+    once per place it is written (a `defaults.stages` entry names every service that uses it)."""
+    flags = getattr(plan.environment, "flags", None)
+    kind = getattr(flags, "kind", None)
+    if kind not in WHOLE_PERCENT_FLAGS:
+        return []
+    users: dict[Path, list[str]] = {}
+    for name, service in sorted(plan.services.items()):
+        if not service.moves or not plan.exposure_of(name).flag:
+            continue
+        at: Path = ("services", name, "stages") if service.stages is not None else ("defaults", "stages")
+        users.setdefault(at, []).append(name)
+    problems = []
+    for at, names in users.items():
+        specs = plan.services[names[0]].stages if at[0] == "services" else plan.defaults.stages
+        for i, spec in enumerate(specs or []):
+            percent = spec.percent if isinstance(spec, Stage) else spec
+            if float(percent).is_integer():
+                continue
+            where = at + (i, "percent") if isinstance(spec, Stage) else at + (i,)
+            flags_named = ", ".join(f"'{plan.exposure_of(n).flag}'" for n in names)
+            lower, upper = int(percent), int(percent) + 1
+            instead = f"{lower} or {upper}" if lower else str(upper)
+            problems.append(located(source, where, (
+                f"{_num(percent)} is not a whole percent, and {'flag' if len(names) == 1 else 'flags'} "
+                f"{flags_named} {'is' if len(names) == 1 else 'are'} in {kind}, whose SDKs bucket users into "
+                f"whole percents ({_num(percent)}% would expose {lower}%); use {instead}"
+            )))
     return problems
 
 

@@ -125,6 +125,8 @@ class DrillRunner:
             self.clock: Clock = VirtualClock()
         else:
             self.clock = RealClock(self.speed, origin=0.0 if loaded.plan.simulated else None)
+        stamp = datetime.now(timezone.utc)
+        run_id = f"drill-{drill.drill}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         self.world: SimWorld | None = None
         self._close_adapters: Callable[[], Awaitable[None]] | None = None
         if loaded.plan.simulated:
@@ -134,14 +136,13 @@ class DrillRunner:
             from adapters.environment import build_adapters
 
             flags, router, metrics, self._close_adapters = build_adapters(
-                loaded.plan, clock=self.clock, source=loaded.plan_source
+                loaded.plan, clock=self.clock, source=loaded.plan_source, owner=run_id
             )
         if not is_url(journal_path):
             Path(journal_path).parent.mkdir(parents=True, exist_ok=True)
         self.journal: SharedJournal = open_journal(journal_path)
-        stamp = datetime.now(timezone.utc)
         info = RunInfo(
-            run_id=f"drill-{drill.drill}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
+            run_id=run_id,
             rollout=loaded.plan.rollout,
             plan_path=loaded.plan_path,
             plan_text=loaded.plan_text,

@@ -88,12 +88,13 @@ def _clock(kind: str, speed: float, origin: float | None) -> Clock:
     return RealClock(speed=speed, origin=origin if speed != 1.0 else None)
 
 
-def _adapters(plan: Plan, graph: RolloutGraph, seed: int, state_path: Path, clock: Clock):
-    """(world or None, flags, router, metrics): the simulated world, or the plan's real services."""
+def _adapters(plan: Plan, graph: RolloutGraph, seed: int, state_path: Path, clock: Clock, owner: str):
+    """(world or None, flags, router, metrics): the simulated world, or the plan's real services
+    acting for run `owner` (Unleash marks interlock's strategy with it)."""
     if not plan.simulated:
         from adapters.environment import build_adapters
 
-        flags, router, metrics, close = build_adapters(plan, clock=clock)
+        flags, router, metrics, close = build_adapters(plan, clock=clock, owner=owner)
         return None, flags, router, metrics, close
     world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
     return world, world.flags, world.router, world.metrics, None
@@ -138,7 +139,7 @@ def start_run(
         operator=operator_identity(),
     )
     the_clock = _clock(clock, speed, None)
-    world, flags, router, metrics, close = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock)
+    world, flags, router, metrics, close = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
     journal.create_run(info)
     lease = journal.acquire_lease(info.run_id, lease_holder())
     engine = Engine(
@@ -297,7 +298,7 @@ def _resume(
         journal.close()
         raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=journal.label)])
     the_clock = _clock(info.clock, speed or info.speed, state.at)
-    world, flags, router, metrics, close = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock)
+    world, flags, router, metrics, close = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
     engine = Engine(
         state, clock=the_clock, journal=journal, run_id=info.run_id,
         flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive, lease=lease,

@@ -59,8 +59,9 @@ def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
 def test_the_design_mapping_builds_unleash_haproxy_and_prometheus() -> None:
     p, source = plan()
     flags, router, metrics, close = build_adapters(p, clock=VirtualClock(), source=source,
-                                                   environ={"TEST_UNLEASH_TOKEN": SECRET})
+                                                   environ={"TEST_UNLEASH_TOKEN": SECRET}, owner="run-42")
     assert isinstance(flags, UnleashFlags) and (flags.project, flags.environment) == ("default", "development")
+    assert flags.owner == "run-42"  # interlock's strategy is marked with the run that builds the adapters
     assert isinstance(router, HAProxyRouter) and router.admin == "127.0.0.1:9999"
     assert isinstance(metrics, PrometheusMetrics) and set(metrics.queries) == {"error_rate"}
     assert SECRET not in repr((flags, router, metrics))

@@ -195,3 +195,11 @@ def unleash(stack_dir: Path, postgres: PgServer) -> Iterator[UnleashServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def sdk_token(unleash: UnleashServer) -> str:
+    """A client token for the official SDK (`tests/stack/sdkjudge.py`), made through the Admin API."""
+    from sdkjudge import client_token
+
+    return client_token(unleash.url, unleash.token)

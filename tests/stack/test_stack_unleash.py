@@ -27,7 +27,7 @@ USERS = [f"user-{i}" for i in range(300)]
 
 def with_flags(unleash: UnleashServer, body: Callable[[UnleashFlags], Awaitable[T]], **kwargs) -> T:
     async def go() -> T:
-        flags = UnleashFlags(unleash.url, token=kwargs.pop("token", unleash.token), **kwargs)
+        flags = UnleashFlags(unleash.url, token=kwargs.pop("token", unleash.token), owner="run-1", **kwargs)
         try:
             return await body(flags)
         finally:
@@ -72,7 +72,7 @@ def test_set_and_read_back_one_strategy_in_the_environment(unleash: UnleashServe
     env = environment(unleash, flag)
     assert env["enabled"] is True
     (strategy,) = env["strategies"]  # enabling added no default 100% strategy
-    assert strategy["name"] == "flexibleRollout" and strategy["title"] == "interlock"
+    assert strategy["name"] == "flexibleRollout" and strategy["title"] == "interlock run run-1"
     assert strategy["parameters"] == {"rollout": "25", "stickiness": "default", "groupId": "ranker"}
 
 
@@ -112,10 +112,10 @@ def test_a_lockstep_group_exposes_the_same_users_on_every_flag(unleash: UnleashS
     assert group < enabled_users(unleash, embedder)  # a bigger stage keeps everyone who already had it
 
 
-def test_zero_percent_serves_nobody_with_the_environment_on(unleash: UnleashServer) -> None:
+def test_zero_percent_serves_nobody_and_leaves_an_environment_off(unleash: UnleashServer) -> None:
     flag = new_flag(unleash)
     with_flags(unleash, lambda f: f.set_rollout(flag, 0, "g"))
-    assert environment(unleash, flag)["enabled"] is True
+    assert environment(unleash, flag)["enabled"] is False  # turning it on could expose others' strategies
     assert enabled_users(unleash, flag) == set()
     with_flags(unleash, lambda f: f.set_rollout(flag, 100, "g"))
     assert enabled_users(unleash, flag) == set(USERS)
