@@ -33,6 +33,11 @@ _WEIGHTS = {"producer_first": 60, "consumer_first": 8, "lockstep": 4, "free": 28
 
 
 def layered_plan(services: int, layer: int, seed: int) -> Plan:
+    return Plan.model_validate({"rollout": "bench", "services": layered_services(services, layer, seed)})
+
+
+def layered_services(services: int, layer: int, seed: int) -> dict[str, dict[str, object]]:
+    """The `services:` mapping of the generated plan (plain data, ready for YAML)."""
     rng = random.Random(seed)
     names = [f"s{i:05d}" for i in range(services)]
     static = {name for name in names if rng.random() < 0.05}
@@ -61,7 +66,7 @@ def layered_plan(services: int, layer: int, seed: int) -> Plan:
         if name not in static:
             entry["to"] = dst
         doc[name] = entry
-    return Plan.model_validate({"rollout": "bench", "services": doc})
+    return doc
 
 
 def main() -> None:

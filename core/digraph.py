@@ -68,6 +68,10 @@ class BlastRadius(Mapping[str, tuple[str, ...]]):
             self._decoded[name] = tuple(compress(self._names, _selectors(mask)))
         return self._decoded[name]
 
+    def size(self, name: str) -> int:
+        """How many services are downstream of `name`, without decoding them."""
+        return self._masks[self._index[name]].bit_count()
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
+from core.digraph import BlastRadius
+
 Reason = Literal["producer_first", "consumer_first"]
 
 
@@ -50,6 +52,11 @@ class RolloutGraph:
 
     def group(self, service: str) -> tuple[str, ...]:
         return self.groups[self.group_of[service]]
+
+    def downstream_count(self, service: str) -> int:
+        """`len(blast_radius[service])`, without writing the names out (they grow with n²)."""
+        radius = self.blast_radius
+        return radius.size(service) if isinstance(radius, BlastRadius) else len(radius[service])
 
     def to_json(self) -> dict[str, object]:
         """The `interlock plan --json` object of DESIGN.md."""

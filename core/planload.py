@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from core.plan import Gate, Plan, Stage, StageSpec
 from core.inputs import read_input, shown_path
 from core.problems import InputError, Path, Problem, SourceMap, located
-from core.yamlsrc import load_yaml
+from core.yamlsrc import collector_paused, load_yaml
 
 if TYPE_CHECKING:
     from core.graph import RolloutGraph
@@ -38,15 +38,16 @@ def load_plan(path: str | FilePath) -> tuple[Plan, SourceMap]:
 
 def parse_plan(text: str, file: str) -> tuple[Plan, SourceMap]:
     """Validate plan text; `file` names it in problems. Raises `InputError`."""
-    data, source, problems = load_yaml(text, file)
-    plan: Plan | None = None
-    if isinstance(data, dict):
-        try:
-            plan = Plan.model_validate(data)
-        except ValidationError as err:
-            problems += validation_problems(err, Plan, data, source)
-    if plan is not None:
-        problems += plan_problems(plan, source)
+    with collector_paused():
+        data, source, problems = load_yaml(text, file)
+        plan: Plan | None = None
+        if isinstance(data, dict):
+            try:
+                plan = Plan.model_validate(data)
+            except ValidationError as err:
+                problems += validation_problems(err, Plan, data, source)
+        if plan is not None:
+            problems += plan_problems(plan, source)
     if problems or plan is None:
         raise InputError(sort_problems(problems))
     return plan, source
@@ -327,13 +328,15 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
         )
     problems += _stage_problems(plan.defaults.stages, ("defaults", "stages"), source)
     problems += _gate_ref_problems(plan.defaults.gates, ("defaults", "gates"), plan, source)
+    unknown = 0
     for name, service in plan.services.items():
         for i, dep in enumerate(service.depends_on):
             at: Path = ("services", name, "depends_on", i)
             if dep == name:
                 problems.append(located(source, at, f"service '{name}' cannot depend on itself"))
             elif dep not in plan.services:
-                others = [n for n in names if n != name]
+                unknown += 1
+                others = [n for n in names if n != name] if unknown <= SUGGEST_LIMIT else None
                 problems.append(located(source, at, _unknown("service", dep, others, "services")))
         if service.stages is not None:
             problems += _stage_problems(service.stages, ("services", name, "stages"), source)
@@ -382,13 +385,23 @@ def _whole_percent_problems(plan: Plan, source: SourceMap) -> list[Problem]:
     return problems
 
 
-def _unknown(what: str, name: str, known: list[str], section: str) -> str:
+SUGGEST_LIMIT = 50
+"""Unknown service names that get a "did you mean": each suggestion compares the name with
+every service, so a 50,000-service plan that lost a service would otherwise be quadratic."""
+LIST_LIMIT = 10
+"""Known names listed in a message at most (a plan may have thousands)."""
+
+
+def _unknown(what: str, name: str, known: list[str] | None, section: str) -> str:
     message = f"unknown {what} '{name}'"
+    if known is None:
+        return message + f"; check the names under `{section}`"
     close = difflib.get_close_matches(name, known, n=1)
     if close:
         return message + f"; did you mean '{close[0]}'?"
     if known:
-        return message + f"; known {what}s: {', '.join(known)}"
+        listed = ", ".join(known[:LIST_LIMIT]) + (", ..." if len(known) > LIST_LIMIT else "")
+        return message + f"; known {what}s: {listed}"
     return message + f"; no {what}s are defined under `{section}`"
 
 

@@ -10,18 +10,35 @@ What the walk accepts, explicitly:
 - scalars with the standard tags (null, bool, int, float, str); timestamps stay
   the text they were written as (`version: 2024-01-01` means a string);
 - aliases (`*name`) resolve to their anchor's value; the aliased node itself is
-  located at the alias, its children at the anchor. A recursive alias and an
-  alias expansion beyond `MAX_NODES` nodes are problems;
+  located at the alias, its children at the anchor. A recursive alias is a
+  problem, and so is a document whose aliases expand to more than `MAX_NODES`
+  nodes plus `ALIAS_RATIO` per node written (a "billion laughs" bomb); nodes
+  written out count once, however large the plan;
 - merge keys (`<<: *base`, or a list of them) are supported with YAML's
   semantics: explicit keys win, then earlier merged mappings win over later ones;
 - anything else (custom `!tags`, `!!set`, `!!binary`, non-text keys, duplicate
   keys, an empty document, a top level that is not a mapping) is a problem.
+
+Composing uses libyaml (`yaml.CSafeLoader`) when PyYAML has it: a 50,000-service
+plan composes in about a second instead of a minute. Its nodes carry the same
+(line, column) marks as the pure-Python loader's; aliases are the one thing
+it does not locate (it hands back the anchor's node), so a document with `*`
+in it has its alias positions read from libyaml's event stream. Its error
+messages differ from PyYAML's, so a document libyaml refuses is composed
+again by the pure-Python loader, whose wording and positions are the ones
+users see; so is one nested `MAX_DEPTH` deep (libyaml stops only at 1,000, and
+the pure-Python path checks the text's depth before composing), an alias bomb
+and a key that is a list or mapping: the path users see for those stays one. The collector is paused while the tree is built: a large document
+is hundreds of thousands of young objects, none of them garbage.
 
 Shared by plans and drills: nothing here knows either format.
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -31,13 +48,20 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from core.problems import Path, Problem, SourceMap
 
 MAX_NODES = 100_000
-"""Upper bound on nodes after alias expansion (a "billion laughs" guard)."""
+"""Nodes that alias expansions may always add (a "billion laughs" guard)..."""
+ALIAS_RATIO = 10
+"""...plus this many per node written out, so large plans may use anchors freely."""
+
+_C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
 
 MAX_DEPTH = 64
 """Upper bound on nested lists and mappings; a plan needs about six. PyYAML composes
 recursively, so a document ~500 deep would otherwise end in a RecursionError."""
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
+_MERGE = _TAG + "merge"
+_INT = _TAG + "int"
 _CONSTRUCTOR = SafeConstructor()
 _SCALARS = {
     _TAG + "null": SafeConstructor.construct_yaml_null,
@@ -81,53 +105,99 @@ def _kind(value: Any) -> str:
     return f"a scalar ({value!r})"
 
 
+class _Inexact(Exception):
+    """libyaml's tree holds a node it places differently from PyYAML: compose again in Python."""
+
+
+def _empty(node: Node) -> bool:
+    return node.value == "" and not node.style  # plain style is '' in libyaml, None in PyYAML
+
+
 class _Walker:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, fast: bool = False) -> None:
+        self.fast = fast
+        """The tree came from libyaml (see `_Inexact`)."""
         self.source = SourceMap(file=file)
         self.problems: list[Problem] = []
         self._active: set[int] = set()
-        self._count = 0
+        self._visited: set[int] = set()
+        """`id(node.value)` of every list or mapping walked: meeting one again is an alias."""
+        self._written = 0
+        self._expanded = 0
+        self._expanding = 0
         self._too_big = False
+
+    def tag(self, node: Node) -> str:
+        """A tag to name in a problem; libyaml reads some odd tags PyYAML refuses, so let PyYAML judge."""
+        if self.fast and not node.tag.startswith(_TAG):
+            raise _Inexact
+        return _tag(node)
 
     def problem(self, path: Path, at: tuple[int, int], message: str) -> None:
         self.problems.append(Problem(path, message, self.source.file, at[0], at[1]))
 
     def value(self, node: Node, path: Path) -> Any:
-        self._count += 1
-        if self._count > MAX_NODES:
-            if not self._too_big:
-                self._too_big = True
-                self.problem(path, _mark(node), f"the document expands to more than {MAX_NODES} nodes (alias bomb?)")
-            return None
-        self.source.marks.setdefault(path, _mark(node))
-        if len(path) > MAX_DEPTH:  # aliases nest without nesting the text
-            if not self._too_big:
-                self._too_big = True
-                self.problem(path[:MAX_DEPTH], _mark(node), f"nested more than {MAX_DEPTH} levels deep through aliases")
-            return None
-        if id(node.value) in self._active:
+        if self._expanding:
+            self._expanded += 1
+            if self._expanded > MAX_NODES + ALIAS_RATIO * self._written:
+                if self.fast:
+                    raise _Inexact  # the pure-Python path checks the text's depth first
+                if not self._too_big:
+                    self._too_big = True
+                    self.problem(
+                        path,
+                        _mark(node),
+                        f"aliases expand to more than {MAX_NODES} nodes plus {ALIAS_RATIO} per node "
+                        "written (alias bomb?); write the values out or use fewer aliases",
+                    )
+                return None
+        else:
+            self._written += 1
+        marks = self.source.marks
+        if path not in marks:
+            mark = node.start_mark
+            marks[path] = (mark.line + 1, mark.column + 1)
+        if len(path) >= MAX_DEPTH:
+            if self.fast:
+                raise _Inexact  # libyaml nests up to 1,000 deep: the pure-Python path judges depth
+            if len(path) > MAX_DEPTH:  # aliases nest without nesting the text
+                if not self._too_big:
+                    self._too_big = True
+                    self.problem(path[:MAX_DEPTH], _mark(node), f"nested more than {MAX_DEPTH} levels deep through aliases")
+                return None
+        if type(node) is ScalarNode:
+            tag, text = node.tag, node.value
+            if tag == _STR:
+                return text
+            if tag == _INT and text.isdigit() and text.isascii() and (text[0] != "0" or text == "0"):
+                return int(text)  # what construct_yaml_int makes of plain decimals, without its detours
+            return self.scalar(node, path)
+        key = id(node.value)
+        if key in self._active:
             self.problem(path, _mark(node), "a recursive alias refers to itself; write the value out")
             return None
-        if isinstance(node, ScalarNode):
-            return self.scalar(node, path)
-        self._active.add(id(node.value))
+        again = key in self._visited
+        self._visited.add(key)
+        self._active.add(key)
+        self._expanding += again
         try:
             if isinstance(node, SequenceNode):
                 if node.tag != _TAG + "seq":
-                    self.problem(path, _mark(node), f"unsupported YAML tag {_tag(node)!r}; use a plain list")
+                    self.problem(path, _mark(node), f"unsupported YAML tag {self.tag(node)!r}; use a plain list")
                 return [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
             if node.tag != _TAG + "map":
-                self.problem(path, _mark(node), f"unsupported YAML tag {_tag(node)!r}; use a plain mapping")
+                self.problem(path, _mark(node), f"unsupported YAML tag {self.tag(node)!r}; use a plain mapping")
             return self.mapping(node, path)
         finally:
-            self._active.discard(id(node.value))
+            self._active.discard(key)
+            self._expanding -= again
 
     def scalar(self, node: ScalarNode, path: Path) -> Any:
         if node.tag == _TAG + "timestamp":
             return node.value
         construct = _SCALARS.get(node.tag)
         if construct is None:
-            self.problem(path, _mark(node), f"unsupported YAML tag {_tag(node)!r}; use plain text, numbers or booleans")
+            self.problem(path, _mark(node), f"unsupported YAML tag {self.tag(node)!r}; use plain text, numbers or booleans")
             return node.value
         try:
             return construct(_CONSTRUCTOR, node)
@@ -136,10 +206,16 @@ class _Walker:
             return node.value
 
     def mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+        if self.fast and node.flow_style and any(_empty(k) or _empty(v) for k, v in node.value):
+            raise _Inexact  # libyaml places `{a: }`'s empty value at the next token, PyYAML after the colon
         out: dict[str, Any] = {}
+        key_marks = self.source.key_marks
         for key, key_node, value_node in self.entries(node, path):
-            self.source.key_marks.setdefault(path + (key,), _mark(key_node))
-            out[key] = self.value(value_node, path + (key,))
+            at = path + (key,)
+            if at not in key_marks:
+                mark = key_node.start_mark
+                key_marks[at] = (mark.line + 1, mark.column + 1)
+            out[key] = self.value(value_node, at)
         return out
 
     def entries(self, node: MappingNode, path: Path) -> list[tuple[str, Node, Node]]:
@@ -148,7 +224,7 @@ class _Walker:
         first_line: dict[str, int] = {}
         merges: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
+            if key_node.tag == _MERGE:
                 merges.append((key_node, value_node))
                 continue
             key = self.key(key_node, path)
@@ -162,7 +238,7 @@ class _Walker:
                     "YAML would silently keep only the last one",
                 )
                 continue
-            first_line[key] = _mark(key_node)[0]
+            first_line[key] = key_node.start_mark.line + 1
             explicit.append((key, key_node, value_node))
         seen = set(first_line)
         for key_node, value_node in merges:
@@ -173,7 +249,7 @@ class _Walker:
         return explicit
 
     def key(self, node: Node, path: Path) -> str | None:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "str":
+        if node.tag == _STR and type(node) is ScalarNode:
             return node.value
         if isinstance(node, ScalarNode) and node.value == "":
             self.problem(path + ("",), _mark(node), "an entry has no key; write `name: value`")
@@ -182,9 +258,11 @@ class _Walker:
             message = (
                 f"key {node.value!r} is read as {kind}; keys must be text, so quote it: '{node.value}'"
                 if kind
-                else f"key {node.value!r} is tagged {_tag(node)!r}; keys must be plain text"
+                else f"key {node.value!r} is tagged {self.tag(node)!r}; keys must be plain text"
             )
             self.problem(path + (node.value,), _mark(node), message)
+        elif self.fast:
+            raise _Inexact  # the pure-Python path checks the depth of a key's text too
         else:
             self.problem(path, _mark(node), "keys must be plain text, not a list or mapping")
         return None
@@ -214,28 +292,24 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
     Returns the plain data (None when the text is not YAML or empty), the
     positions of every node path, and the problems found, in document order.
     """
-    walker = _Walker(file)
+    with collector_paused():
+        try:
+            return _load(text, file, fast=_C_LOADER is not None and "\t" not in text)
+        except _Inexact:
+            return _load(text, file, fast=False)
+
+
+def _load(text: str, file: str, *, fast: bool) -> tuple[Any, SourceMap, list[Problem]]:
+    walker = _Walker(file, fast)
     try:
-        too_deep = _too_deep(text)
-        if too_deep is not None:
-            walker.problem((), too_deep, f"nested more than {MAX_DEPTH} levels deep; a plan needs a handful")
-            return None, walker.source, walker.problems
-        root = yaml.compose(text, Loader=_LocatingLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        at = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = err.problem or err.context or "cannot be parsed"
-        if err.context and err.problem and err.problem.startswith("but "):
-            reason = f"{err.context}, {err.problem}"
-        walker.problem((), at, f"not valid YAML: {reason}")
-        return None, walker.source, walker.problems
-    except yaml.reader.ReaderError as err:
-        line = text.count("\n", 0, err.position) + 1
-        col = err.position - text.rfind("\n", 0, err.position)
-        walker.problem((), (line, col), f"not valid YAML: unacceptable character #x{err.character:04x}: {err.reason}")
-        return None, walker.source, walker.problems
+        if not fast:
+            too_deep = _too_deep(text)
+            if too_deep is not None:
+                walker.problem((), too_deep, f"nested more than {MAX_DEPTH} levels deep; a plan needs a handful")
+                return None, walker.source, walker.problems
+        root = compose(text, fast=fast)
     except yaml.YAMLError as err:
-        walker.problem((), (1, 1), f"not valid YAML: {err}")
+        walker.problem(*_yaml_error(err, text))
         return None, walker.source, walker.problems
     if root is None:
         walker.problem((), (1, 1), "the file is empty; expected a mapping of `key: value` lines")
@@ -261,6 +335,91 @@ def _too_deep(text: str) -> tuple[int, int] | None:
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
+
+
+def compose(text: str, *, fast: bool = True) -> Node | None:
+    """The node tree of one document, every node (aliases too) at its own position.
+
+    libyaml when available and `fast`, raising `_Inexact` for any document it
+    refuses (the pure-Python path words the problem, so errors read the same
+    either way); the pure-Python loader otherwise.
+    (libyaml also takes some tabs PyYAML refuses: `load_yaml` sends text with
+    tabs the slow way.)
+    """
+    if fast and _C_LOADER is not None:
+        try:
+            root = yaml.compose(text, Loader=_C_LOADER)
+        except (yaml.YAMLError, UnicodeError, ValueError):
+            raise _Inexact from None  # the pure-Python path words the problem
+        if root is not None and "*" in text:
+            aliases = (e.start_mark for e in yaml.parse(text, Loader=_C_LOADER) if isinstance(e, yaml.AliasEvent))
+            _locate_aliases(root, aliases)
+        return root
+    return yaml.compose(text, Loader=_LocatingLoader)
+
+
+def _locate_aliases(root: Node, marks: Iterator[Any]) -> None:
+    """Give every alias of libyaml's tree its own node placed at the alias.
+
+    libyaml returns the anchor's node itself for an alias. Walking the tree in
+    document order without entering a node twice meets the nodes in the order
+    of their events, so the n-th node met again is the n-th alias; it is
+    replaced by a copy (sharing its children) carrying the alias's mark, just
+    as `_LocatingLoader` builds it.
+    """
+    seen = {id(root)}
+    slots: list[tuple[list[Any], int, int]] = []
+    _push_slots(root, slots)
+    while slots:
+        items, index, side = slots.pop()
+        item = items[index]
+        node = item[side] if side >= 0 else item
+        if id(node) not in seen:
+            seen.add(id(node))
+            _push_slots(node, slots)
+            continue
+        alias = object.__new__(type(node))
+        alias.__dict__.update(node.__dict__)
+        alias.start_mark = next(marks)
+        items[index] = alias if side < 0 else ((alias, item[1]) if side == 0 else (item[0], alias))
+
+
+def _push_slots(node: Node, slots: list[tuple[list[Any], int, int]]) -> None:
+    """Where `node`'s children stand (list, index, side of the pair or -1), last child first."""
+    if isinstance(node, MappingNode):
+        for i in range(len(node.value) - 1, -1, -1):
+            slots += ((node.value, i, 1), (node.value, i, 0))
+    elif isinstance(node, SequenceNode):
+        slots += ((node.value, i, -1) for i in range(len(node.value) - 1, -1, -1))
+
+
+def _yaml_error(err: yaml.YAMLError, text: str) -> tuple[Path, tuple[int, int], str]:
+    """PyYAML's complaint as (path, position, message): always the root, one line."""
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        at = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = err.problem or err.context or "cannot be parsed"
+        if err.context and err.problem and err.problem.startswith("but "):
+            reason = f"{err.context}, {err.problem}"
+        return (), at, f"not valid YAML: {reason}"
+    if isinstance(err, yaml.reader.ReaderError):
+        line = text.count("\n", 0, err.position) + 1
+        col = err.position - text.rfind("\n", 0, err.position)
+        return (), (line, col), f"not valid YAML: unacceptable character #x{err.character:04x}: {err.reason}"
+    return (), (1, 1), f"not valid YAML: {err}"
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large value is built (it makes no cycles worth
+    collecting; a 10,000-service plan otherwise spends a third of its load in the collector)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

@@ -114,8 +114,8 @@ def test_design_example_reads_as_text() -> None:
     assert (
         "  ranker before api: no contract between them, either order is safe (producer first)\n"
     ) in text
-    assert "  features  api, embedder, ranker\n" in text
-    assert "  api       none\n" in text
+    assert "  features  3 downstream: embedder, ranker, api\n" in text
+    assert "  api       none" in text.splitlines()
 
 
 # --- the table, one edge at a time -----------------------------------------------

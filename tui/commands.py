@@ -14,12 +14,14 @@ from core.planload import load_plan
 from core.order import compile_plan
 from core.problems import InputError, Problem
 from core.state import RolloutState
+from core.yamlsrc import collector_paused
 from tui import printer, runtime
 
 
 def validate(path: Path) -> int:
-    plan, source = load_plan(path)
-    graph = compile_plan(plan, source)
+    with collector_paused():
+        plan, source = load_plan(path)
+        graph = compile_plan(plan, source)
     print(
         f"{path}: ok — {len(plan.services)} services, {len(graph.moving)} moving, "
         f"{len(graph.waves)} waves, {len(graph.lockstep)} lockstep groups"
@@ -28,10 +30,11 @@ def validate(path: Path) -> int:
 
 
 def show_plan(path: Path, *, as_json: bool) -> int:
-    plan, source = load_plan(path)
-    graph = compile_plan(plan, source)
+    with collector_paused():
+        plan, source = load_plan(path)
+        graph = compile_plan(plan, source)
     if as_json:
-        print(json.dumps(graph.to_json(), indent=2))
+        print(printer.json_block(graph.to_json()))
     else:
         from tui.plan_text import render_plan
 

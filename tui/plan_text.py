@@ -61,11 +61,60 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
     if not graph.static:
         lines.append("  none")
 
-    lines += ["", "blast radius (what is downstream of each service)"]
+    lines += ["", f"blast radius (how many services are downstream of each; the {NEAREST} nearest first)"]
+    consumers = _consumers(plan)
     for name in sorted(graph.blast_radius):
-        downstream = graph.blast_radius[name]
-        lines.append(f"  {name:<{width}}  {', '.join(downstream) if downstream else 'none'}")
+        count = graph.downstream_count(name)
+        if not count:
+            lines.append(f"  {name:<{width}}  none")
+            continue
+        nearest = _nearest(name, consumers, NEAREST)
+        more = f", ... {count - len(nearest)} more" if count > len(nearest) else ""
+        lines.append(f"  {name:<{width}}  {count} downstream: {', '.join(nearest)}{more}")
     return "\n".join(lines)
+
+
+NEAREST = 5
+"""Downstream services named per line of the blast radius; the rest are counted. Every
+name written out would make the output grow with the square of the plan (`--json` has them)."""
+
+
+def _consumers(plan: Plan) -> dict[str, list[str]]:
+    """Service → the services that depend on it directly, sorted."""
+    out: dict[str, list[str]] = {name: [] for name in plan.services}
+    for name, service in plan.services.items():
+        for dep in dict.fromkeys(service.depends_on):
+            if dep in out:
+                out[dep].append(name)
+    for names in out.values():
+        names.sort()
+    return out
+
+
+def _nearest(start: str, consumers: dict[str, list[str]], limit: int) -> list[str]:
+    """Up to `limit` services downstream of `start`, nearest first, then by name.
+
+    Breadth first, a level at a time; from each service's sorted consumers only
+    the first `limit` unseen ones can make the cut, so a line costs about what
+    it prints, not the size of the radius."""
+    found: list[str] = []
+    seen = {start}
+    level = [start]
+    while level and len(found) < limit:
+        want = limit - len(found)
+        candidates: set[str] = set()
+        for name in level:
+            taken = 0
+            for consumer in consumers[name]:
+                if taken == want:
+                    break
+                if consumer not in seen:
+                    candidates.add(consumer)
+                    taken += 1
+        level = sorted(candidates)[:want]
+        found += level
+        seen.update(level)
+    return found
 
 
 def _precedence_words(plan: Plan, edge: Precedence) -> str:
