@@ -20,8 +20,9 @@ from pathlib import Path as FilePath
 
 from core.problems import InputError, Problem
 
-MAX_INPUT_BYTES = 4 * 1024 * 1024
-"""A plan, a drill or a measurements file larger than this is refused (plans are kilobytes)."""
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+"""A plan, a drill or a measurements file larger than this is refused. Plans are usually
+kilobytes, but a 50,000-service plan (issue 17) is 12-30 MB and must load."""
 
 MAX_SPEED = 100_000.0
 """Simulated seconds per wall second a real clock may run at; beyond it a scheduling hiccup

@@ -39,6 +39,14 @@ CORNERS = [
     "a:\nb: 1\n- \n",
     "a:\n- \n- x\nb: [a: , : b]\n",
     "a: 1\nb: 'tab\there'\n",
+    "a: " + "[" * 70 + "]" * 70 + "\n",
+    "a: " + "[" * 64 + "]" * 64 + "\n",
+    "a: " + "[" * 63 + "]" * 63 + "\n",
+    "a: " + "[" * 1200 + "]" * 1200 + "\n",
+    "".join(" " * i + f"k{i}:\n" for i in range(70)) + " " * 70 + "x: 1\n",
+    "? " + "[" * 70 + "]" * 70 + "\n: 1\n",
+    "a: &a [1]\n" + "".join(f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(70)),
+    "a: &a [x, x]\n" + "".join(f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, *{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(20)),
     "a: &a {x: 1, x: 2}\nb: *a\nc: *a\n",
     "a: &a {x: 1, y: 1}\nb: &b {x: 2, z: 2}\nm:\n  <<: [*a, *b]\n  y: 3\n",
     "s: &s text\nt: *s\nl: [*s, *s, {k: *s}]\n",
@@ -79,19 +87,23 @@ def _comparable(result: tuple[Any, Any, Any]) -> Any:
 
 def test_libyaml_is_there_and_used_for_valid_documents(monkeypatch: pytest.MonkeyPatch) -> None:
     assert yamlsrc._C_LOADER is yaml.CSafeLoader, "PyYAML was built without libyaml"
-    used: list[str] = []
-    real = yamlsrc._LocatingLoader.__init__
+    paths: list[bool] = []
+    real = yamlsrc.compose
 
-    def spy(self: Any, stream: Any) -> None:
-        used.append("python")
-        real(self, stream)
+    def spy(text: str, *, fast: bool = True) -> Any:
+        paths.append(fast)
+        return real(text, fast=fast)
 
-    monkeypatch.setattr(yamlsrc._LocatingLoader, "__init__", spy)
+    monkeypatch.setattr(yamlsrc, "compose", spy)
     text = (ROOT / "examples" / "recsys.yaml").read_text()
     assert load_yaml(text, "f")[2] == []
-    assert used == []
+    assert paths == [True]
+    paths.clear()
     assert load_yaml("a: [1, 2\n", "f")[2]
-    assert used == ["python"]  # libyaml refused it: PyYAML words the problem
+    assert paths == [True]  # libyaml refused it; PyYAML's parse words the problem before composing
+    paths.clear()
+    assert load_yaml("a: {b: }\n", "f")[2] == []
+    assert paths == [True, False]  # an empty value in a flow mapping: PyYAML places it
 
 
 @pytest.mark.parametrize("text", CORNERS, ids=range(len(CORNERS)))
