@@ -5,7 +5,10 @@ moves; crash recovery replays the whole journal, so replay time bounds how fast
 `interlock resume` gets going. Goals: >= 20,000 events/s in durable batches,
 a 1,000,000-event replay (read + decode, later + reduce) in under 20 s.
 
-    python bench/journal_bench.py [--events 1000000] [--verify]
+    python bench/journal_bench.py [--events 1000000] [--verify] [--audit-key]
+
+`--audit-key` seals the runs with an HMAC key (as `INTERLOCK_AUDIT_KEY` does);
+`--verify` also times a whole-run verify and the verified replay `resume` does.
 
 Everything happens in a temporary directory (on the same disk as the default
 journal would be, if TMPDIR says so). Results are printed, nothing is asserted.
@@ -105,11 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events for the replay run")
     parser.add_argument("--verify", action="store_true", help="also time a hash-chain verify")
+    parser.add_argument("--audit-key", action="store_true", help="seal the runs with an HMAC key")
     args = parser.parse_args(argv)
+    key = {"audit_key": b"bench audit key"} if args.audit_key else {}
 
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
         path = Path(tmp) / "journal.db"
-        with SqliteJournal(path) as journal:
+        with SqliteJournal(path, **key) as journal:
             print(f"journal: {path} (WAL, synchronous=FULL)")
             for batch, total in ((1, 300), (100, 30_000), (1_000, 100_000)):
                 rate = append_rate(journal, new_run(journal, f"append-{batch}"), batch, total)
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob("*-wal"))
         print(f"journal size: {size / 2**20:.0f} MiB")
 
-        with SqliteJournal(path, readonly=True) as journal:
+        with SqliteJournal(path, readonly=True, **key) as journal:
             seconds = replay_seconds(journal, run_id)
             print(f"replay (read + decode) {args.events:,} events: {seconds:.1f} s")
             counted = replay_seconds(journal, run_id, fold=lambda n, _e: n + 1, initial=0)
@@ -131,6 +136,13 @@ def main(argv: list[str] | None = None) -> None:
                 began = time.perf_counter()
                 ok, bad, message = journal.verify(run_id)
                 print(f"verify: {message} in {time.perf_counter() - began:.1f} s")
+                if hasattr(journal, "checked_records"):
+                    began = time.perf_counter()
+                    check = journal.open_check(run_id)
+                    count = sum(1 for _ in journal.checked_records(check))
+                    journal.end_check(check)
+                    print(f"verified replay (read + check + decode) {count:,} events: "
+                          f"{time.perf_counter() - began:.1f} s")
 
 
 if __name__ == "__main__":

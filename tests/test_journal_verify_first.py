@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def env() -> dict[str, str]:
 
 def bodies(path: Path) -> list[str]:
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05) as db:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05)) as db:
             return [r[0] for r in db.execute("SELECT body FROM records ORDER BY seq")]
     except sqlite3.Error:
         return []
