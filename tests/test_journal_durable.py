@@ -15,9 +15,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,24 +47,39 @@ def rows(path: Path, sql: str) -> list[tuple]:
         return []
 
 
+@contextmanager
+def running(journal: Path, speed: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `interlock run` of the example on a real clock, SIGKILLed on leaving."""
+    proc = subprocess.Popen(
+        cli("run", str(PLAN), "--headless", "--speed", speed, "--journal", str(journal)),
+        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def poll_until(proc: subprocess.Popen[bytes], done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while not done() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+
+
 def test_sigkill_after_a_stage_then_the_wal_lost_keeps_the_run_up_to_that_stage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal = tmp_path / "journal.db"
-    proc = subprocess.Popen(
-        cli("run", str(PLAN), "--headless", "--speed", "300", "--journal", str(journal)),
-        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     stages: list[tuple] = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(stages) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            stages = rows(journal, "SELECT seq FROM records WHERE kind = 'exposure_applied' ORDER BY seq")
-            time.sleep(0.01)
+
+    def two_stages() -> bool:
+        stages[:] = rows(journal, "SELECT seq FROM records WHERE kind = 'exposure_applied' ORDER BY seq")
+        return len(stages) >= 2
+
+    with running(journal, "300") as proc:
+        poll_until(proc, two_stages)
         time.sleep(0.3)  # the second stage's checkpoint lands right after its batch commits
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL and len(stages) >= 2
     second_stage = stages[1][0]
     assert Path(f"{journal}-wal").exists()
@@ -83,22 +98,18 @@ def test_a_backup_taken_while_a_run_writes_is_a_consistent_journal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal = tmp_path / "journal.db"
-    proc = subprocess.Popen(
-        cli("run", str(PLAN), "--headless", "--speed", "600", "--journal", str(journal)),
-        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     copies: list[Path] = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(copies) < 5 and time.monotonic() < deadline and proc.poll() is None:
-            if rows(journal, "SELECT count(*) FROM records WHERE seq > 3"):
-                dest = tmp_path / f"copy{len(copies)}.db"
-                assert main(["journal", "backup", str(dest), "--journal", str(journal)]) == 0
-                copies.append(dest)
+
+    def five_copies() -> bool:
+        if rows(journal, "SELECT 1 FROM records WHERE seq > 3"):
+            dest = tmp_path / f"copy{len(copies)}.db"
+            assert main(["journal", "backup", str(dest), "--journal", str(journal)]) == 0
+            copies.append(dest)
             time.sleep(0.2)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        return len(copies) >= 5
+
+    with running(journal, "600") as proc:
+        poll_until(proc, five_copies)
     assert len(copies) == 5
     counts = []
     for copy in copies:
@@ -191,24 +202,3 @@ def test_consoles_opening_a_new_journal_at_once_never_see_a_lock(tmp_path: Path)
         with SqliteJournal(journal, readonly=True) as j:
             assert sorted(r.run_id for r in j.runs()) == [f"run-{n}" for n in range(6)]
             assert all(j.verify(f"run-{n}")[0] for n in range(6))
-
-
-def test_threads_opening_a_new_journal_at_once_never_see_a_lock(tmp_path: Path) -> None:
-    for attempt in range(5):
-        journal = tmp_path / f"t{attempt}" / "journal.db"
-        barrier, errors = threading.Barrier(6), []
-
-        def open_it(n: int) -> None:
-            try:
-                barrier.wait()
-                with SqliteJournal(journal) as j:
-                    j.create_run(RunInfo(f"run-{n}", "r", "p", "x", 1, "virtual", 1.0, ""))
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=open_it, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert errors == []
