@@ -31,7 +31,8 @@ def _group_stages(plan: Plan, members: tuple[str, ...]) -> tuple[Stage, ...]:
 
 def scored(plan: Plan, gate: Gate) -> bool:
     """Judged by the stage's Kayenta score rather than alone."""
-    return plan.defaults.score is not None and gate.judge == "mann_whitney" and gate.group is not None
+    return (plan.defaults.score is not None and gate.judge == "mann_whitney" and gate.group is not None
+            and not gate.dry_run)
 
 
 def _scored_gates(plan: Plan) -> dict[str, Gate]:

@@ -1,12 +1,18 @@
 """Gate judgement with Argo Rollouts' analysis semantics, as pure functions.
 
 A gate takes measurements one by one. Each is classified (successful, failed,
-inconclusive, error), counted, and the run is assessed exactly as Argo does:
-failed once failures exceed `failure_limit`, inconclusive once inconclusives
-exceed `inconclusive_limit`, error once *consecutive* errors exceed
-`consecutive_error_limit` (an error is not a failure, and any real
-measurement resets the streak), successful once `count` measurements are in,
-else still running.
+inconclusive, error) the way Argo's `EvaluateResult` does: with only success
+bounds (`pass_max`/`pass_min`) a miss fails, with only failure bounds
+(`max`/`min`) anything else passes, with both the middle is inconclusive.
+Each is counted, and the run is assessed exactly as Argo's
+`assessMetricStatus`: failed once failures exceed `failure_limit`,
+inconclusive once inconclusives exceed `inconclusive_limit`, error once
+*consecutive* errors exceed `consecutive_error_limit` (an error is not a
+failure and does not count towards `count`; any real measurement resets the
+streak), successful once `consecutive_success_limit` successes come in a row,
+and once `count` measurements are in: successful, or, when a
+`consecutive_success_limit` was not reached, inconclusive (failed if
+`failure_limit` is -1). Else still running.
 """
 
 from __future__ import annotations
@@ -53,12 +59,21 @@ class GateRun:
     inconclusives: int = 0
     errors: int = 0
     consecutive_errors: int = 0
+    consecutive_successes: int = 0
+    """Successful measurements in a row (any other measurement but an ignored one resets it)."""
     phase: GatePhase = "running"
     samples: tuple[Sample, ...] = ()
     sprt: SprtState | None = None
     """The sequential judge's evidence so far."""
     no_data_since: float | None = None
     """Start of the window of the first of the ignored no-data measurements in a row."""
+
+
+NO_DATA: dict[str, MeasurementPhase | None] = {
+    "fail": "failed", "inconclusive": "inconclusive", "error": "error", "ignore": None,
+}
+"""What a measurement without data is, by the gate's `no_data`. `error` is Argo's: an Error
+measurement, which counts towards `consecutive_error_limit` and not towards `count`."""
 
 
 def _is_missing(value: float | None) -> bool:
@@ -72,7 +87,7 @@ def classify(
     if error is not None:
         return "error"
     if _is_missing(value) or (gate.compare == "baseline" and _is_missing(baseline)):
-        return {"fail": "failed", "inconclusive": "inconclusive", "ignore": None}[gate.no_data]
+        return NO_DATA[gate.no_data]
     assert value is not None
     if gate.compare == "baseline":
         assert baseline is not None
@@ -87,25 +102,80 @@ def classify(
         passes = (gate.pass_max is None or value <= gate.pass_max) and (
             gate.pass_min is None or value >= gate.pass_min
         )
-        return "successful" if passes else "inconclusive"
+        if passes:
+            return "successful"
+        # Argo: without a failure condition, a measurement that misses the success condition
+        # fails; with one, it is inconclusive (TestEvaluateResultNoFailureConditionAndNotSuccessful).
+        return "inconclusive" if gate.max is not None or gate.min is not None else "failed"
     return "successful"
 
 
 def assess(gate: Gate, run: GateRun) -> GatePhase:
-    """Argo's assessment of a run from its counters."""
-    return _assess(gate, run.failures, run.inconclusives, run.consecutive_errors, run.count)
-
-
-def _assess(gate: Gate, failures: int, inconclusives: int, streak: int, count: int) -> GatePhase:
-    if gate.failure_limit >= 0 and failures > gate.failure_limit:
+    """Argo's assessment of a run from its counters (`assessMetricStatus`)."""
+    if gate.failure_limit >= 0 and run.failures > gate.failure_limit:
         return "failed"
-    if inconclusives > gate.inconclusive_limit:
+    if run.inconclusives > gate.inconclusive_limit:
         return "inconclusive"
-    if streak > gate.consecutive_error_limit:
+    if run.consecutive_errors > gate.consecutive_error_limit:
         return "error"
-    if gate.count is not None and count >= gate.count:
+    wanted = gate.consecutive_success_limit
+    if wanted > 0 and run.consecutive_successes >= wanted:
+        return "successful"
+    if gate.count is not None and run.count >= gate.count:
+        if wanted > 0:  # the successes in a row never came
+            return "inconclusive" if gate.failure_limit >= 0 else "failed"
         return "successful"
     return "running"
+
+
+def limit_problems(gate: Gate) -> list[tuple[str, str]]:
+    """(field, what is wrong) for limits `count` measurements can never reach: Argo's
+    `ValidateMetric` (count >= failureLimit + consecutiveSuccessLimit, or >= the success
+    limit alone when failing is off, and count >= inconclusiveLimit)."""
+    problems: list[tuple[str, str]] = []
+    successes = gate.consecutive_success_limit
+    if successes and gate.judge == "sequential":
+        problems.append(("consecutive_success_limit",
+                         "a sequential gate decides on its evidence; consecutive_success_limit does not apply"))
+    count, failures = gate.count, gate.failure_limit
+    if count is None:
+        return problems
+    if failures >= 0 and count < failures + successes:
+        limits = f"failure_limit + consecutive_success_limit ({failures} + {successes})" if successes else (
+            f"failure_limit ({failures})")
+        problems.append(("count", f"count ({count}) must be at least {limits}, as Argo requires"))
+    elif failures < 0 and count < successes:
+        problems.append(("count", f"count ({count}) must be at least consecutive_success_limit ({successes}), "
+                                  "as Argo requires"))
+    if count < gate.inconclusive_limit:
+        problems.append(("count", f"count ({count}) must be at least inconclusive_limit ({gate.inconclusive_limit}), "
+                                  "as Argo requires"))
+    return problems
+
+
+def tally(gate: Gate, run: GateRun, phase: MeasurementPhase | None) -> GateRun:
+    """The run's counters after one more measurement of `phase` (None: ignored), re-assessed.
+
+    As Argo's `runMeasurements`: an error adds to the error streak and resets the success
+    streak but is no measurement (`count` stays); any other phase counts, resets the error
+    streak, and only a success extends the success streak."""
+    if phase is None:
+        return run
+    if phase == "error":
+        run = evolve(run, errors=run.errors + 1, consecutive_errors=run.consecutive_errors + 1,
+                     consecutive_successes=0)
+    else:
+        ok = phase == "successful"
+        run = evolve(
+            run,
+            count=run.count + 1,
+            consecutive_errors=0,
+            consecutive_successes=run.consecutive_successes + 1 if ok else 0,
+            successes=run.successes + ok,
+            failures=run.failures + (phase == "failed"),
+            inconclusives=run.inconclusives + (phase == "inconclusive"),
+        )
+    return evolve(run, phase=assess(gate, run))
 
 
 def _judge(
@@ -117,7 +187,11 @@ def _judge(
     canary_data: Sequence[float] | None,
     baseline_data: Sequence[float] | None,
 ) -> tuple[MeasurementPhase | None, float | None, float | None, GateRun]:
-    """(phase, value shown, baseline shown, run with judge state) for one measurement."""
+    """(phase, value shown, baseline shown, run with judge state) for one measurement.
+
+    A sequential gate's measurement with counts returns the run with its test updated
+    and the phase None (`record` then judges by the test); without counts, the phase
+    its `no_data` gives and the run as it was."""
     if error is not None or gate.judge == "threshold":
         return classify(gate, value, baseline, error), value, baseline, run
     if gate.judge == "sequential":
@@ -175,9 +249,11 @@ def record(
     and accepting H0 passes it, whatever the counters say; while it cannot decide, each
     measurement counts towards `count` and reaching it undecided is inconclusive.
     `schedule(count)` gives the next measurement's time while the run is still running."""
+    before = run
     phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
+    tested = run is not before  # a sequential gate's test took this measurement's counts
     since = run.no_data_since
-    if phase is None and not (gate.judge == "sequential" and run.sprt is not None and error is None):
+    if phase is None and not tested:
         # Ignored no data (`no_data: ignore`): bounded by `no_data_timeout`, after which
         # it counts as inconclusive; a window too short for the data never waits forever.
         since = at - gate.interval if since is None else since
@@ -195,7 +271,8 @@ def record(
         baseline = None
     sample = build(Sample, (at, value, baseline, phase, error))
     samples = (run.samples + (sample,))[-keep:]
-    if gate.judge == "sequential" and error is None and run.sprt is not None:
+    if tested:
+        assert run.sprt is not None
         counted = run.count + 1
         if run.sprt.decision == "accept_h1":
             final: GatePhase = "failed"
@@ -206,34 +283,11 @@ def record(
         else:
             final = "running"
         return evolve(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
-                      failures=run.failures + (final == "failed"), phase=final,
+                      failures=run.failures + (final == "failed"), phase=final, no_data_since=None,
                       next_at=_next_at(schedule, final, counted, run.next_at))
-    if phase is None:
-        return evolve(run, samples=samples, pending=None,
-                      next_at=_next_at(schedule, run.phase, run.count, run.next_at))
-    if phase == "error":
-        count, successes, failures, inconclusives = run.count, run.successes, run.failures, run.inconclusives
-        errors, streak = run.errors + 1, run.consecutive_errors + 1
-    else:
-        count, errors, streak = run.count + 1, run.errors, 0
-        successes = run.successes + (phase == "successful")
-        failures = run.failures + (phase == "failed")
-        inconclusives = run.inconclusives + (phase == "inconclusive")
-    phase_now = _assess(gate, failures, inconclusives, streak, count)
-    return evolve(
-        run,
-        samples=samples,
-        pending=None,
-        count=count,
-        successes=successes,
-        failures=failures,
-        inconclusives=inconclusives,
-        errors=errors,
-        consecutive_errors=streak,
-        phase=phase_now,
-        next_at=_next_at(schedule, phase_now, count, run.next_at),
-        no_data_since=since,
-    )
+    run = tally(gate, run, phase)
+    return evolve(run, samples=samples, pending=None, no_data_since=since,
+                  next_at=_next_at(schedule, run.phase, run.count, run.next_at))
 
 
 def _next_at(

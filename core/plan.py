@@ -82,7 +82,8 @@ class Gate(Strict):
     min: float | None = None
     """Failure bound: a measurement below it fails."""
     pass_max: float | None = None
-    """Success bound: when given, a measurement that neither passes nor fails is inconclusive."""
+    """Success bound. With failure bounds too, a measurement that neither passes nor fails is
+    inconclusive; alone, a measurement that misses it fails (as Argo's successCondition)."""
     pass_min: float | None = None
     compare: Literal["baseline"] | None = None
     """Judge the canary against the baseline version instead of absolute bounds."""
@@ -96,10 +97,17 @@ class Gate(Strict):
     """Failures tolerated; -1 turns failing off."""
     inconclusive_limit: int = Field(default=0, ge=0)
     consecutive_error_limit: int = Field(default=4, ge=0)
-    no_data: Literal["fail", "inconclusive", "ignore"] = "inconclusive"
+    consecutive_success_limit: int = Field(default=0, ge=0)
+    """Argo v1.8+: successes in a row that end the gate successful; 0 turns it off. With
+    `count`, reaching the count without them is inconclusive (failed if failure_limit is -1);
+    without `count`, the gate keeps measuring past the bake until they come."""
+    no_data: Literal["fail", "inconclusive", "error", "ignore"] = "inconclusive"
+    """A measurement without data (none, or NaN): `error` is Argo's (an Error measurement)."""
     no_data_timeout: Duration | None = None
     """How long measurements without data may be ignored (`no_data: ignore`) before the
     next one counts as inconclusive; unset: three intervals. Waiting on no data is bounded."""
+    dry_run: bool = False
+    """Measured, judged and shown, but never pauses, fails or rolls back anything (Argo's dryRun)."""
     judge: Literal["threshold", "mann_whitney", "sequential", "drift"] = "threshold"
     """`threshold`: bounds on one value per interval. `mann_whitney`: canary samples against
     baseline samples (Kayenta's judge). `sequential`: an error-rate test that may stop early
@@ -127,6 +135,11 @@ class Gate(Strict):
     weight: float | None = Field(default=None, ge=0, le=100)
     """mann_whitney with `defaults.score`: the group's weight out of 100 (unweighted groups
     share what is left)."""
+
+    @property
+    def open_ended(self) -> bool:
+        """Measures until the stage's bake ends: neither a `count` nor a success streak ends it."""
+        return self.count is None and self.consecutive_success_limit == 0
 
     @field_validator("interval")
     @classmethod

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic import BaseModel, ValidationError
 
+from core.gates import limit_problems
 from core.plan import Gate, Plan, Stage, StageSpec
 from core.inputs import read_input, shown_path
 from core.problems import InputError, Path, Problem, SourceMap, located
@@ -444,6 +445,7 @@ def _gate_problems(gate: Gate, at: Path, source: SourceMap) -> list[Problem]:
             problems.append(
                 located(source, at + (name,), f"{name} only applies with compare: baseline or judge: mann_whitney", key=True)
             )
+    problems += [located(source, at + (field,), message, key=True) for field, message in limit_problems(gate)]
     for low, high in (("pass_min", "pass_max"), ("min", "max")):
         lo, hi = getattr(gate, low), getattr(gate, high)
         if lo is not None and hi is not None and lo > hi:
@@ -451,3 +453,4 @@ def _gate_problems(gate: Gate, at: Path, source: SourceMap) -> list[Problem]:
                 located(source, at + (low,), f"{low} ({_num(lo)}) is greater than {high} ({_num(hi)})", key=True)
             )
     return problems
+

@@ -57,7 +57,7 @@ def quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | No
         return None
     gate = ctx.gates[run.gate]
     next_at = at + gate.interval
-    bake_over = next_at > bake_until and gate.count is None
+    bake_over = next_at > bake_until and gate.open_ended
 
     def schedule(count: int) -> float | None:
         return None if bake_over and count >= 1 else next_at

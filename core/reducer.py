@@ -61,7 +61,7 @@ def _sync_freeze(tx: Tx) -> None:
 def _restart_stuck_groups(tx: Tx) -> None:
     """On resume, a group that failed (policy `pause`) or went inconclusive re-runs its stage."""
     for index, group in enumerate(tx.groups):
-        inconclusive = any(run.phase == "inconclusive" for run in group.gates)
+        inconclusive = any(run.phase == "inconclusive" and not tx.ctx.gates[run.gate].dry_run for run in group.gates)
         if group.phase == "failed" or (group.phase in ("baking", "analyzing") and inconclusive):
             start_stage(tx, index, max(group.stage, 0))
 
@@ -83,7 +83,7 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     bake_over = group.bake_until is not None and base + gate.interval > group.bake_until
 
     def schedule(count: int) -> float | None:
-        open_ended_done = gate.count is None and count >= 1 and bake_over
+        open_ended_done = gate.open_ended and count >= 1 and bake_over
         return None if open_ended_done else base + gate.interval
 
     before = run
@@ -94,8 +94,8 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     runs = list(group.gates)
     runs[i] = run
     tx.groups[index] = evolve(group, gates=tuple(runs))
-    if tx.phase not in ("running", "paused"):
-        return
+    if tx.phase not in ("running", "paused") or gate.dry_run:
+        return  # a dry-run gate's verdict is shown (tui.printer), never acted on
     if run.phase not in ("failed", "error", "inconclusive"):
         return
     # The rollback or pause names the measurement that caused it, with its arithmetic.

@@ -96,13 +96,13 @@ def _enter_bake(tx: Tx, index: int) -> None:
 
 
 def _finish_open_gates(tx: Tx, index: int) -> bool:
-    """At bake's end, gates without a `count` succeed once they have a measurement.
-    True when every gate of the group has succeeded."""
+    """At bake's end, open-ended gates succeed once they have a measurement.
+    True when every gate of the group has succeeded (a dry-run gate: has decided)."""
     group = tx.groups[index]
     runs = list(group.gates)
     for i, run in enumerate(runs):
         gate = tx.ctx.gates[run.gate]
-        if run.phase != "running" or gate.count is not None or run.pending is not None:
+        if run.phase != "running" or not gate.open_ended or run.pending is not None:
             continue
         if run.count >= 1:
             runs[i] = evolve(run, phase="successful", next_at=None)
@@ -110,7 +110,8 @@ def _finish_open_gates(tx: Tx, index: int) -> bool:
             runs[i] = evolve(run, next_at=tx.at)
     if runs != list(group.gates):
         tx.groups[index] = evolve(group, gates=tuple(runs))
-    return all(run.phase == "successful" for run in runs)
+    return all(run.phase == "successful" or (run.phase != "running" and tx.ctx.gates[run.gate].dry_run)
+               for run in runs)
 
 
 def _measure_due(tx: Tx, index: int) -> None:

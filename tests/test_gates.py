@@ -65,6 +65,26 @@ def test_pass_bounds_make_the_middle_inconclusive(value: float, expected: str) -
     assert classify(g, value, None, None) == expected
 
 
+@pytest.mark.parametrize(
+    ("fields", "value", "expected"),
+    [
+        ({"pass_max": 0.006}, 0.005, "successful"),
+        ({"pass_max": 0.006}, 0.008, "failed"),
+        ({"pass_min": 0.9}, 0.95, "successful"),
+        ({"pass_min": 0.9}, 0.5, "failed"),
+        ({"pass_min": 0.9}, math.inf, "successful"),
+        ({"max": 0.01, "pass_max": 0.006}, 0.008, "inconclusive"),
+        ({"min": 0.1, "pass_max": 0.006}, 0.2, "inconclusive"),
+    ],
+)
+def test_a_gate_with_only_success_bounds_fails_a_miss_as_argo_does(
+    fields: dict[str, Any], value: float, expected: str
+) -> None:
+    # Argo's EvaluateResult: without a failure condition, missing the success condition fails;
+    # the middle is inconclusive only when a failure bound exists too.
+    assert classify(gate(**fields), value, None, None) == expected
+
+
 def test_failure_wins_over_pass_bounds() -> None:
     assert classify(gate(max=0.01, pass_max=0.5), 0.2, None, None) == "failed"
 
@@ -107,6 +127,17 @@ def test_a_missing_baseline_is_no_data_too(no_data: str) -> None:
     expected = {"fail": "failed", "inconclusive": "inconclusive", "ignore": None}[no_data]
     assert classify(g, 1.0, None, None) == expected
     assert classify(g, 1.0, math.nan, None) == expected
+
+
+def test_no_data_error_is_an_error_measurement_as_argo_records_it() -> None:
+    g = gate(max=1.0, no_data="error", count=2)
+    assert classify(g, None, None, None) == "error"
+    assert classify(g, math.nan, None, None) == "error"
+    run = feed(g, None, 0.5, None, None, None, None)
+    # An Error counts towards the streak, not towards count: still running after 4 in a row.
+    assert (run.phase, run.count, run.errors, run.consecutive_errors) == ("running", 1, 5, 4)
+    assert feed(g, *[None] * 5).phase == "error"
+    assert feed(g, None, 0.5, None, 0.5).phase == "successful"
 
 
 def test_default_no_data_is_inconclusive() -> None:
@@ -224,6 +255,33 @@ def test_ignored_measurement_does_not_reset_the_error_streak() -> None:
 def test_no_data_fail_counts_as_a_failure() -> None:
     run = feed(gate(max=1.0, no_data="fail", failure_limit=1), None, math.nan)
     assert (run.phase, run.failures) == ("failed", 2)
+
+
+def test_consecutive_success_limit_ends_the_gate_successful() -> None:
+    g = gate(max=1.0, failure_limit=-1, consecutive_success_limit=3)
+    assert feed(g, 2.0, 0.5, 0.5, 2.0, 0.5, 0.5).phase == "running"
+    run = feed(g, 2.0, 0.5, 0.5, 2.0, 0.5, 0.5, 0.5)
+    assert (run.phase, run.consecutive_successes, run.failures) == ("successful", 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("failure_limit", "expected"), [(4, "inconclusive"), (-1, "failed")]
+)
+def test_count_reached_without_the_success_streak(failure_limit: int, expected: str) -> None:
+    # TestAssessMetricStatusFailureLimitAndConsecutiveSuccessLimit / ...ConsecutiveSuccessLimit
+    g = gate(max=1.0, count=10, failure_limit=failure_limit, consecutive_success_limit=4)
+    values = [0.5, 0.5, 0.5, 2.0] * 2 + [0.5, 0.5]
+    assert feed(g, *values[:-1]).phase == "running"
+    assert feed(g, *values).phase == expected
+
+
+def test_errors_and_misses_reset_the_success_streak() -> None:
+    g = gate(max=1.0, pass_max=0.6, failure_limit=-1, consecutive_success_limit=2, inconclusive_limit=9)
+    assert feed(g, 0.5, ("err",), 0.5).consecutive_successes == 1
+    assert feed(g, 0.5, 0.7, 0.5).consecutive_successes == 1
+    assert feed(g, 0.5, None, 0.5).consecutive_successes == 1  # no data is inconclusive here
+    ignoring = gate(max=1.0, failure_limit=-1, consecutive_success_limit=2, no_data="ignore")
+    assert feed(ignoring, 0.5, None, 0.5).phase == "successful"
 
 
 def test_record_keeps_samples_bounded_and_clears_pending() -> None:

@@ -188,7 +188,7 @@ def test_sequential_gate_counts_consecutive_errors() -> None:
 def test_every_bad_item_is_reported_with_its_line_and_path() -> None:
     text = '[\n  {"value": "high"},\n  {"valu": 1},\n  {"canary": [1, "a"], "baseline": [2]},\n  7,\n  {"errors": 3, "requests": 2}\n]\n'
     assert problems(gate(max=0.01), text) == [
-        'm.json:2:4: [0].value: expected a number or null, got "high"',
+        'm.json:2:4: [0].value: expected a number, NaN or null, got "high"',
         "m.json:3:4: [1].valu: unknown field; expected one of value, baseline, error, canary, errors, requests, at",
         'm.json:4:4: [2].canary[1]: expected a number, got "a"',
         'm.json:5:3: [3]: expected an object: {"value": x}, {"error": "..."}, '

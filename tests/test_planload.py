@@ -294,6 +294,31 @@ def test_gate_bounds() -> None:
     ]
 
 
+def test_limits_that_count_cannot_reach_are_refused_as_argo_does() -> None:
+    # Argo's ValidateMetric (utils/analysis/factory.go, TestValidateMetrics).
+    text = MINIMAL + textwrap.dedent(
+        """\
+        gates:
+          few:   {metric: e, max: 1, count: 2, failure_limit: 5}
+          both:  {metric: e, max: 1, count: 4, failure_limit: 1, consecutive_success_limit: 4}
+          only:  {metric: e, max: 1, count: 2, failure_limit: -1, consecutive_success_limit: 3}
+          incon: {metric: e, max: 1, pass_max: 0.5, count: 1, inconclusive_limit: 2}
+          fine:  {metric: e, max: 1, count: 5, failure_limit: 1, consecutive_success_limit: 4, inconclusive_limit: 5}
+          open:  {metric: e, max: 1, failure_limit: 9, inconclusive_limit: 9}
+          seq:   {metric: e, judge: sequential, max: 0.01, consecutive_success_limit: 2}
+        """
+    )
+    assert problems_of(text) == [
+        "plan.yaml:7:30: gates.few.count: count (2) must be at least failure_limit (5), as Argo requires",
+        "plan.yaml:8:30: gates.both.count: count (4) must be at least failure_limit + consecutive_success_limit"
+        " (1 + 4), as Argo requires",
+        "plan.yaml:9:30: gates.only.count: count (2) must be at least consecutive_success_limit (3), as Argo requires",
+        "plan.yaml:10:45: gates.incon.count: count (1) must be at least inconclusive_limit (2), as Argo requires",
+        "plan.yaml:13:52: gates.seq.consecutive_success_limit: a sequential gate decides on its evidence;"
+        " consecutive_success_limit does not apply",
+    ]
+
+
 def test_services_must_not_be_empty_and_something_must_move() -> None:
     assert one_problem("rollout: r\nservices: {}\n") == (
         "plan.yaml:2:1: services: no services; a plan needs at least one service"

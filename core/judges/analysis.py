@@ -9,7 +9,10 @@ a rollout: later measurements are listed as ``skipped``.
 The file is a JSON list. Each item is one measurement:
 
 * ``{"value": x}`` (``null`` means no data), optionally with
-  ``"baseline": y`` for a ``compare: baseline`` threshold gate;
+  ``"baseline": y`` for a ``compare: baseline`` threshold gate; ``x`` may be
+  ``NaN``, ``Infinity`` or ``-Infinity`` (bare, as Python's JSON reads them, or
+  as Prometheus writes them: ``"NaN"``, ``"+Inf"``, ``"-Inf"``). NaN is no data;
+  infinities are judged like any number;
 * ``{"error": "message"}`` — the metric query failed;
 * ``{"canary": [...], "baseline": [...]}`` — samples of both versions
   (Mann–Whitney judgement), or binned prediction counts (``judge: drift``);
@@ -27,10 +30,10 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from core.gates import GatePhase, GateRun, MeasurementPhase, assess
+from core.gates import NO_DATA, GatePhase, GateRun, MeasurementPhase, tally
 from core.gates import classify as classify_value
 from core.judges import drift
 from core.judges.mann_whitney import Direction, classify as mw_classify
@@ -72,6 +75,8 @@ class Replay:
     phase: GatePhase
     decided_at: int | None
     steps: tuple[Step, ...]
+    dry_run: bool = False
+    """The gate is a dry run: in a rollout this verdict would be shown, never acted on."""
 
     def to_json(self) -> dict[str, Any]:
         def step(s: Step) -> dict[str, Any]:
@@ -81,7 +86,8 @@ class Replay:
             return out
 
         steps = [step(s) for s in self.steps]
-        return {"phase": self.phase, "decided_at": self.decided_at, "measurements": steps}
+        out = {"phase": self.phase, "decided_at": self.decided_at, "measurements": steps}
+        return out | {"dry_run": True} if self.dry_run else out
 
 
 # -- reading the file ------------------------------------------------------------
@@ -176,6 +182,21 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+_SPECIAL = {"nan": math.nan, "+inf": math.inf, "inf": math.inf, "-inf": -math.inf}
+"""Prometheus's spellings of the values JSON cannot hold."""
+
+
+def _reading(value: Any) -> float | None | bool:
+    """A value or baseline as a float (NaN and infinities allowed), None for null, False if invalid."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _SPECIAL.get(value.strip().lower(), False)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return False
+
+
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -222,13 +243,13 @@ def _parse_item(item: Any, i: int, problems: list[tuple[Path, str]]) -> Measurem
         return None if len(problems) > start else Measurement("error", error=item["error"], at=at)
     if keys in ({"value"}, {"value", "baseline"}):
         for key in sorted(keys):
-            if item[key] is not None and not _number(item[key]):
-                problems.append(((i, key), f"expected a number or null, got {json.dumps(item[key])}"))
+            if _reading(item[key]) is False:
+                problems.append(((i, key), f"expected a number, NaN or null, got {json.dumps(item[key])}"))
         if len(problems) > start:
             return None
-        value, base = item["value"], item.get("baseline")
-        return Measurement("value", value=None if value is None else float(value),
-                           baseline_value=None if base is None else float(base), at=at)
+        value, base = _reading(item["value"]), _reading(item.get("baseline"))
+        assert value is not False and base is not False
+        return Measurement("value", value=value, baseline_value=base, at=at)
     if keys == {"canary", "baseline"}:
         if isinstance(item["canary"], dict) or isinstance(item["baseline"], dict):
             canary = _counts(item["canary"], (i, "canary"), problems)
@@ -290,30 +311,6 @@ def check(gate: Gate, measurements: list[Measurement]) -> list[tuple[Path, str]]
     return problems
 
 
-def _no_data(gate: Gate) -> MeasurementPhase | None:
-    if gate.no_data == "ignore":
-        return None
-    return "failed" if gate.no_data == "fail" else "inconclusive"
-
-
-def _tally(gate: Gate, run: GateRun, phase: MeasurementPhase | None) -> GateRun:
-    """Count one measurement of a known phase and re-assess, as `core.gates.record` does."""
-    if phase is None:
-        return run
-    if phase == "error":
-        run = replace(run, errors=run.errors + 1, consecutive_errors=run.consecutive_errors + 1)
-    else:
-        run = replace(
-            run,
-            count=run.count + 1,
-            consecutive_errors=0,
-            successes=run.successes + (phase == "successful"),
-            failures=run.failures + (phase == "failed"),
-            inconclusives=run.inconclusives + (phase == "inconclusive"),
-        )
-    return replace(run, phase=assess(gate, run))
-
-
 def _direction(gate: Gate) -> Direction:
     explicit = getattr(gate, "direction", None)
     if explicit is not None:
@@ -339,7 +336,7 @@ def _mann_whitney(
         critical=getattr(gate, "critical", False),
     )
     if result.result == "NoData":
-        return _no_data(gate), result.reason
+        return NO_DATA[gate.no_data], result.reason
     return ("successful" if result.result == "Pass" else "failed"), result.reason
 
 
@@ -372,7 +369,10 @@ def _judge_one(gate: Gate, m: Measurement) -> tuple[MeasurementPhase | None, str
         return "error", m.error or ""
     if m.kind == "samples":
         return judge_samples(gate, m.canary, m.baseline)
-    detail = "no data" if m.value is None else f"value {m.value:.6g}"
+    if m.value is None or m.value != m.value:
+        detail = "no data" if m.value is None else "NaN: no data"
+    else:
+        detail = f"value {m.value:.6g}"
     if m.baseline_value is not None:
         detail += f", baseline {m.baseline_value:.6g}"
     return classify_value(gate, m.value, m.baseline_value, None), detail
@@ -427,7 +427,7 @@ def _sequential(gate: Gate, ms: list[Measurement]) -> Replay:
         if phase != "running" and decided_at is None:
             decided_at = i
         steps.append(Step(i, phase, verdict, detail, m.at))
-    return Replay(phase, decided_at, tuple(steps))
+    return Replay(phase, decided_at, tuple(steps), gate.dry_run)
 
 
 def replay(gate: Gate, measurements: list[Measurement]) -> Replay:
@@ -446,11 +446,11 @@ def replay(gate: Gate, measurements: list[Measurement]) -> Replay:
             steps.append(Step(i, run.phase, "skipped", at=m.at))
             continue
         phase, detail = _judge_one(gate, m)
-        run = _tally(gate, run, phase)
+        run = tally(gate, run, phase)
         if run.phase != "running" and decided_at is None:
             decided_at = i
         steps.append(Step(i, run.phase, phase or "ignored", detail, m.at))
-    return Replay(run.phase, decided_at, tuple(steps))
+    return Replay(run.phase, decided_at, tuple(steps), gate.dry_run)
 
 
 def parse_measurements(text: str, *, file: str = "<measurements>") -> tuple[list[Measurement], SourceMap]:
@@ -478,5 +478,6 @@ def render_text(replay_: Replay) -> str:
     for s in replay_.steps:
         lines.append(f"{s.index:>4}  {s.verdict:<12} {s.phase:<12} {s.detail}".rstrip())
     where = "never decided" if replay_.decided_at is None else f"decided at measurement {replay_.decided_at}"
-    lines.append(f"gate {replay_.phase}: {where}")
+    dry = " (dry run: shown, never acted on)" if replay_.dry_run else ""
+    lines.append(f"gate {replay_.phase}{dry}: {where}")
     return "\n".join(lines)
