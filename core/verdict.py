@@ -100,12 +100,14 @@ def _threshold(gate: Gate, phase: str | None, value: float | None, baseline: flo
     broke = [t for b, t in checks if b]
     if broke:
         return f"{m} {broke[0]}", data
-    if phase == "inconclusive":
+    if phase in ("inconclusive", "failed"):
         data.update(pass_max=gate.pass_max, pass_min=gate.pass_min)
         bounds = " and ".join(
             f"{'≤' if k == 'max' else '≥'} {fmt(m, v)}"
             for k, v in (("max", gate.pass_max), ("min", gate.pass_min)) if v is not None
         )
+        if phase == "failed":  # only success bounds: a miss fails, as in Argo
+            return f"{m} {fmt(m, value)}: misses the pass bound ({bounds}), and no failure bound is set", data
         return f"{m} {fmt(m, value)}: within the failure bound, not the pass bound ({bounds})", data
     if checks:
         return f"{m} " + ", ".join(t for _, t in checks), data
