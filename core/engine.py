@@ -21,6 +21,7 @@ from typing import Awaitable, Callable, Iterable, Sequence
 
 from core.clock import Clock
 from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.coverage import measurement_gaps
 from core.events import (
     CommandFailed,
     Event,
@@ -38,6 +39,10 @@ from core.state import RolloutState
 
 Subscriber = Callable[[RolloutState, Sequence[Event]], None]
 Scheduled = Callable[[], Awaitable[list[Event]]]
+
+GAP_WALL_SLACK = 3.0
+"""Wall seconds a deadline may be missed by (a busy machine) before it can count as a gap
+in the bake's measurements (`core.coverage`); an answer may take the command timeout more."""
 
 MAX_VIRTUAL_HOLD_RETRIES = 40
 """On a virtual clock with nothing else scheduled, give up waiting for an adapter after this."""
@@ -210,7 +215,22 @@ class Engine:
             out.extend(self._stamp(await callback()))
         return out or [Tick(at=now)]
 
+    def _gaps(self, at: float) -> list[Event]:
+        """Bakes nobody measured since their gates were due (the process was frozen, the
+        machine suspended): journaled before the batch that found them, so the reducer
+        starts those bakes over. A virtual clock jumps only when nothing is in flight and
+        never leaves one."""
+        if self.clock.virtual:
+            return []
+        speed = self.clock.speed
+        return list(measurement_gaps(
+            self.state, at, late_floor=GAP_WALL_SLACK * speed,
+            answer_floor=(self.command_timeout + GAP_WALL_SLACK) * speed,
+        ))
+
     async def _ingest(self, events: list[Event]) -> None:
+        if events:
+            events = self._gaps(events[0].at) + events
         self.journal.append(self.run_id, events)
         if self.lease is not None:
             self.lease.check()

@@ -138,6 +138,19 @@ class Abandoned(Event):
 
 
 @dataclass(frozen=True)
+class MeasurementGap(Event):
+    """No measurement of `gate` on `service` since `since` (a frozen process, a paused VM,
+    a metric query that never came back): the service's bake starts over at `at`, and its
+    gates count afresh. The engine journals it just before the event that found the gap
+    (`core.coverage`)."""
+
+    kind: ClassVar[str] = "measurement_gap"
+    service: str = ""
+    gate: str = ""
+    since: float = 0.0
+
+
+@dataclass(frozen=True)
 class Resumed(Event):
     """A new process took the rollout over from its journal."""
 
@@ -156,6 +169,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExposureRead,
         OperatorAction,
         FaultInjected,
+        MeasurementGap,
         Resumed,
         Adopted,
         Abandoned,

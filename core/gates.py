@@ -52,6 +52,8 @@ class GateRun:
     """When the next measurement is due; None while one is in flight or when done."""
     pending: int | None = None
     """The in-flight measurement's command id."""
+    asked_at: float | None = None
+    """When the in-flight measurement was asked for (meaningful while `pending`)."""
     count: int = 0
     """Measurements that count towards `count` (every one but errors and ignored)."""
     successes: int = 0

@@ -21,10 +21,13 @@ from core.events import (
     ExposureApplied,
     ExposureRead,
     Measured,
+    MeasurementGap,
     OperatorAction,
     RolloutStarted,
     Tick,
 )
+from core.coverage import restart_bake
+from core.gates import GateRun
 from core.quiet import quiet_measurement, quiet_tick
 from core.readback import describe_differences, differences, sync_readback
 from core.rollback import cascade_groups, fail_group, start_rollback
@@ -50,12 +53,19 @@ def _sync_freeze(tx: Tx) -> None:
         tx.frozen_at = None
         if shift > 0:
             for index, group in enumerate(tx.groups):
-                runs = tuple(
-                    evolve(run, next_at=run.next_at + shift) if run.next_at is not None else run
-                    for run in group.gates
-                )
+                runs = tuple(_shifted(run, shift) for run in group.gates)
                 bake = group.bake_until + shift if group.bake_until is not None else None
                 tx.groups[index] = evolve(group, gates=runs, bake_until=bake)
+
+
+def _shifted(run: GateRun, shift: float) -> GateRun:
+    """A gate run whose timers stood still for `shift` seconds (a measurement asked for
+    before a pause is not late for the pause: `core.coverage`)."""
+    if run.next_at is not None:
+        run = evolve(run, next_at=run.next_at + shift)
+    if run.pending is not None and run.asked_at is not None:
+        run = evolve(run, asked_at=run.asked_at + shift)
+    return run
 
 
 def _restart_stuck_groups(tx: Tx) -> None:
@@ -320,6 +330,8 @@ def reduce_fully(state: RolloutState, event: Event) -> tuple[RolloutState, list[
         _on_adopted(tx, event)
     elif isinstance(event, Abandoned):
         _on_abandoned(tx, event)
+    elif isinstance(event, MeasurementGap):
+        restart_bake(tx, event)
     elif isinstance(event, RolloutStarted):
         if tx.phase == "planned":
             tx.phase = "running"

@@ -115,7 +115,7 @@ class Tx:
             self.next_cmd += 1
             self.inflight[cmd_id] = cmd
             self.cmds.append(cmd)
-            runs[i] = evolve(run, pending=cmd_id, next_at=None)
+            runs[i] = evolve(run, pending=cmd_id, next_at=None, asked_at=self.at)
         self.groups[group] = evolve(self.groups[group], gates=tuple(runs))
 
     # -- groups -----------------------------------------------------------

@@ -23,12 +23,14 @@ from hypothesis import strategies as st
 from core.actions import ALL_VERBS, available
 from core.commands import Command, Measure, ReadExposure, SetExposure
 from core.context import initial_state
+from core.coverage import measurement_gaps
 from core.events import (
     CommandFailed,
     Event,
     ExposureApplied,
     ExposureRead,
     Measured,
+    MeasurementGap,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -164,6 +166,10 @@ class World:
     actual: dict[str, float] = field(default_factory=dict)
     tampered: bool = False
     rollback: Rollback | None = None
+    gaps: dict[int, tuple[float, int]] = field(default_factory=dict)
+    """Group → (time, stage) of its last measurement gap."""
+    measured: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(service, gate) → when a measurement of it last counted."""
 
     # -- feeding ---------------------------------------------------------
 
@@ -186,6 +192,11 @@ class World:
                 self.superseded.add(failed.cmd_id)
         elif isinstance(event, (ExposureApplied, Measured, ExposureRead)) and event.cmd_id:
             self.answered.add(event.cmd_id)
+            if isinstance(event, Measured) and event.cmd_id in before.inflight:
+                self.measured[event.service, event.gate] = event.at
+        elif isinstance(event, MeasurementGap):
+            # The measurement still out is stale: dropped, never retried.
+            self.superseded |= set(before.inflight) - set(after.inflight)
         for cmd in cmds:
             if isinstance(cmd, SetExposure):
                 # A newer absolute setting replaces a failed one waiting for its retry.
@@ -234,6 +245,26 @@ class World:
         expected = self.emitted - self.answered - self.superseded
         assert set(after.inflight) == expected, (event, sorted(after.inflight), sorted(expected))
         self.check_rollback(before, after)
+        self.check_coverage(before, event, after, up)
+
+    def check_coverage(self, before: RolloutState, event: Event, after: RolloutState, up: list[SetExposure]) -> None:
+        """After a gap, a group's exposure rises only once a whole bake passed since, and
+        every gate of its stage was measured afresh."""
+        if isinstance(event, MeasurementGap):
+            index = after.group_of(event.service)
+            if before.phase == "running" and before.groups[index].phase in ("baking", "analyzing"):
+                assert after.groups[index].phase in ("baking", "analyzing"), event
+                assert not [c for c in up if after.group_of(c.service) == index], event
+                self.gaps[index] = (event.at, after.groups[index].stage)
+        for cmd in up:
+            index = after.group_of(cmd.service)
+            if index not in self.gaps or before.groups[index].stage != self.gaps[index][1]:
+                continue
+            gap_at, stage = self.gaps[index]
+            bake = after.ctx.groups[index].stages[stage].bake or 0.0
+            assert event.at >= gap_at + bake, (event, gap_at, bake)
+            for run in before.groups[index].gates:
+                assert self.measured.get((run.service, run.gate), -math.inf) >= gap_at, (event, run)
 
     def check_rollback(self, before: RolloutState, after: RolloutState) -> None:
         if after.phase == "rolling_back" and before.phase != "rolling_back":
@@ -271,8 +302,14 @@ class World:
             self.actual[cmd.service] = cmd.percent
             self.feed(ExposureApplied(at=self.now, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent))
 
+    def engine_gaps(self) -> None:
+        """What the engine journals before each batch: the bakes nobody measured."""
+        for gap in measurement_gaps(self.state, self.now):
+            self.feed(gap)
+
     def answer_measure(self, cmd: Measure, kind: str) -> None:
         self.running.remove(cmd)
+        self.engine_gaps()
         value: float | None
         baseline = 1.0 if cmd.with_baseline else None
         error = None
@@ -305,6 +342,7 @@ class World:
             self.now = max(self.now, deadline)
         else:
             self.now += jump or 1.0
+        self.engine_gaps()
         self.feed(Tick(at=self.now))
 
     def move(self, data: st.DataObject) -> None:
@@ -327,7 +365,7 @@ class World:
             if options:
                 self.answer_read(data.draw(st.sampled_from(options)), error=data.draw(st.integers(0, 3)) == 0)
         elif kind == "tick":
-            self.tick(data.draw(st.sampled_from([None, None, 1.0, 7.0, 100.0])))
+            self.tick(data.draw(st.sampled_from([None, None, 1.0, 7.0, 100.0, 500.0])))
         elif kind == "operator":
             verb = data.draw(st.sampled_from(ALL_VERBS))
             service = data.draw(st.sampled_from([None, *self.state.ctx.graph.moving]))

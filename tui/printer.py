@@ -20,6 +20,7 @@ from core.events import (
     FaultInjected,
     Measured,
     OperatorAction,
+    MeasurementGap,
     Resumed,
     RolloutStarted,
     Tick,
@@ -124,6 +125,9 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
         fault = {k: v for k, v in event.fault.items() if k not in ("cleared", "index")}
         what = ", ".join(f"{k}={v}" for k, v in sorted(fault.items()))
         return ("fault cleared: " if event.fault.get("cleared") else "fault injected: ") + what
+    if isinstance(event, MeasurementGap):
+        return (f"{event.service}: no measurement of gate {event.gate} for {event.at - event.since:.0f}s "
+                "(a frozen process?); its bake starts over")
     if isinstance(event, Resumed):
         return f"resumed: {event.note}"
     return event.kind
