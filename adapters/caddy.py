@@ -31,7 +31,7 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from adapters.weights import percent_of, ratio
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 
 MAX_SLOTS = 200
 
@@ -89,6 +89,10 @@ class CaddyRouter:
         canary, stable = ratio(percent, MAX_SLOTS)
         dials = spread(canary, stable, up.canary, up.stable)
         await self._http.request("PATCH", path, json=[{"dial": d} for d in dials], ok=(200,))
+
+    async def inspect_route(self, route: str) -> TargetReading:
+        """Caddy's upstream list records no owner: the reading is the canary's share."""
+        return TargetReading(await self.get_weight(route))
 
     async def get_weight(self, route: str) -> float:
         up, path = self._route(route)

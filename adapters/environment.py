@@ -61,6 +61,9 @@ class Unconfigured:
     async def get_weight(self, route: str) -> float:
         raise self._fail()
 
+    async def inspect_route(self, route: str) -> TargetReading:
+        raise self._fail()
+
     async def query(self, metric: str, service: str, version: str, window: float, at: float) -> float | None:
         raise self._fail()
 

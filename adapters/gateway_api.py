@@ -35,7 +35,7 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from adapters.weights import percent_of, split
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 
 GROUP_VERSION = "gateway.networking.k8s.io/v1"
 CONFLICT_RETRIES = 3
@@ -154,6 +154,10 @@ class GatewayRouter:
             f"gateway_api: HTTPRoute {ref.httproute or route!r} kept changing while its weights were set "
             f"({CONFLICT_RETRIES} tries)"
         )
+
+    async def inspect_route(self, route: str) -> TargetReading:
+        """An HTTPRoute's weights record no owner: the reading is the canary's share."""
+        return TargetReading(await self.get_weight(route))
 
     async def get_weight(self, route: str) -> float:
         ref, _path, rules = await self._read(route)

@@ -30,7 +30,7 @@ from typing import Mapping
 
 from adapters.http_retry import RetryPolicy, Retryable, retrying
 from adapters.weights import percent_of, split
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 
 TOTAL = 100
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -125,6 +125,10 @@ class HAProxyRouter:
     async def get_weight(self, route: str) -> float:
         b = self.backend(route)
         return percent_of(await self._get(b.backend, b.canary), await self._get(b.backend, b.stable))
+
+    async def inspect_route(self, route: str) -> TargetReading:
+        """HAProxy's runtime weights record no owner: the reading is the canary's share."""
+        return TargetReading(await self.get_weight(route))
 
     async def aclose(self) -> None:
         """Nothing to close: the runtime API takes one connection per command."""

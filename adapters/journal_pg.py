@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
 from adapters.journals import mask_url
-from adapters.lease import PgLease, acquire_pg_lease, pg_lease_holder
+from adapters.lease import PgLease, acquire_pg_lease, pg_lease_holder, target_lease_name
 from core.events import Event
 from core.ports import LeaseLost, Record, RunInfo
 
@@ -316,6 +316,23 @@ class PgJournal(JournalCommon):
         lease.on_release = self._forget_lease
         with self._lock:
             self._leases[run_id] = lease
+        return lease
+
+    def acquire_target_lease(self, target: str, holder: str) -> PgLease:
+        """Take the right to move one flag or route (`flag:NAME`, `route:NAME`), or raise
+        `core.ports.LeaseHeld` naming the run and driver that hold it: an advisory lock
+        of its own, on the same terms as a run's lease."""
+        self._writable()
+        name = target_lease_name(target)
+        try:
+            lease = acquire_pg_lease(
+                self._connect, name, holder, wait=False, label=self.label, namespace=self._namespace,
+            )
+        except psycopg.Error as exc:
+            raise JournalError(self._explain(exc)) from None
+        lease.on_release = self._forget_lease
+        with self._lock:
+            self._leases[name] = lease
         return lease
 
     def driver(self, run_id: str) -> str:

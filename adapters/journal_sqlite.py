@@ -34,7 +34,7 @@ from pathlib import Path
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon, NotText
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
-from adapters.lease import FileLease, acquire_file_lease, file_lease_holder
+from adapters.lease import FileLease, acquire_file_lease, file_lease_holder, target_lease_name
 from core.events import Event, ExposureApplied
 from core.ports import Record, RunInfo
 
@@ -383,6 +383,17 @@ class SqliteJournal(JournalCommon):
         lease = acquire_file_lease(self.path, run_id, holder, wait=wait, timeout=timeout)
         with self._lock:
             self._leases[run_id] = lease
+        return lease
+
+    def acquire_target_lease(self, target: str, holder: str) -> FileLease:
+        """Take the right to move one flag or route (`flag:NAME`, `route:NAME`), or raise
+        `core.ports.LeaseHeld` naming the run and driver that hold it. Held until released
+        or the journal closes; a crash drops it like a run's lease."""
+        self._writable()
+        name = target_lease_name(target)
+        lease = acquire_file_lease(self.path, name, holder, wait=False)
+        with self._lock:
+            self._leases[name] = lease
         return lease
 
     def driver(self, run_id: str) -> str:

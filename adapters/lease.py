@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FileLease", "PgLease", "acquire_file_lease", "acquire_pg_lease", "file_lease_holder",
-    "lease_key", "lock_file_for", "pg_lease_holder",
+    "lease_key", "lock_file_for", "pg_lease_holder", "target_lease_name",
 ]
 
 POLL = 0.1
@@ -50,6 +50,12 @@ def _deadline(timeout: float | None) -> float | None:
 
 def _expired(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
+
+
+def target_lease_name(target: str) -> str:
+    """The lease that stands for one flag or route (`flag:NAME`, `route:NAME`): the run
+    moving it holds it, so two rollouts sharing a journal never move one target."""
+    return f"target:{target}"
 
 
 # -- SQLite: a lock file ----------------------------------------------------------

@@ -77,6 +77,7 @@ class Engine:
         command_timeout: float = 10.0,
         lease: Lease | None = None,
         linger: bool = False,
+        opening: Sequence[Event] = (),
     ):
         self.state = state
         self.clock = clock
@@ -90,6 +91,8 @@ class Engine:
         """Wait for the operator when nothing else can happen (a console), instead of returning."""
         self.command_timeout = command_timeout
         self.lease = lease
+        self.opening = tuple(opening)
+        """Events a fresh run journals with its `RolloutStarted` (an `Adopted`)."""
         self.linger = linger
         """Keep serving operator actions after the rollout ends (a console may still roll
         back a service a failure left alone) until `stop()`."""
@@ -144,7 +147,7 @@ class Engine:
                 self._dispatch(cmd)
         if self.state.phase == "planned":
             start = RolloutStarted(at=self.clock.now(), rollout=self.state.ctx.plan.rollout, seed=self.seed)
-            await self._ingest([start])
+            await self._ingest([*self.opening, start])
         idle_retries = 0
         while not self._stopping:
             if self.state.finished and not self.linger and not self._busy and self._queue.empty():

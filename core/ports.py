@@ -56,6 +56,10 @@ class Router(Protocol):
     async def get_weight(self, route: str) -> float:
         """The route's current canary percentage, read from the router itself."""
 
+    async def inspect_route(self, route: str) -> TargetReading:
+        """The route as the router has it now (the pre-flight read): its canary
+        percentage, and what else about it a person should know before interlock acts."""
+
 
 @runtime_checkable
 class MetricSource(Protocol):

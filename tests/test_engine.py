@@ -101,6 +101,9 @@ class FakeWorld:
         await self._call("get_weight", route)
         return self.routes.get(route, 0.0)
 
+    async def inspect_route(self, route: str) -> TargetReading:
+        return TargetReading(await self.get_weight(route))
+
     # MetricSource
     async def query(self, metric: str, service: str, version: str, window: float, at: float) -> float | None:
         await self._call("query", metric, service, version)

@@ -8,6 +8,11 @@ resume` continues it. 4 another console drives this rollout (its lease).
 5 the journal is damaged or was tampered with: `resume`/`run` refuse to drive it
 (one line naming the first bad record; `interlock audit verify` reports 1).
 6 the journal's storage failed (disk full, read-only file or disk, I/O error).
+7 refused before the first command: the world is not as the plan expects (a flag or
+route not at the plan's starting state, marked by another run, other strategies
+exposing users with --strict, a metric query that cannot judge); nothing changed.
+8 refused: another run drives this rollout (an unfinished run) or moves one of its
+flags or routes; nothing changed.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from typing import Sequence
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_codec import JournalError, JournalIOError
 from core.ports import LeaseHeld, LeaseLost
+from core.preflight import Refused
 from core.problems import InputError
 from core.state import RolloutState
 
 EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
 EXIT_DAMAGED, EXIT_IO = 5, 6
+EXIT_REFUSED, EXIT_TAKEN = 7, 8
 
 
 def _exit_for(state: RolloutState) -> int:
@@ -62,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         r = sub.add_parser(name, help=help_text)
         if name == "run":
             r.add_argument("plan", type=Path)
+            r.add_argument("--adopt", action="store_true",
+                           help="start from the flags and routes as found instead of refusing (needs --reason)")
+            r.add_argument("--strict", action="store_true",
+                           help="refuse when something else on a flag exposes users (a warning otherwise)")
+            r.add_argument("--abandon", default=None, metavar="RUN",
+                           help="give up this rollout's unfinished run RUN (journaled; needs --reason)")
+            r.add_argument("--reason", default="", help="why --adopt or --abandon (journaled with your identity)")
         r.add_argument("--headless", action="store_true", help="no console: one line per event")
         r.add_argument("--json", action="store_true", help="with --headless: JSON lines and a summary")
         r.add_argument("--speed", type=float, default=None,
@@ -164,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LeaseHeld, LeaseLost) as exc:
         print(f"interlock: {exc}", file=sys.stderr)
         return EXIT_LEASE
+    except Refused as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        print("interlock: nothing was changed and nothing was journaled", file=sys.stderr)
+        return EXIT_REFUSED if exc.kind == "world" else EXIT_TAKEN
     except KeyboardInterrupt:
         print("interrupted: the rollout stays in the journal; `interlock resume` continues it", file=sys.stderr)
         return EXIT_WAITING

@@ -119,7 +119,8 @@ def run(plan_path: Path, args: argparse.Namespace) -> int:
         clock, speed = "real", args.speed or 60.0
     session = runtime.start_run(
         plan_path, journal_path=journal, seed=args.seed, clock=clock, speed=speed,
-        interactive=not args.headless,
+        interactive=not args.headless, adopt=getattr(args, "adopt", False), strict=getattr(args, "strict", False),
+        reason=getattr(args, "reason", ""), abandon=getattr(args, "abandon", None),
     )
     return _headless(session, args.json) if args.headless else _console(session)
 

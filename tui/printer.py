@@ -13,6 +13,8 @@ import orjson
 
 from core.durations import format_duration
 from core.events import (
+    Abandoned,
+    Adopted,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -130,6 +132,12 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
                 "(a frozen process?); its bake starts over")
     if isinstance(event, Resumed):
         return f"resumed: {event.note}"
+    if isinstance(event, Adopted):
+        found = ", ".join(f"{k.replace(':', ' ', 1)} {v:g}%" for k, v in sorted(event.targets.items()))
+        return f"adopted by {event.operator or 'operator'} ({event.reason}): starts from {found}"
+    if isinstance(event, Abandoned):
+        instead = f"; run {event.by_run} takes its place" if event.by_run else ""
+        return f"abandoned by {event.operator or 'operator'} ({event.reason}){instead}"
     return event.kind
 
 

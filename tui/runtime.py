@@ -23,6 +23,7 @@ from adapters.sim.world import SimWorld
 from core.clock import Clock, VirtualClock
 from core.context import initial_state
 from core.engine import Engine
+from core.events import Adopted, Event
 from core.graph import RolloutGraph
 from core.inputs import read_input
 from core.order import compile_plan
@@ -115,17 +116,41 @@ def start_run(
     clock: str = "virtual",
     speed: float = 1.0,
     interactive: bool = False,
+    adopt: bool = False,
+    strict: bool = False,
+    reason: str = "",
+    abandon: str | None = None,
 ) -> Session:
-    """Validate the plan, record a new run in the journal and wire its engine."""
+    """Validate the plan, settle who drives what and read the world (`tui.startup`), then
+    record a new run in the journal and wire its engine. A refusal (`core.preflight.Refused`)
+    leaves the journal and the world as they were."""
     path = Path(plan_path)
     text = read_input(path, "the plan")
     plan, graph = compile_text(text, str(path))
+    if (adopt or abandon) and not reason.strip():
+        flag = "--adopt" if adopt else "--abandon"
+        raise InputError([Problem(path=(), message=f"{flag} needs --reason TEXT (it is journaled)", file="<command line>")])
     journal = open_journal(journal_path)
     try:
         journal.check_integrity()  # a damaged file is refused before anything is added to it
+        return _start(journal, journal_path, path, text, plan, graph, seed, clock, speed, interactive,
+                      adopt, strict, reason, abandon)
     except BaseException:
         journal.close()
         raise
+
+
+def _start(
+    journal: SharedJournal, journal_path: str | Path, path: Path, text: str, plan: Plan, graph: RolloutGraph,
+    seed: int, clock: str, speed: float, interactive: bool, adopt: bool, strict: bool, reason: str,
+    abandon: str | None,
+) -> Session:
+    from tui import startup
+
+    # A simulated world is private to its run (its own state file): only real flags and
+    # routes can be driven by two runs at once.
+    shared = not plan.simulated
+    abandoned = startup.check_unfinished(journal, plan, abandon) if shared or abandon is not None else []
     stamp = datetime.now(timezone.utc)
     info = RunInfo(
         run_id=f"{plan.rollout}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
@@ -139,14 +164,40 @@ def start_run(
         operator=operator_identity(),
     )
     the_clock = _clock(clock, speed, None)
+    if shared:
+        startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
     world, flags, router, metrics, close = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
+
+    def read_adapters():  # type: ignore[no-untyped-def]
+        if world is not None:
+            return world.flags, world.router, world.metrics, None
+        return _adapters(plan, graph, seed, Path(), the_clock, info.run_id)[1:]
+
+    report = startup.preflight(
+        plan, graph, read_adapters, run_id=info.run_id, adopt=adopt, strict=strict,
+        finished=lambda owner: _finished_run(journal, owner),
+    )
+    startup.show_warnings(report)
+    startup.refuse(report)
+    opening: list[Event] = []
+    if report.adopted:
+        opening.append(Adopted(at=the_clock.now(), exposures=dict(report.adopted), targets=report.targets,
+                               operator=info.operator, reason=reason))
+    startup.abandon_runs(journal, abandoned, info.operator, reason, info.run_id, lease_holder())
     journal.create_run(info)
     lease = journal.acquire_lease(info.run_id, lease_holder())
     engine = Engine(
         initial_state(plan, graph), clock=the_clock, journal=journal, run_id=info.run_id,
         flags=flags, router=router, metrics=metrics, seed=seed, interactive=interactive, lease=lease,
+        opening=opening,
     )
     return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False, close_adapters=close)
+
+
+def _finished_run(journal: SharedJournal, run_id: str) -> bool:
+    """A run of this journal that has ended (a target it marked is free to take)."""
+    info = next((r for r in journal.runs() if r.run_id == run_id), None)
+    return info is not None and replay(journal, info).state.finished
 
 
 class Replayed(NamedTuple):
@@ -297,6 +348,10 @@ def _resume(
         lease.release()
         journal.close()
         raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=journal.label)])
+    if not plan.simulated:
+        from tui import startup
+
+        startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
     the_clock = _clock(info.clock, speed or info.speed, state.at)
     world, flags, router, metrics, close = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
     engine = Engine(

@@ -55,6 +55,10 @@ class SimRouter:
         self._world._known(route, self._world._routes, "route")
         return self._world._routes[route]
 
+    async def inspect_route(self, route: str) -> TargetReading:
+        """The simulated router has one weight per route and records no owner."""
+        return TargetReading(await self.get_weight(route))
+
 
 class SimMetrics:
     """The world as a `MetricSource` (plus binned prediction histograms for judges)."""

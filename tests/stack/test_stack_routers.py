@@ -15,7 +15,7 @@ from adapters.haproxy import HAProxyRouter
 from adapters.http_retry import RetryPolicy
 from adapters.stack.caddy import CaddyServer
 from adapters.stack.haproxy import HAProxyServer
-from core.ports import AdapterError
+from core.ports import AdapterError, TargetReading
 from stackutil import ROUTE, count_answers
 
 
@@ -98,6 +98,9 @@ class caddy_router:
 
     async def get_weight(self, route: str) -> float:
         return await self._with(lambda r: r.get_weight(route))
+
+    async def inspect_route(self, route: str) -> TargetReading:
+        return await self._with(lambda r: r.inspect_route(route))
 
 
 @pytest.mark.parametrize("percent, requests, canary", [(25, 100, 25), (1, 100, 1), (50, 40, 20), (0, 30, 0), (100, 30, 30)])

@@ -1,0 +1,164 @@
+"""What a run settles before it may drive anything: one driver per rollout and per target,
+and the pre-flight read of the world.
+
+- A rollout with an unfinished run in the journal is not started again: the refusal
+  names that run, its driver (or "no live driver") and the commands that continue it;
+  `--abandon RUN` gives it up, journaled in that run (`Abandoned`).
+- Every flag and route the plan moves is leased to the run that moves it (on SQLite
+  a lock file, on PostgreSQL an advisory lock, like a run's lease), so two different
+  rollouts sharing a journal never move one target. `resume` takes them too.
+- The pre-flight read (`core.preflight`) runs on adapters of its own, in a loop of its
+  own, before the run exists in the journal: a refusal leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from core.events import Abandoned
+from core.graph import RolloutGraph
+from core.plan import Plan
+from core.ports import Lease, LeaseHeld, RunInfo
+from core.preflight import Refused, Report, judge, read_targets
+from core.problems import InputError, Problem
+
+if TYPE_CHECKING:
+    from adapters.journals import SharedJournal
+    from core.state import RolloutState
+
+
+def targets_of(plan: Plan, graph: RolloutGraph) -> list[str]:
+    """Every flag and route the plan's moving services go through, as leases name them."""
+    out: list[str] = []
+    for name in sorted(graph.moving):
+        handle = plan.exposure_of(name)
+        if handle.flag is not None:
+            out.append(f"flag:{handle.flag}")
+        if handle.route is not None:
+            out.append(f"route:{handle.route}")
+    return sorted(set(out))
+
+
+def unfinished_runs(journal: SharedJournal, rollout: str) -> list[tuple[RunInfo, RolloutState]]:
+    from tui.runtime import replay
+
+    out = []
+    for info in journal.runs():
+        if info.rollout == rollout:
+            state = replay(journal, info).state
+            if not state.finished:
+                out.append((info, state))
+    return out
+
+
+def _driver(journal: SharedJournal, run_id: str) -> str:
+    return journal.driver(run_id) or "no live driver"
+
+
+def check_unfinished(
+    journal: SharedJournal, plan: Plan, abandon: str | None
+) -> list[tuple[RunInfo, RolloutState]]:
+    """The unfinished runs of this rollout that `--abandon` gives up (at most the one it
+    names); refuses (`Refused`, kind `driver`) when any other is left."""
+    open_runs = unfinished_runs(journal, plan.rollout)
+    if abandon is not None and abandon not in {info.run_id for info, _ in open_runs}:
+        raise InputError([Problem(
+            path=(), file="<command line>",
+            message=f"--abandon {abandon}: no unfinished run of rollout {plan.rollout} has that id",
+        )])
+    lines = []
+    for info, state in open_runs:
+        if info.run_id == abandon:
+            continue
+        lines.append(
+            f"interlock: rollout {plan.rollout} has an unfinished run {info.run_id} ({state.effective_phase}, "
+            f"driver: {_driver(journal, info.run_id)}); continue it with `interlock resume --run {info.run_id}`, "
+            f"follow it with `interlock watch --run {info.run_id}`, or give it up with "
+            f"`interlock run PLAN --abandon {info.run_id} --reason TEXT`"
+        )
+    if lines:
+        raise Refused(lines, "driver")
+    return [(info, state) for info, state in open_runs if info.run_id == abandon]
+
+
+def lease_targets(journal: SharedJournal, targets: Iterable[str], holder: str, run_id: str) -> list[Lease]:
+    """Lease every target to `run_id`, or release what was taken and refuse naming each
+    target another run holds."""
+    taken: list[Lease] = []
+    lines: list[str] = []
+    for target in targets:
+        try:
+            taken.append(journal.acquire_target_lease(target, f"run {run_id}, {holder}"))
+        except LeaseHeld as held:
+            who = held.holder or "another run (its identity could not be read)"
+            lines.append(
+                f"interlock: {target.replace(':', ' ', 1)} is moved by {who}; "
+                "two rollouts must not move one flag or route (wait for that run to end, or take "
+                "this target out of the plan)"
+            )
+    if lines:
+        for lease in taken:
+            lease.release()
+        raise Refused(lines, "driver")
+    return taken
+
+
+def abandon_runs(journal: SharedJournal, runs: list[tuple[RunInfo, RolloutState]], operator: str, reason: str,
+                 by_run: str, holder: str) -> None:
+    """Journal `Abandoned` in each run, at its own last time; a run whose driver is still
+    alive is not abandoned."""
+    for info, state in runs:
+        at = state.at
+        try:
+            lease = journal.acquire_lease(info.run_id, holder)
+        except LeaseHeld as held:
+            raise Refused([
+                f"interlock: run {info.run_id} still has a live driver ({held.holder or 'unknown'}); "
+                f"stop it first (`interlock abort --run {info.run_id}`), then --abandon it"
+            ], "driver") from None
+        try:
+            journal.append(info.run_id, [Abandoned(at=at, operator=operator, reason=reason, by_run=by_run)],
+                           operator=operator)
+        finally:
+            lease.release()
+
+
+def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, run_id: str,
+              finished: Callable[[str], bool], adopt: bool, strict: bool) -> Report:
+    """Read every target through adapters made for this read alone and judge them.
+    `adapters()` gives (flags, router, metrics, close) built in the read's own loop."""
+    from core.preflight import Found
+
+    async def read() -> list[Found]:
+        flags, router, _metrics, close = adapters()
+        try:
+            exposure = {name: plan.exposure_of(name) for name in graph.moving}
+            return await read_targets(exposure, flags, router)
+        finally:
+            if close is not None:
+                await close()
+
+    try:
+        found = asyncio.run(read())
+    except Exception as exc:  # noqa: BLE001 - an unreadable world is a refusal, not a traceback
+        from core.engine import _safe
+
+        raise Refused([f"interlock: cannot read the flags and routes before starting: {_safe(exc)}"]) from None
+
+    class Finished:
+        def __contains__(self, owner: object) -> bool:
+            return isinstance(owner, str) and finished(owner)
+
+    return judge(found, run_id=run_id, finished_runs=Finished(), adopt=adopt, strict=strict)
+
+
+def show_warnings(report: Report) -> None:
+    for line in report.warnings:
+        print(f"interlock: warning: {line}", file=sys.stderr, flush=True)
+
+
+def refuse(report: Report) -> None:
+    if report.refusals:
+        raise Refused([f"interlock: refused: {line}" for line in report.refusals], "world")
