@@ -7,8 +7,8 @@ be recomputed later from the journal alone. Times are simulated seconds from
 the incident (the first fault injected; the rollout's start when there is none):
 
 - detect: the first measurement that is not successful (failed, inconclusive
-  or errored) on an affected service, or, when the drill breaks an adapter,
-  the first adapter failure;
+  or errored) on an affected service, by a gate that acts (not a dry run), or,
+  when the drill breaks an adapter, the first adapter failure;
 - decide: the rollout enters rolling_back, held or paused (a gate's verdict or
   an operator's order);
 - restore: every affected service is back at 0% and stays there, after at least
@@ -218,6 +218,9 @@ def _detection(event: Event, before: RolloutState, detectable: set[str] | None) 
     if isinstance(event, Measured):
         if detectable is not None and event.service not in detectable:
             return None
+        gate = before.ctx.gates.get(event.gate)
+        if gate is not None and gate.dry_run:
+            return None  # shown, never acted on: the rollout did not detect anything by it
         if event.error is not None:
             return f"{event.service}: gate {event.gate} measurement error: {event.error}"
         found = of_event(before, event)

@@ -145,3 +145,57 @@ def test_a_dry_run_gate_never_pauses_or_rolls_back(verdict: str) -> None:
     state = d.run(lambda _cmd, _state: _answer(item))
     assert state.phase == "completed"
     assert all(s.phase == "promoted" for s in state.services.values())
+
+
+DRY_RUN_PLAN = """\
+rollout: dry-run
+environment: sim
+defaults: {stages: [50, 100], bake: 2m, gates: [errors]}
+gates:
+  errors: {metric: error_rate, max: 0.01, interval: 30s, count: 2, dry_run: true}
+services:
+  svc:
+    from: {version: "1"}
+    to: {version: "2"}
+    sim: {from: {error_rate: 0.001}, to: {error_rate: 0.2}}
+"""
+
+
+def test_a_dry_run_gate_shows_its_verdict_headless_and_in_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, journal = tmp_path / "dry.yaml", tmp_path / "j.db"
+    plan.write_text(DRY_RUN_PLAN)
+    assert main(["run", str(plan), "--headless", "--journal", str(journal)]) == 0
+    out = capsys.readouterr().out
+    assert "svc: gate errors (dry run): error_rate" in out
+    assert "svc gate errors failed (dry run: shown, not acted on)" in out
+    assert "rollout completed" in out
+    assert "rolled_back" not in out and "paused" not in out
+    assert main(["log", "--journal", str(journal)]) == 0
+    log = capsys.readouterr().out
+    assert log.count("svc gate errors failed (dry run: shown, not acted on)") == 2  # one per stage
+    # Without dry_run the same plan rolls back.
+    plan.write_text(DRY_RUN_PLAN.replace(", dry_run: true", ""))
+    assert main(["run", str(plan), "--headless", "--journal", str(tmp_path / "k.db")]) == 1
+    assert "(dry run" not in capsys.readouterr().out
+
+
+def test_the_console_detail_pane_says_dry_run_with_the_verdict() -> None:
+    from core.events import Measured as MeasuredEvent
+    from tui.widgets.detail import gate_table
+    from tui.widgets.history import MetricHistory
+
+    gate = {"max": 0.01, "count": 3, "dry_run": True}
+    d = Driver(_plan(gate))
+    d.start()
+    d.settle()
+    d.tick(next_deadline(d.state))
+    d.answer(d.inflight(Measure)[0], 0.5)
+    history = MetricHistory(d.state.ctx)
+    history.record(e for e in d.events if isinstance(e, MeasuredEvent))
+    text = gate_table(d.state, history, "svc").plain
+    assert "dry run: shown, never acted on" in text
+    assert "failed" in text and "(dry run)" in text
+    acting = Driver(_plan({"max": 0.01, "count": 3}))
+    assert "dry run" not in gate_table(acting.state, MetricHistory(acting.state.ctx), "svc").plain

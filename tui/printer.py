@@ -67,7 +67,8 @@ def _data(event: Measured, state: RolloutState) -> str:
 
 
 def _measured(event: Measured, state: RolloutState, before: RolloutState | None) -> str:
-    head = f"{event.service}: gate {event.gate}"
+    gate = state.ctx.gates.get(event.gate)
+    head = f"{event.service}: gate {event.gate}" + (" (dry run)" if gate is not None and gate.dry_run else "")
     if event.error is not None:
         text = f"{head} measurement error: {event.error}"
     elif event.canary_data is not None or event.baseline_data is not None:
@@ -92,6 +93,9 @@ def event_json(event: Event, before: RolloutState | None = None) -> dict[str, An
         found = verdict.of_event(before, event)
         if found is not None:
             out["verdict"] = found.to_json()
+            gate = before.ctx.gates.get(event.gate)
+            if gate is not None and gate.dry_run:
+                out["verdict"]["dry_run"] = True
     return out
 
 
@@ -141,9 +145,25 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
     return event.kind
 
 
+def dry_run_verdicts(before: RolloutState, after: RolloutState) -> list[str]:
+    """A dry-run gate's verdict when it is reached: nothing else would say it, since the
+    rollout does not act on it (no phase changes)."""
+    gates = after.ctx.gates
+    if not any(gate.dry_run for gate in gates.values()):
+        return []
+    out = []
+    for old, new in zip(before.groups, after.groups):
+        was = {(r.service, r.gate): r.phase for r in old.gates} if old.stage == new.stage else {}
+        for run in new.gates:
+            if gates[run.gate].dry_run and run.phase != "running" and \
+                    was.get((run.service, run.gate), "running") == "running":
+                out.append(f"{run.service} gate {run.gate} {run.phase} (dry run: shown, not acted on)")
+    return out
+
+
 def phase_line(before: RolloutState, after: RolloutState) -> str | None:
-    """A line when the rollout's phase or a service's phase changed."""
-    parts = []
+    """A line when the rollout's phase or a service's phase changed, or a dry-run gate decided."""
+    parts = dry_run_verdicts(before, after)
     if before.effective_phase != after.effective_phase:
         why = f" ({after.reason or (after.hold.reason if after.hold else '')})"
         parts.append(f"rollout {after.effective_phase}" + (why if why != " ()" else ""))

@@ -93,7 +93,8 @@ def gate_table(state: RolloutState, history: MetricHistory, service: str) -> Con
     for gate_name in names:
         gate = ctx.gates[gate_name]
         run = runs.get(gate_name)
-        lines.append(Content.assemble((f"{gate_name:<10}", "bold"), f"{gate.metric} {threshold_text(gate)}"))
+        dry = ("  dry run: shown, never acted on", "$text-warning") if gate.dry_run else ""
+        lines.append(Content.assemble((f"{gate_name:<10}", "bold"), f"{gate.metric} {threshold_text(gate)}", dry))
         if run is None:
             lines.append(Content.styled("  — not measuring at this stage", "$text-muted"))
             continue
@@ -102,7 +103,8 @@ def gate_table(state: RolloutState, history: MetricHistory, service: str) -> Con
         marks = [sample_status(s.phase).glyph_content() for s in run.samples[-12:]]
         lines.append(
             Content.assemble(
-                "  ", verdict.content(width=15), f"{run.count}{of} measured  ",
+                "  ", verdict.content(width=15), *([("(dry run) ", "$text-warning")] if gate.dry_run else []),
+                f"{run.count}{of} measured  ",
                 (f"✗{run.failures} ?{run.inconclusives} !{run.errors}  ", "$text-muted"),
                 *marks,
             )
