@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from adapters.journal_codec import JournalError, _decode, _encode, chain_hash, mac
+from adapters.journal_codec import JournalError, _decode, _encode, _quote, chain_hash, mac
 from core.ports import RunInfo
 
 AUDIT_KEY_ENV = "INTERLOCK_AUDIT_KEY"
@@ -190,35 +190,43 @@ class ChainCheck:
             )
         self.prev = genesis(rid, run.facts, run.seal, self.key)
         self.seq = 0
+        self._rid = _quote(rid)  # quoted once: every record's hash starts with it
 
     def _bad(self, seq: int, what: str) -> JournalDamaged:
         return JournalDamaged(f"run {self.run_id}: record {seq} {what}", self.run_id, seq)
 
-    def row(self, row: ChainRow) -> dict[str, Any]:
-        """Check the next record; its body decoded."""
-        expected = self.seq + 1
-        if row.seq != expected:
-            if row.seq > expected:
-                raise self._bad(expected, f"is missing (the next one is {row.seq})")
-            raise self._bad(row.seq, "is out of order")
-        if row.prev_hash != self.prev:
-            if expected == 1:
-                raise self._bad(1, "does not follow the run's genesis: the run's facts, its seal "
-                                   "or its first record were changed")
-            raise self._bad(row.seq, f"does not follow record {row.seq - 1} (its prev_hash differs): "
-                                     "records were reordered, replaced or removed")
-        if chain_hash(row.prev_hash, self.run_id, row.seq, row.operator, row.body, self.key) != row.hash:
-            raise self._bad(row.seq, "was changed (hash mismatch)")
+    def row(self, row: tuple) -> dict[str, Any]:
+        """Check the next record (a `ChainRow`, or a plain tuple in its order); its body
+        decoded. The happy path is kept short: it runs once per record of a replay."""
+        seq, kind, at, body, operator, prev_hash, digest = row
+        if seq != self.seq + 1 or prev_hash != self.prev:
+            self._misplaced(seq, prev_hash)
+        if chain_hash(prev_hash, self._rid, seq, operator, body, self.key) != digest:
+            raise self._bad(seq, "was changed (hash mismatch)")
         try:
-            data = _decode(row.body)
-            ok = isinstance(data, dict) and data.get("kind") == row.kind and _same_at(row.at, data.get("at"))
+            data = _decode(body)
+            ok = type(data) is dict and data.get("kind") == kind and (
+                at == data.get("at") or _same_at(at, data.get("at"))
+            )
         except ValueError:
             ok = False
         if not ok:
-            raise self._bad(row.seq, "is inconsistent: its kind/at columns disagree with its body")
-        self.prev = row.hash
-        self.seq = row.seq
+            raise self._bad(seq, "is inconsistent: its kind/at columns disagree with its body")
+        self.prev = digest
+        self.seq = seq
         return data
+
+    def _misplaced(self, seq: int, prev_hash: str) -> None:
+        expected = self.seq + 1
+        if seq > expected:
+            raise self._bad(expected, f"is missing (the next one is {seq})")
+        if seq < expected:
+            raise self._bad(seq, "is out of order")
+        if expected == 1:
+            raise self._bad(1, "does not follow the run's genesis: the run's facts, its seal "
+                               "or its first record were changed")
+        raise self._bad(seq, f"does not follow record {seq - 1} (its prev_hash differs): "
+                             "records were reordered, replaced or removed")
 
     def end(self) -> str:
         """Check the head against the records seen; the verdict's message when intact."""

@@ -16,7 +16,6 @@ from typing import Any, Iterator, Self, Sequence
 
 from adapters.journal_chain import (
     ChainCheck,
-    ChainRow,
     JournalDamaged,
     RunSeal,
     Verdict,
@@ -229,10 +228,10 @@ class JournalCommon:
     def checked_records(self, check: ChainCheck) -> Iterator[Record]:
         """The run's records after those `check` has seen, each verified before it is
         yielded: a changed, missing or reordered record raises `JournalDamaged`."""
-        run_id = check.run_id
+        run_id, verified = check.run_id, check.row
         for page in self._pages(run_id, check.seq, CHAIN_COLUMNS):
             for row in page:
-                data = check.row(ChainRow(*row))
+                data = verified(row)
                 try:
                     event = adopt_event(data)
                 except (ValueError, KeyError, TypeError) as exc:
@@ -261,7 +260,7 @@ class JournalCommon:
         try:
             for page in self._pages(run_id, 0, CHAIN_COLUMNS):
                 for row in page:
-                    check.row(ChainRow(*row))
+                    check.row(row)
             return True, None, self.end_check(check)
         except JournalDamaged as exc:
             return False, exc.seq, str(exc)

@@ -515,3 +515,18 @@ def test_reader_is_not_blocked_by_an_open_write_and_does_not_see_it(chained: Pat
     finally:
         raw.execute("ROLLBACK")
         raw.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text(), st.integers(min_value=0, max_value=2**63), st.text(), st.text())
+def test_the_fast_chain_material_is_the_encoders_byte_for_byte(
+    prev: str, run_id: str, seq: int, operator: str, body: str
+) -> None:
+    """`chain_hash` writes its JSON array by hand for speed; it must hash exactly what the
+    documented encoding (`_encode([prev, run_id, seq, operator, body])`) gives."""
+    from adapters.journal_codec import _encode, _quote, chain_hash, mac
+
+    expected = mac(None, _encode([prev, run_id, seq, operator, body]))
+    assert chain_hash(prev, run_id, seq, operator, body) == expected
+    assert chain_hash(prev, _quote(run_id), seq, operator, body) == expected
+    assert chain_hash(prev, run_id, seq, operator, body, b"k") == mac(b"k", _encode([prev, run_id, seq, operator, body]))

@@ -18,6 +18,8 @@ from adapters.journal_sqlite import SCHEMA_VERSION
 from adapters.journals import audit_verify
 from core.events import (
     EVENT_TYPES,
+    Abandoned,
+    Adopted,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -42,6 +44,8 @@ EVERY_EVENT: list[Event] = [
     OperatorAction(at=4.0, action="rollback", service="ranker", operator="ana@laptop", reason="p99"),
     FaultInjected(at=5.0, fault={"kind": "error_rate", "value": 0.05, "tags": [1, None]}),
     Resumed(at=1.7976931348623157e308, note="pid 4242"),
+    Adopted(at=6.0, exposures={"ranker": 25.0}, targets={"flag:ranker-v6": 25.0}),
+    Abandoned(at=7.0, operator="ana@laptop", reason="superseded", by_run="run-2"),
 ]
 
 
