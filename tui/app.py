@@ -173,11 +173,13 @@ class InterlockApp(App[RolloutState]):
         wait = self._last_flush + self.FLUSH_SECONDS - time.monotonic()
         if wait > 0:
             self._flush_scheduled = True
-            self.set_timer(wait, self._flush)
+            self.set_timer(wait, self._draw_pending)
         else:
-            self._flush()  # same loop, same thread: draw now, before the adapters' tasks run
+            self._draw_pending()  # same loop, same thread: draw now, before the adapters' tasks run
 
-    def _flush(self) -> None:
+    def _draw_pending(self) -> None:
+        """Draw the queued snapshots. Not named `_flush`: that is Textual's own `App._flush`,
+        which the captured stdout/stderr call with `stderr=` while the console runs."""
         self._flush_scheduled = False
         self._last_flush = time.monotonic()
         batches, self._pending = self._pending, []

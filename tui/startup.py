@@ -125,6 +125,19 @@ def abandon_runs(journal: SharedJournal, runs: list[tuple[RunInfo, RolloutState]
             lease.release()
 
 
+def _run_apart(make: Callable[[], Any]) -> Any:
+    """`asyncio.run(make())`, in a thread of its own when the caller already runs a loop
+    (a console test or a console starting a run): the read needs a loop of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, run_id: str,
               finished: Callable[[str], bool], adopt: bool, strict: bool) -> Report:
     """Read every target through adapters made for this read alone and judge them.
@@ -141,7 +154,7 @@ def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, r
                 await close()
 
     try:
-        found = asyncio.run(read())
+        found = _run_apart(read)
     except Exception as exc:  # noqa: BLE001 - an unreadable world is a refusal, not a traceback
         from core.engine import _safe
 
