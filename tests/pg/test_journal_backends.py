@@ -26,6 +26,7 @@ from core.events import (
     ExposureRead,
     FaultInjected,
     Measured,
+    MeasurementGap,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -46,6 +47,7 @@ EVERY_EVENT: list[Event] = [
     Resumed(at=1.7976931348623157e308, note="pid 4242"),
     Adopted(at=6.0, exposures={"ranker": 25.0}, targets={"flag:ranker-v6": 25.0}),
     Abandoned(at=7.0, operator="ana@laptop", reason="superseded", by_run="run-2"),
+    MeasurementGap(at=8.0, service="ranker", gate="latency", since=2.5),
 ]
 
 
