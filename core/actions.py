@@ -1,16 +1,130 @@
-"""Which operator actions apply right now: one answer for the reducer and the console.
+"""Operator actions: the one table of what an operator can do, and whether it applies now.
 
-The reducer ignores an action that does not apply; the console greys it out.
-Both ask this module, so a key never looks live and then does nothing.
+The table (`ACTIONS`) is the only place an action is spelled: the console's key
+bindings, footer labels, palette, help screen, acknowledgements and the
+README's key table are built from it (or checked against it by a test). The
+reducer ignores a verb that does not apply; the console greys it out and says
+why. Both ask `available` (and `why_not`, its wording), so a key never looks
+live and then does nothing, and the two can never disagree.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from core.events import OperatorVerb
 from core.rollback import rollback_cascade
 from core.state import TERMINAL, RolloutState
 
-ALL_VERBS: tuple[OperatorVerb, ...] = ("pause", "resume", "step", "approve", "rollback", "abort")
+ActionKind = Literal["verb", "clock", "view"]
+"""`verb`: journaled, changes the rollout. `clock`: changes the clock's speed. `view`: the console only."""
+
+Role = Literal["driver", "watcher"]
+"""Who is asking: the console driving the run, or one watching its journal. Issue 13's
+governance (named operators, approvers) refines this field; nothing else needs to change."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One operator action, everything any surface needs to offer it."""
+
+    name: str
+    """The console's action name (`action_<name>`), the verb's name for verbs."""
+    kind: ActionKind
+    keys: str
+    """Textual key names, comma-separated, as a binding takes them; empty: bound elsewhere
+    (the graph's cursor keys, the app's palette key)."""
+    key_text: str
+    """The key as the help screen and the README show it."""
+    label: str = ""
+    """The footer's word (and the binding's description)."""
+    title: str = ""
+    """The palette's entry; empty: not in the palette."""
+    summary: str = ""
+    """The palette's line under the title."""
+    help: str = ""
+    """The help screen's line; empty: shares the previous action's line (resume, slower)."""
+    shown: bool = True
+    """Shown in the footer."""
+    needs_service: bool = False
+    """Applies to the selected service (approve, rollback)."""
+    needs_reason: bool = False
+    """The journaled action must carry the operator's reason."""
+    confirm: bool = False
+    """Asks first, showing what it will do (rollback and abort list their cascade)."""
+    ack: str = ""
+    """The glyph that acknowledges the key in the event log."""
+    may: frozenset[Role] = frozenset({"driver"})
+    """Who may ask for it."""
+    on_app: bool = False
+    """Bound on the app rather than the console screen (quit)."""
+
+    @property
+    def verb(self) -> OperatorVerb | None:
+        return self.name if self.kind == "verb" else None  # type: ignore[return-value]
+
+    @property
+    def changes_rollout(self) -> bool:
+        """Greyed out when it does not apply (verbs and the clock); views always apply."""
+        return self.kind != "view"
+
+
+_ANYONE: frozenset[Role] = frozenset({"driver", "watcher"})
+
+ACTIONS: tuple[Action, ...] = (
+    Action("pause", "verb", "space", "space", "Pause", "Pause the rollout", "no exposure rises until resumed",
+           "pause the rollout / resume it (no exposure rises while paused)", ack="‖"),
+    Action("resume", "verb", "space", "space", "Resume", "Resume the rollout", "carry on from where it paused",
+           ack="▶"),
+    Action("step", "verb", "s", "s", "Step", "Step one transition", "while paused: exactly one transition, then pause",
+           "step: while paused, let exactly one transition happen, then pause again", ack="⏵"),
+    Action("approve", "verb", "a", "a", "Approve", "Approve the selected service", "its stage or wave awaits approval",
+           "approve the selected service's stage or wave (when it awaits approval)", needs_service=True, ack="◆"),
+    Action("rollback", "verb", "r", "r", "Roll back", "Roll back the selected service…",
+           "shows the cascade before anything happens",
+           "roll back the selected service: shows the cascade, Cancel focused",
+           needs_service=True, confirm=True, ack="↺"),
+    Action("abort", "verb", "ctrl+x", "ctrl+x", "Abort all", "Abort the whole rollout…",
+           "every moved service back to 0%, asks first", "abort all: every moved service back to 0% (asks first)",
+           confirm=True, ack="■"),
+    Action("select", "view", "", "↑ ↓ j k", help="select a service (home/end, page up/down too)", may=_ANYONE),
+    Action("details", "view", "enter", "enter", "Details", "Toggle the detail pane full screen",
+           "the selected service up close", "details: the selected service's pane full screen (escape returns)",
+           may=_ANYONE),
+    Action("next_metric", "view", "m", "m", "Metric", "Chart the next gate metric", "of the selected service",
+           "chart the selected service's next gate metric", shown=False, may=_ANYONE),
+    Action("filter", "view", "slash", "/", "Filter", "Filter services by name", "escape clears",
+           "filter services by name (escape clears)", may=_ANYONE),
+    Action("faster", "clock", "plus,equals_sign", "+ -", "Faster", "Speed up the clock ×2",
+           "simulated or scaled clocks only", "speed the clock up ×2 / slow it down ÷2"),
+    Action("slower", "clock", "minus", "+ -", "Slower", "Slow down the clock ÷2", "simulated or scaled clocks only"),
+    Action("palette", "view", "", "ctrl+p", help="command palette: every action, and go to service", may=_ANYONE),
+    Action("help", "view", "question_mark", "?", "Help", "Help: keys and status legend", "", "this help",
+           may=_ANYONE),
+    Action("quit", "view", "q", "q", "Quit",
+           help="quit (asks; the rollout stays in the journal, `interlock resume` continues)", may=_ANYONE,
+           on_app=True),
+    Action("back", "view", "escape", "escape", "Back", shown=False, may=_ANYONE),
+)
+"""Every operator action, in the footer's order (the help lists them in this order too)."""
+
+BY_NAME: dict[str, Action] = {action.name: action for action in ACTIONS}
+ALL_VERBS: tuple[OperatorVerb, ...] = tuple(a.name for a in ACTIONS if a.kind == "verb")  # type: ignore[misc]
+"""The journaled verbs, in the table's order."""
+
+
+def help_rows() -> list[tuple[str, str]]:
+    """(key as shown, what it does) for the help screen and the README, one per key."""
+    return [(action.key_text, action.help) for action in ACTIONS if action.help]
+
+
+def readme_key_table() -> str:
+    """The README's key table, as Markdown (a test checks the README has exactly this)."""
+    lines = ["| key | action |", "|---|---|"]
+    for keys, what in help_rows():
+        lines.append(f"| {' '.join(f'`{key}`' for key in keys.split())} | {what} |")
+    return "\n".join(lines)
 
 
 def awaiting_approval(state: RolloutState) -> list[str]:
@@ -24,6 +138,10 @@ def awaiting_approval(state: RolloutState) -> list[str]:
             continue
         out.extend(state.ctx.groups[index].services)
     return out
+
+
+_ROLLBACK_PHASES = frozenset({"running", "paused", "completed", "rolled_back", "aborted"})
+"""A rollback applies after the rollout ended too: whatever still moved can be taken back."""
 
 
 def available(state: RolloutState, service: str | None = None) -> set[OperatorVerb]:
@@ -41,10 +159,33 @@ def available(state: RolloutState, service: str | None = None) -> set[OperatorVe
         verbs.add("approve")
     if (
         service is not None
-        and phase in ("running", "paused", "completed", "rolled_back", "aborted")
+        and phase in _ROLLBACK_PHASES
         and rollback_cascade(state, service)
     ):
         verbs.add("rollback")
     if phase not in TERMINAL and phase != "planned":
         verbs.add("abort")
     return verbs
+
+
+def why_not(state: RolloutState, verb: OperatorVerb, service: str | None = None) -> str | None:
+    """Why `verb` does not apply now, in words for the log and the palette; None when it
+    applies. Worded from the same conditions as `available` (a test holds them together)."""
+    if verb in available(state, service):
+        return None
+    phase = state.effective_phase
+    if verb in ("pause", "resume"):
+        return f"nothing to pause or resume: the rollout is {phase}"
+    if verb == "step":
+        return "step works while paused: press space first" if phase == "running" else f"the rollout is {phase}"
+    if verb == "approve":
+        waiting = awaiting_approval(state)
+        tail = f"; awaiting: {', '.join(waiting)}" if waiting else "; nothing awaits approval"
+        return f"{service or 'no service'} does not await approval{tail}"
+    if verb == "rollback":
+        if state.phase not in _ROLLBACK_PHASES:
+            return f"the rollout is {phase}"
+        if service is None:
+            return "no service selected"
+        return f"nothing to roll back: {service} and what follows it have not moved"
+    return f"the rollout is {phase}"

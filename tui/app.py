@@ -26,10 +26,9 @@ from typing import ClassVar
 from textual.app import App
 from textual.content import Content
 
-from core.actions import available, awaiting_approval
+from core.actions import ACTIONS, ALL_VERBS, BY_NAME, available, why_not
 from core.context import initial_state
 from core.events import Event, OperatorAction
-from core.rollback import rollback_cascade
 from core.state import RolloutState
 from tui import printer, runtime
 from tui.backlog import Batch
@@ -42,13 +41,10 @@ from tui.widgets.header import speed_label
 from tui.widgets.history import MetricHistory
 from tui.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
 
-VERBS: frozenset[str] = frozenset({"pause", "resume", "step", "approve", "rollback", "abort"})
-ALL_ACTIONS: tuple[str, ...] = ("pause", "resume", "step", "approve", "rollback", "abort", "faster", "slower")
+VERBS: frozenset[str] = frozenset(ALL_VERBS)
+ALL_ACTIONS: tuple[str, ...] = tuple(a.name for a in ACTIONS if a.changes_rollout)
+"""What can be greyed out, from the action table."""
 MIN_SPEED, MAX_SPEED = 1.0, 7680.0
-ACK_GLYPH: dict[str, str] = {
-    "pause": "‖", "resume": "▶", "step": "⏵", "approve": "◆", "rollback": "↺", "abort": "■",
-}
-
 
 class InterlockApp(App[RolloutState]):
     """The rollout console. Give it a `Session` to drive, or a `JournalFollower` to watch."""
@@ -237,7 +233,7 @@ class InterlockApp(App[RolloutState]):
 
     def availability(self, action: str) -> bool | None:
         """True: applies now. None: shown greyed out. False: hidden (the other half of space)."""
-        if action in ("faster", "slower"):
+        if action in BY_NAME and BY_NAME[action].kind == "clock":
             clock = self.session.clock if self.session is not None else None
             if not self._can_drive() or clock is None or clock.virtual or not hasattr(clock, "set_speed"):
                 return None
@@ -262,39 +258,24 @@ class InterlockApp(App[RolloutState]):
             self._verbs_cache = (key, set(available(self.state, self.selected)))
         return self._verbs_cache[1]
 
-    def why_not(self, action: str) -> str:
-        """Why `action` does not apply now, in words for the log and the palette."""
-        state = self.state
-        phase = state.effective_phase
-        if not self.driving:
+    def refusal(self, action: str) -> str:
+        """Why `action` does not apply now, in words for the log and the palette: this
+        console's own reasons first, then the rollout's (`core.actions.why_not`)."""
+        role = "driver" if self.driving else "watcher"
+        if role not in BY_NAME[action].may:
             return "this console is watching the journal; it cannot act"
         if self.quitting:
             return "the console is quitting"
         if not self.engine_running:
-            return f"the engine has stopped (rollout {phase})"
-        service = self.selected
-        if action in ("faster", "slower"):
+            return f"the engine has stopped (rollout {self.state.effective_phase})"
+        if BY_NAME[action].kind == "clock":
             assert self.session is not None
             if self.session.clock.virtual:
                 return "the clock is virtual: time jumps to the next deadline"
             return f"the clock is already at ×{self.session.clock.speed:g}"
-        if action in ("pause", "resume"):
-            return f"nothing to pause or resume: the rollout is {phase}"
-        if action == "step":
-            return "step works while paused: press space first" if phase == "running" else f"the rollout is {phase}"
-        if action == "approve":
-            waiting = awaiting_approval(state)
-            tail = f"; awaiting: {', '.join(waiting)}" if waiting else "; nothing awaits approval"
-            return f"{service or 'no service'} does not await approval{tail}"
-        if action == "rollback":
-            if phase not in ("running", "paused", "completed"):
-                return f"the rollout is {phase}"
-            if service is not None and not rollback_cascade(state, service):
-                return f"nothing to roll back: {service} and what follows it have not moved"
-            return "no service selected"
-        if action == "abort":
-            return f"the rollout is {phase}"
-        return "not available now"
+        verb = BY_NAME[action].verb
+        why = why_not(self.state, verb, self.selected) if verb is not None else None
+        return why or "not available now"
 
     def selection_changed(self) -> None:
         """Re-grey the footer when what applies changed (state or selection)."""
@@ -320,24 +301,24 @@ class InterlockApp(App[RolloutState]):
     def on_operator_intent(self, message: OperatorIntent) -> None:
         verb = message.verb
         if self.availability(verb) is not True:
-            self.note(f"{verb} does not apply now: {self.why_not(verb)}", style="$text-warning")
+            self.note(f"{verb} does not apply now: {self.refusal(verb)}", style="$text-warning")
             return
         assert self.session is not None
         target = f" {message.service}" if message.service else ""
-        self.note(f"{ACK_GLYPH.get(verb, '▸')} {verb}{target} requested by {self.operator}")
+        self.note(f"{BY_NAME[verb].ack or '▸'} {verb}{target} requested by {self.operator}")
         self.session.engine.submit(
             OperatorAction(at=0.0, action=verb, service=message.service, operator=self.operator, reason=message.reason)
         )
 
     def on_refused_intent(self, message: RefusedIntent) -> None:
         key = {"space": "space", "plus": "+", "minus": "-", "equals_sign": "="}.get(message.key, message.key)
-        self.note(f"{key}: {message.action} does not apply now: {self.why_not(message.action)}",
+        self.note(f"{key}: {message.action} does not apply now: {self.refusal(message.action)}",
                   style="$text-warning")
 
     def on_speed_intent(self, message: SpeedIntent) -> None:
         action = "faster" if message.factor > 1 else "slower"
         if self.availability(action) is not True or self.session is None:
-            self.note(f"{action}: {self.why_not(action)}", style="$text-warning")
+            self.note(f"{action}: {self.refusal(action)}", style="$text-warning")
             return
         clock = self.session.clock
         speed = min(MAX_SPEED, max(MIN_SPEED, clock.speed * message.factor))

@@ -21,7 +21,7 @@ from console_harness import (
     settle,
     wait_for,
 )
-from console_plans import RECSYS, approval_plan, write
+from console_plans import RECSYS, REGRESSION, approval_plan, write
 
 from core.events import ExposureApplied, OperatorAction
 from core.rollback import rollback_cascade
@@ -293,3 +293,35 @@ async def test_modal_follows_the_rollout_while_open(tmp_path, sessions) -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
     assert operator_actions(session) == []
+
+
+async def test_rollback_after_a_rolled_back_rollout_takes_back_what_still_moved(tmp_path, sessions) -> None:
+    """`core.actions.available` is the console's only rulebook: after the ranker's gate
+    rolled embedder+ranker back, features still serves its traffic, and `r` on it applies
+    (an earlier console rule refused every rollback once the rollout had ended rolled back)."""
+    session = held(sessions, REGRESSION, tmp_path)
+    engine = session.engine
+    app = console(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert engine.state.phase == "rolled_back"
+        assert engine.state.services["features"].exposure > 0
+        assert app.selected == "features"
+        assert app.screen.check_action("rollback", ()) is True
+        await pilot.press("j", "j")
+        await settle(pilot)
+        assert app.selected == "ranker"
+        assert app.screen.check_action("rollback", ()) is None
+        await pilot.press("r")
+        await settle(pilot)
+        assert any("r: rollback does not apply now: nothing to roll back: ranker" in line for line in log_text(app))
+        await pilot.press("k", "k")
+        await settle(pilot)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RollbackScreen))
+        assert app.screen.groups == [("features",)]  # type: ignore[attr-defined]
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: engine.state.services["features"].exposure == 0 and engine.state.finished)
+    assert engine.state.phase == "rolled_back"
+    (action,) = operator_actions(session)
+    assert (action.action, action.service) == ("rollback", "features")

@@ -1,6 +1,7 @@
 """The console's one screen: header, graph, detail pane, event log, footer.
 
-The screen owns the key bindings. Whether a binding applies right now is the
+The screen owns the key bindings, built from the action table
+(`core.actions.ACTIONS`). Whether a binding applies right now is the
 app's call (`InterlockApp.availability`), which asks `core.actions`; a
 binding that does not apply is greyed out in the footer, and pressing its
 key writes why to the event log instead of doing nothing. Actions only post
@@ -21,6 +22,7 @@ from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from core.actions import ACTIONS, BY_NAME, Action
 from core.state import RolloutState
 from tui.screens.confirm import AbortScreen, RollbackScreen
 from tui.screens.help import HelpScreen
@@ -34,31 +36,35 @@ from tui.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
 if TYPE_CHECKING:
     from tui.app import InterlockApp
 
-ROLLOUT_ACTIONS: frozenset[str] = frozenset(
-    {"pause", "resume", "step", "approve", "rollback", "abort", "faster", "slower"}
-)
+ROLLOUT_ACTIONS: frozenset[str] = frozenset(a.name for a in ACTIONS if a.changes_rollout)
 """Actions that change the rollout (or its clock): greyed out when they do not apply."""
+
+SPEED_FACTOR: dict[str, float] = {"faster": 2.0, "slower": 0.5}
+"""What the clock actions do to the clock's speed."""
+
+
+def binding_action(action: Action) -> str:
+    """The action string a binding (or the palette) runs for `action`: verbs and clock
+    actions go through `ask`, which does what the table says (service, confirmation)."""
+    if action.on_app:
+        return f"app.{action.name}"
+    return f"ask({action.name!r})" if action.changes_rollout else action.name
+
+
+def action_name(action: str, parameters: tuple[object, ...]) -> str:
+    """The table's name for a binding's action string (the inverse of `binding_action`)."""
+    return str(parameters[0]) if action == "ask" and parameters else action
 
 
 class ConsoleScreen(Screen[None]):
     """The rollout at a glance, driven from the keyboard."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "pause", "Pause"),
-        Binding("space", "resume", "Resume"),
-        Binding("s", "step", "Step"),
-        Binding("a", "approve", "Approve"),
-        Binding("r", "rollback", "Roll back"),
-        Binding("ctrl+x", "abort", "Abort all"),
-        Binding("enter", "details", "Details"),
-        Binding("m", "next_metric", "Metric", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("plus,equals_sign", "faster", "Faster"),
-        Binding("minus", "slower", "Slower"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("escape", "back", "Back", show=False),
+        Binding(action.keys, binding_action(action), action.label, show=action.shown)
+        for action in ACTIONS
+        if action.keys
     ]
+    """Built from `core.actions.ACTIONS` (the footer follows the table's order)."""
 
     def __init__(self, state: RolloutState, history: MetricHistory, *, operator: str, mode: str) -> None:
         super().__init__()
@@ -130,47 +136,33 @@ class ConsoleScreen(Screen[None]):
     # -- bindings ------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.rollout_app.availability(action)
+        return self.rollout_app.availability(action_name(action, parameters))
 
-    def action_pause(self) -> None:
-        self.post_message(OperatorIntent("pause"))
-
-    def action_resume(self) -> None:
-        self.post_message(OperatorIntent("resume"))
-
-    def action_step(self) -> None:
-        self.post_message(OperatorIntent("step"))
-
-    def action_approve(self) -> None:
-        self.post_message(OperatorIntent("approve", self.selected))
-
-    def action_rollback(self) -> None:
-        service = self.selected
-        if service is None:
+    def action_ask(self, name: str) -> None:
+        """A verb or a clock action, as the table describes it: the selected service when it
+        needs one, a confirmation dialog when it asks first; then an intent for the app."""
+        action = BY_NAME[name]
+        if action.kind == "clock":
+            self.post_message(SpeedIntent(SPEED_FACTOR[name]))
             return
+        verb = action.verb
+        assert verb is not None
+        service = self.selected if action.needs_service else None
+        if not action.confirm:
+            self.post_message(OperatorIntent(verb, service))
+            return
+        if action.needs_service and service is None:
+            return
+        what = f"{verb} of {service}" if service is not None else verb
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.post_message(OperatorIntent("rollback", service))
+                self.post_message(OperatorIntent(verb, service))
             else:
-                self.rollout_app.note(f"rollback of {service} cancelled; nothing changed")
+                self.rollout_app.note(f"{what} cancelled; nothing changed")
 
-        self.app.push_screen(RollbackScreen(self.state, service), confirmed)
-
-    def action_abort(self) -> None:
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.post_message(OperatorIntent("abort"))
-            else:
-                self.rollout_app.note("abort cancelled; nothing changed")
-
-        self.app.push_screen(AbortScreen(self.state), confirmed)
-
-    def action_faster(self) -> None:
-        self.post_message(SpeedIntent(2.0))
-
-    def action_slower(self) -> None:
-        self.post_message(SpeedIntent(0.5))
+        dialog = RollbackScreen(self.state, service) if service is not None else AbortScreen(self.state)
+        self.app.push_screen(dialog, confirmed)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
@@ -215,11 +207,9 @@ class ConsoleScreen(Screen[None]):
         a live binding passes through untouched.
         """
         actions = [
-            binding.action
-            for binding in self.BINDINGS
-            if isinstance(binding, Binding)
-            and binding.action in ROLLOUT_ACTIONS
-            and event.key in binding.key.split(",")
+            action.name
+            for action in ACTIONS
+            if action.changes_rollout and action.keys and event.key in action.keys.split(",")
         ]
         if actions and not any(self.rollout_app.availability(action) for action in actions):
             event.stop()

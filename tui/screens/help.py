@@ -1,6 +1,6 @@
 """The help screen: every key, and what every status glyph and word means.
 
-The legends are drawn from `tui.widgets.status`, the same tables the screen
+The keys come from the action table (`core.actions.ACTIONS`); the legends are drawn from `tui.widgets.status`, the same tables the screen
 draws from, so the help cannot drift from what is on screen.
 """
 
@@ -15,24 +15,11 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from core.actions import help_rows
 from tui.widgets.status import MODE, ROLLOUT, SAMPLE, SERVICE, Status
 
-KEYS: tuple[tuple[str, str], ...] = (
-    ("space", "pause the rollout / resume it (no exposure rises while paused)"),
-    ("s", "step: while paused, let exactly one transition happen, then pause again"),
-    ("a", "approve the selected service's stage or wave (when it awaits approval)"),
-    ("r", "roll back the selected service: shows the cascade, Cancel focused"),
-    ("ctrl+x", "abort all: every moved service back to 0% (asks first)"),
-    ("↑ ↓ j k", "select a service (home/end, page up/down too)"),
-    ("enter", "details: the selected service's pane full screen (escape returns)"),
-    ("m", "chart the selected service's next gate metric"),
-    ("/", "filter services by name (escape clears)"),
-    ("+ -", "speed the clock up ×2 / slow it down ÷2"),
-    ("ctrl+p", "command palette: every action, and go to service"),
-    ("?", "this help"),
-    ("q", "quit (asks; the rollout stays in the journal, `interlock resume` continues)"),
-)
-"""Every key of the console, in the order the help lists them."""
+KEYS: tuple[tuple[str, str], ...] = tuple(help_rows())
+"""Every key of the console, in the order the help lists them (from `core.actions.ACTIONS`)."""
 
 
 def _legend(title: str, table: dict[str, Status]) -> Content:

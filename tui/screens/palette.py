@@ -12,25 +12,16 @@ from typing import TYPE_CHECKING, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from tui.screens.console import ConsoleScreen
+from core.actions import ACTIONS, Action
+from tui.screens.console import ConsoleScreen, binding_action
 
 if TYPE_CHECKING:
     from tui.app import InterlockApp
 
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("pause", "Pause the rollout", "no exposure rises until resumed"),
-    ("resume", "Resume the rollout", "carry on from where it paused"),
-    ("step", "Step one transition", "while paused: exactly one transition, then pause"),
-    ("approve", "Approve the selected service", "its stage or wave awaits approval"),
-    ("rollback", "Roll back the selected service…", "shows the cascade before anything happens"),
-    ("abort", "Abort the whole rollout…", "every moved service back to 0%, asks first"),
-    ("faster", "Speed up the clock ×2", "simulated or scaled clocks only"),
-    ("slower", "Slow down the clock ÷2", "simulated or scaled clocks only"),
-    ("details", "Toggle the detail pane full screen", "the selected service up close"),
-    ("next_metric", "Chart the next gate metric", "of the selected service"),
-    ("filter", "Filter services by name", "escape clears"),
-    ("help", "Help: keys and status legend", ""),
+PALETTE: tuple[Action, ...] = tuple(
+    sorted((a for a in ACTIONS if a.title), key=lambda a: not a.changes_rollout)
 )
+"""The table's actions that have a palette entry: what changes the rollout first, then views."""
 
 
 class ConsoleCommands(Provider):
@@ -48,15 +39,15 @@ class ConsoleCommands(Provider):
             return []
         app = cast("InterlockApp", self.app)
         out: list[tuple[str, bool, object, str]] = []
-        for action, title, help_text in ACTIONS:
-            state = app.availability(action)
+        for action in PALETTE:
+            state = app.availability(action.name)
             if state is False:
                 continue
             if state:
-                out.append((title, True, partial(console.run_action, action), help_text))
+                out.append((action.title, True, partial(console.run_action, binding_action(action)), action.summary))
             else:
-                why = app.why_not(action)
-                out.append((title, False, partial(app.note, why), f"not now: {why}"))
+                why = app.refusal(action.name)
+                out.append((action.title, False, partial(app.note, why), f"not now: {why}"))
         for name in console.state.ctx.graph.order:
             out.append((f"Go to service {name}", True, partial(console.go_to, name), "select it in the graph"))
         return out
