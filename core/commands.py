@@ -40,8 +40,10 @@ class Measure(Command):
     with_baseline: bool
     shape: str = "value"
     """What the judge needs: `value` (one number a side), `series` (`points` values a side
-    over the window), `counts` (errors and requests a side) or `histogram` (bin counts)."""
+    over the window), `counts` (errors and requests a side), `histogram` (bin counts) or
+    `tail` (the baseline's quantile, then the canary's requests slower than it x (1 + margin))."""
     points: int = 1
+    margin: float = 0.0
 
 
 @dataclass(frozen=True)

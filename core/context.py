@@ -44,7 +44,9 @@ def _scored_gates(plan: Plan) -> dict[str, Gate]:
     }
 
 
-MEASURE_SHAPE = {"threshold": "value", "mann_whitney": "series", "sequential": "counts", "drift": "histogram"}
+MEASURE_SHAPE = {
+    "threshold": "value", "mann_whitney": "series", "sequential": "counts", "drift": "histogram", "quantile": "tail",
+}
 """What each judge needs measured."""
 
 
@@ -63,11 +65,41 @@ def _measure_fields(gates: dict[str, Gate], service_gates: dict[str, tuple[str, 
                 window=gate.interval,
                 canary_version=to_version,
                 baseline_version=from_version,
-                with_baseline=gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift"),
+                with_baseline=gate.against_baseline,
                 shape=MEASURE_SHAPE[gate.judge],
                 points=gate.samples if gate.judge == "mann_whitney" else 1,
+                margin=(gate.max_increase or 0.0) if gate.judge == "quantile" else 0.0,
             )
     return out
+
+
+def anytime_valid(gate: Gate) -> bool:
+    """Judged by a test whose false-alarm rate holds over every look (`core.judges.mixture`)."""
+    return gate.judge == "quantile" or (gate.judge == "sequential" and gate.compare != "configured")
+
+
+def _spend_alpha(plan: Plan, gates: dict[str, Gate], groups: tuple[GroupSpec, ...]) -> dict[str, Gate]:
+    """Split `policy.false_rollbacks` evenly over every anytime-valid test the rollout will
+    run: one per service, gate and stage where the gate judges (a baseline comparison has
+    nothing to compare with at 100%). Each test's false alarm over all its looks is at most
+    its share (Ville's inequality), so by the union bound a healthy rollout rolls back
+    because of these gates with probability at most `false_rollbacks`. A gate that sets its
+    own `alpha` keeps it and its tests are not counted."""
+    tests = 0
+    for spec in groups:
+        for name in spec.services:
+            for gate_name in plan.gates_of(name):
+                gate = gates[gate_name]
+                if anytime_valid(gate) and "alpha" not in gate.model_fields_set:
+                    tests += sum(1 for stage in spec.stages if stage.percent < 100.0 or not gate.against_baseline)
+    if tests == 0:
+        return gates
+    share = plan.policy.false_rollbacks / tests
+    return {
+        name: gate.model_copy(update={"alpha": share})
+        if anytime_valid(gate) and "alpha" not in gate.model_fields_set else gate
+        for name, gate in gates.items()
+    }
 
 
 def build_context(plan: Plan, graph: RolloutGraph) -> Context:
@@ -88,7 +120,7 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         service = plan.services[name]
         assert service.to is not None
         versions[name] = (service.from_.version, service.to.version)
-    gates = _scored_gates(plan)
+    gates = _spend_alpha(plan, _scored_gates(plan), groups)
     service_gates = {name: tuple(plan.gates_of(name)) for name in graph.moving}
     return Context(
         plan=plan,

@@ -318,7 +318,28 @@ class Engine:
         bins = await histogram(cmd.service, version, cmd.window, at)
         return None, None if bins is None else [float(b) for b in bins]
 
+    async def _tail(self, cmd: Measure) -> Measured:
+        """The baseline's quantile and the canary's requests slower than it x (1 + margin); a
+        metric source that cannot count them gives the two quantiles only."""
+        at, query = self.clock.now(), self.metrics.query
+        value = await query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at)
+        baseline = await query(cmd.metric, cmd.service, cmd.baseline_version, cmd.window, at)
+        count = getattr(self.metrics, "exceedances", None)
+        data = base_data = None
+        if count is not None and baseline is not None and baseline == baseline:
+            threshold = baseline * (1.0 + cmd.margin)
+            slow = await count(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at, threshold)
+            base_requests = await query("requests", cmd.service, cmd.baseline_version, cmd.window, at)
+            if slow is not None and base_requests is not None and base_requests == base_requests:
+                data, base_data = [float(slow[0]), float(slow[1]), threshold], [float(base_requests)]
+        return Measured(
+            at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value,
+            baseline=baseline, canary_data=data, baseline_data=base_data,
+        )
+
     async def _measure(self, cmd: Measure) -> Measured:
+        if cmd.shape == "tail":
+            return await self._tail(cmd)
         value, data = await self._one_side(cmd, cmd.canary_version)
         baseline, baseline_data = (None, None)
         if cmd.with_baseline:

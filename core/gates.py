@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from core.evolve import build, evolve
 from typing import Callable, Literal, Sequence
 
+from core.judges.mixture import MixtureState, ratio_update
 from core.judges.sequential import SprtState
 from core.plan import Gate
 
@@ -65,8 +66,8 @@ class GateRun:
     """Successful measurements in a row (any other measurement but an ignored one resets it)."""
     phase: GatePhase = "running"
     samples: tuple[Sample, ...] = ()
-    sprt: SprtState | None = None
-    """The sequential judge's evidence so far."""
+    sprt: SprtState | MixtureState | None = None
+    """The sequential (or quantile) judge's evidence so far."""
     no_data_since: float | None = None
     """Start of the window of the first of the ignored no-data measurements in a row."""
 
@@ -196,28 +197,29 @@ def _judge(
     its `no_data` gives and the run as it was."""
     if error is not None or gate.judge == "threshold":
         return classify(gate, value, baseline, error), value, baseline, run
+    if gate.judge == "quantile":
+        return _quantile(gate, run, value, baseline, canary_data, baseline_data)
     if gate.judge == "sequential":
         if not canary_data or len(canary_data) < 2:
             return classify(gate, None, None, None), None, None, run
         from core.judges.analysis import sequential_test
-        from core.judges.sequential import sprt_update, two_sample_update
+        from core.judges.sequential import sprt_update
 
-        two_sample = gate.compare == "baseline"
-        state = run.sprt or sequential_test(gate, two_sample)
+        state = run.sprt or sequential_test(gate, gate.compare != "configured")
         errors, requests = int(canary_data[0]), int(canary_data[1])
-        if two_sample:
+        shown = errors / requests if requests else None
+        if isinstance(state, MixtureState):
             if not baseline_data or len(baseline_data) < 2:
                 return classify(gate, None, None, None), None, None, run
-            state = two_sample_update(state, errors, requests, int(baseline_data[0]), int(baseline_data[1]))
-            shown_base = baseline_data[0] / baseline_data[1] if baseline_data[1] else None
-        else:
-            state = sprt_update(state, errors, requests)
-            shown_base = None
-        shown = errors / requests if requests else None
+            b_errors, b_requests = int(baseline_data[0]), int(baseline_data[1])
+            state = ratio_update(state, errors, requests, b_errors, b_requests)
+            shown_base = b_errors / b_requests if b_requests else None
+            return ("failed" if state.crossed else "successful"), shown, shown_base, evolve(run, sprt=state)
+        state = sprt_update(state, errors, requests)
         phase: MeasurementPhase | None = {
             "accept_h1": "failed", "accept_h0": "successful", "continue": None
         }[state.decision]
-        return phase, shown, shown_base, evolve(run, sprt=state)
+        return phase, shown, None, evolve(run, sprt=state)
     if not canary_data or not baseline_data:
         return classify(gate, None, None, None), None, None, run
     from core.judges.analysis import judge_samples
@@ -231,6 +233,33 @@ def _judge(
     mean = sum(canary_data) / len(canary_data)
     base_mean = sum(baseline_data) / len(baseline_data)
     return phase, mean, base_mean, run
+
+
+MIN_TAIL_BASELINE = 10
+"""A quantile gate places the baseline's quantile only when the baseline's window holds at
+least this many requests beyond it (1,000 for a p99): fewer, and the threshold itself is
+noise, so the measurement adds no evidence (it passes, as a look that saw nothing wrong)."""
+
+
+def _quantile(
+    gate: Gate, run: GateRun, value: float | None, baseline: float | None,
+    canary_data: Sequence[float] | None, baseline_data: Sequence[float] | None,
+) -> tuple[MeasurementPhase | None, float | None, float | None, GateRun]:
+    """The canary's slow requests (above (1 + max_increase) x the baseline's quantile) in an
+    anytime-valid test; without counts (a metric source that cannot count them), the
+    threshold rule on the two quantiles."""
+    if not canary_data or len(canary_data) < 2:
+        return classify(gate, value, baseline, None), value, baseline, run
+    from core.judges.mixture import tail_start, tail_update
+
+    level = gate.level
+    assert level is not None
+    base_requests = baseline_data[0] if baseline_data else 0.0
+    if base_requests * (1.0 - level) < MIN_TAIL_BASELINE:
+        return "successful", value, baseline, run
+    state = run.sprt if isinstance(run.sprt, MixtureState) else tail_start(1.0 - level, gate.alpha)
+    state = tail_update(state, int(canary_data[0]), int(canary_data[1]))
+    return ("failed" if state.crossed else "successful"), value, baseline, evolve(run, sprt=state)
 
 
 def record(
@@ -253,7 +282,7 @@ def record(
     `schedule(count)` gives the next measurement's time while the run is still running."""
     before = run
     phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
-    tested = run is not before  # a sequential gate's test took this measurement's counts
+    tested = run is not before  # a sequential or quantile gate's test took this measurement's counts
     since = run.no_data_since
     if phase is None and not tested:
         # Ignored no data (`no_data: ignore`): bounded by `no_data_timeout`, after which
@@ -273,8 +302,8 @@ def record(
         baseline = None
     sample = build(Sample, (at, value, baseline, phase, error))
     samples = (run.samples + (sample,))[-keep:]
-    if tested:
-        assert run.sprt is not None
+    if tested and isinstance(run.sprt, SprtState):
+        # Wald's test decides on its own; an anytime-valid test's looks are tallied as Argo's.
         counted = run.count + 1
         if run.sprt.decision == "accept_h1":
             final: GatePhase = "failed"

@@ -73,6 +73,14 @@ class Stage(Strict):
 StageSpec = Annotated[float, Field(gt=0, le=100)] | Stage
 
 
+def quantile_of(metric: str) -> float | None:
+    """0.99 for `latency_p99`, 0.999 for `latency_p999`, 0.5 for `latency_p50`; else None."""
+    head, _, tail = metric.rpartition("_p")
+    if not head or not tail.isdigit():
+        return None
+    return int(tail) / 10 ** len(tail)
+
+
 class Gate(Strict):
     """A metric check with Argo Rollouts' analysis semantics."""
 
@@ -85,8 +93,9 @@ class Gate(Strict):
     """Success bound. With failure bounds too, a measurement that neither passes nor fails is
     inconclusive; alone, a measurement that misses it fails (as Argo's successCondition)."""
     pass_min: float | None = None
-    compare: Literal["baseline"] | None = None
-    """Judge the canary against the baseline version instead of absolute bounds."""
+    compare: Literal["baseline", "configured"] | None = None
+    """Judge the canary against the baseline version instead of absolute bounds.
+    `configured` (sequential only): test against the configured rates, one-sample."""
     max_increase: Fraction | None = None
     max_decrease: Fraction | None = None
     interval: Duration = 30.0
@@ -108,10 +117,16 @@ class Gate(Strict):
     next one counts as inconclusive; unset: three intervals. Waiting on no data is bounded."""
     dry_run: bool = False
     """Measured, judged and shown, but never pauses, fails or rolls back anything (Argo's dryRun)."""
-    judge: Literal["threshold", "mann_whitney", "sequential", "drift"] = "threshold"
+    judge: Literal["threshold", "mann_whitney", "sequential", "drift", "quantile"] = "threshold"
     """`threshold`: bounds on one value per interval. `mann_whitney`: canary samples against
-    baseline samples (Kayenta's judge). `sequential`: an error-rate test that may stop early
-    either way (SPRT). `drift`: divergence of the prediction histograms (PSI or JS)."""
+    baseline samples (Kayenta's judge). `sequential`: an error-rate test of the canary against
+    the baseline, anytime-valid (or, with `compare: configured`, Wald's SPRT against fixed
+    rates). `drift`: divergence of the prediction histograms (PSI or JS). `quantile`: the
+    canary's requests slower than (1 + max_increase) x the baseline's quantile, tested
+    anytime-valid. Unset, a `compare: baseline` gate on `error_rate` is `sequential` and one
+    on a latency quantile (`latency_p99`) is `quantile`; anything else is `threshold`."""
+    quantile: float | None = Field(default=None, gt=0, lt=1)
+    """quantile: which quantile (default from the metric's name: `latency_p99` → 0.99)."""
     direction: Literal["increase", "decrease", "either"] | None = None
     """mann_whitney: which change fails (default from max_increase / max_decrease)."""
     confidence: float = Field(default=0.98, gt=0.5, lt=1)
@@ -123,7 +138,8 @@ class Gate(Strict):
     critical: bool = False
     """mann_whitney: a failure of this metric fails the whole stage at once."""
     alpha: float = Field(default=0.005, gt=0, lt=0.5)
-    """sequential: the false-rollback probability of one stage's test."""
+    """sequential, quantile: the false-rollback probability of one stage's test. Unset, the
+    run splits `policy.false_rollbacks` evenly over every such test of the rollout."""
     beta: float = Field(default=0.01, gt=0, lt=0.5)
     """sequential: the probability of missing an error rate at `max`."""
     calibrated: bool = True
@@ -140,6 +156,32 @@ class Gate(Strict):
     def open_ended(self) -> bool:
         """Measures until the stage's bake ends: neither a `count` nor a success streak ends it."""
         return self.count is None and self.consecutive_success_limit == 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_judge(cls, data: object) -> object:
+        """A canary-versus-baseline gate on an error rate or a latency quantile is judged by a
+        test that accounts for sample size, unless the plan names a judge."""
+        if isinstance(data, dict) and "judge" not in data and data.get("compare") == "baseline":
+            metric = str(data.get("metric", ""))
+            if metric == "error_rate":
+                return {**data, "judge": "sequential"}
+            if quantile_of(metric) is not None:
+                return {**data, "judge": "quantile"}
+        return data
+
+    @property
+    def against_baseline(self) -> bool:
+        """Judged against the baseline's traffic (so not at 100%, where there is none)."""
+        return (
+            self.compare == "baseline" or self.judge in ("mann_whitney", "drift")
+            or (self.judge == "sequential" and self.compare != "configured")
+        )
+
+    @property
+    def level(self) -> float | None:
+        """The quantile a `quantile` gate judges."""
+        return self.quantile if self.quantile is not None else quantile_of(self.metric)
 
     @field_validator("interval")
     @classmethod
@@ -162,6 +204,13 @@ class Gate(Strict):
 
     @model_validator(mode="after")
     def _judge_needs(self) -> "Gate":
+        if self.judge == "quantile":
+            if self.compare != "baseline" or self.max_increase is None or self.max_increase <= 0:
+                raise ValueError("a quantile gate needs compare: baseline and max_increase above 0%")
+            if self.level is None:
+                raise ValueError("a quantile gate needs quantile (or a metric named like latency_p99)")
+        if self.compare == "configured" and self.judge != "sequential":
+            raise ValueError("compare: configured is for sequential gates")
         if self.judge == "sequential":
             if self.compare == "baseline":
                 if self.max_increase is None or self.max_increase <= 0:
@@ -212,6 +261,10 @@ class Service(Strict):
 
 
 class Policy(Strict):
+    false_rollbacks: Fraction = Field(default=0.01, gt=0, lt=0.5)
+    """The probability that a healthy rollout rolls back anywhere, at most: split evenly over
+    every anytime-valid test (sequential and quantile gates without their own `alpha`) of
+    every service, gate and stage. Threshold and mann_whitney gates are outside this bound."""
     max_parallel: int = Field(default=1, ge=1)
     on_failure: Literal["rollback_self", "rollback_dependents", "pause"] = "rollback_dependents"
     approval: Literal["none", "each_wave", "each_stage"] = "none"

@@ -86,8 +86,7 @@ def _enter_bake(tx: Tx, index: int) -> None:
     for name in spec.services:
         for gate_name in tx.ctx.service_gates[name]:
             gate = tx.ctx.gates[gate_name]
-            needs_baseline = gate.compare == "baseline" or gate.judge in ("mann_whitney", "drift")
-            if needs_baseline and stage.percent >= 100.0:
+            if gate.against_baseline and stage.percent >= 100.0:
                 continue  # at 100% no traffic is left on the baseline to compare with
             runs.append(
                 GateRun(service=name, gate=gate_name, next_at=tx.at + gate.initial_delay + gate.interval)

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from core import gates as gate_rules
 from core.events import Measured
 from core.gates import GateRun
+from core.judges.mixture import MixtureState
 from core.plan import Gate
 from core.state import RolloutState
 
@@ -149,6 +150,46 @@ def _mann_whitney(gate: Gate, canary: Sequence[float], baseline: Sequence[float]
     return text, data
 
 
+def _mixture(gate: Gate, state: Any) -> tuple[str, dict[str, Any]]:
+    """An anytime-valid test: the counts so far and the mixture's evidence against its bound."""
+    data: dict[str, Any] = {
+        "metric": gate.metric, "test": f"mixture_{state.kind}", "llr": state.llr, "rollback_bound": state.bound,
+        "alpha": state.alpha,
+    }
+    if state.kind == "ratio":
+        data.update(errors=state.errors, requests=state.requests, baseline_errors=state.baseline_errors,
+                    baseline_requests=state.baseline_requests)
+        counts = (f"errors {_count(state.errors)}/{_count(state.requests)} vs "
+                  f"{_count(state.baseline_errors)}/{_count(state.baseline_requests)}")
+    else:
+        data.update(slow=state.errors, requests=state.requests, allowed=state.null)
+        counts = (f"{_count(state.errors)}/{_count(state.requests)} canary requests slower than the limit "
+                  f"(allowed {state.null * 100:.3g}%)")
+    if state.crossed:
+        tail = f"log-LR {state.llr:.2f} ≥ {state.bound:.2f} (α {state.alpha:.2g}), crossed the rollback bound"
+    else:
+        tail = f"log-LR {state.llr:.2f} < {state.bound:.2f} (α {state.alpha:.2g})"
+    return f"{counts}: {tail}", data
+
+
+def _quantile(gate: Gate, event: Measured, state: Any) -> tuple[str, dict[str, Any]]:
+    m = gate.metric
+    data: dict[str, Any] = {"metric": m, "value": event.value, "baseline": event.baseline}
+    head = f"{m} {fmt(m, event.value)} vs baseline {fmt(m, event.baseline)}"
+    canary = event.canary_data or []
+    if len(canary) < 3:
+        text, more = _threshold(gate, None, event.value, event.baseline)
+        return text, {**data, **more}
+    limit = canary[2]
+    data["limit"] = limit
+    if state is None:
+        base_n = (event.baseline_data or [0])[0]
+        data["baseline_requests"] = base_n
+        return f"{head}: baseline too small to place its quantile ({_count(base_n)} requests), no evidence", data
+    text, more = _mixture(gate, state)
+    return f"{head}, limit {fmt(m, limit)}; {text}", {**data, **more}
+
+
 def _sequential(gate: Gate, state: Any) -> tuple[str, dict[str, Any]]:
     data: dict[str, Any] = {
         "metric": gate.metric, "test": "sprt", "llr": state.llr, "rollback_bound": state.upper,
@@ -181,7 +222,12 @@ def explain(gate: Gate, run: GateRun, event: Measured) -> Verdict:
     phase = sample.phase or "ignored"
     if event.error is not None:
         return Verdict("error", f"{gate.metric}: measurement error: {event.error} !", {"metric": gate.metric})
-    if gate.judge == "sequential" and after.sprt is not None and after.sprt is not run.sprt:
+    if gate.judge == "quantile":
+        changed = after.sprt if after.sprt is not run.sprt or (after.sprt is not None and after.sprt.crossed) else None
+        text, data = _quantile(gate, event, changed)
+    elif gate.judge == "sequential" and isinstance(after.sprt, MixtureState) and after.sprt is not run.sprt:
+        text, data = _mixture(gate, after.sprt)
+    elif gate.judge == "sequential" and after.sprt is not None and after.sprt is not run.sprt:
         text, data = _sequential(gate, after.sprt)
         phase = {"accept_h1": "failed", "accept_h0": "successful"}.get(after.sprt.decision, "continue")
     elif gate.judge == "mann_whitney" and event.canary_data and event.baseline_data:
@@ -228,6 +274,14 @@ def of_sample(gate: Gate, run: GateRun) -> str | None:
     phase = sample.phase or "ignored"
     if sample.error is not None:
         return f"measurement error: {sample.error} !"
+    state = run.sprt
+    if isinstance(state, MixtureState):
+        m = gate.metric
+        counts = (f"{fmt(m, sample.value)} vs {fmt(m, sample.baseline)}, slow {_count(state.errors)}/"
+                  f"{_count(state.requests)}" if state.kind == "tail" else
+                  f"errors {_count(state.errors)}/{_count(state.requests)} vs "
+                  f"{_count(state.baseline_errors)}/{_count(state.baseline_requests)}")
+        return f"{counts}; log-LR {state.llr:.1f} of {state.bound:.1f} {GLYPH[phase]}"
     if gate.judge == "sequential" and run.sprt is not None:
         text, _ = _sequential(gate, run.sprt)
         phase = {"accept_h1": "failed", "accept_h0": "successful"}.get(run.sprt.decision, "continue")

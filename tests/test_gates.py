@@ -17,7 +17,7 @@ from core.plan import Gate
 
 
 def gate(**fields: Any) -> Gate:
-    return Gate.model_validate({"metric": "error_rate", **fields})
+    return Gate.model_validate({"metric": "error_rate", "judge": "threshold", **fields})
 
 
 def fresh() -> GateRun:

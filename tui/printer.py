@@ -80,7 +80,8 @@ def _measured(event: Measured, state: RolloutState, before: RolloutState | None)
     found = verdict.of_event(before, event) if before is not None else None
     if found is None or event.error is not None:
         return text
-    if event.canary_data is None and event.baseline_data is None:
+    gate = state.ctx.gates.get(event.gate)
+    if (event.canary_data is None and event.baseline_data is None) or (gate is not None and gate.judge == "quantile"):
         return f"{head}: {found.text}"  # the verdict names the value (and the baseline)
     return f"{text}; {found.text}"
 

@@ -319,6 +319,13 @@ def mixture_quantile(components: Sequence[Component], p: float) -> float:
     return math.exp((low + high) / 2)
 
 
+def mixture_cdf(components: Sequence[Component], x: float) -> float:
+    """P(latency <= x ms) under a log-normal mixture."""
+    if x <= 0:
+        return 0.0
+    return sum(c.weight * _phi((math.log(x) - math.log(c.latency_ms)) / c.sigma) for c in components)
+
+
 def sample_latency_quantile(rng: random.Random, model: VersionModel, p: float, n: int) -> float:
     """The p-quantile of n sampled latencies: drawn one by one for small n, else
     the true quantile at a level jittered by the sample quantile's spread."""

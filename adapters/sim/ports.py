@@ -79,6 +79,13 @@ class SimMetrics:
         """Counts of predictions in 10 equal bins on [0, 1]; None without traffic or data."""
         return self._world._histogram(service, version, window, at)
 
+    async def exceedances(
+        self, metric: str, service: str, version: str, window: float, at: float, threshold: float
+    ) -> tuple[int, int] | None:
+        """(requests slower than `threshold` ms, requests) of one version over the window,
+        for a latency metric; None without traffic or data."""
+        return self._world._exceedances(service, version, window, at, threshold)
+
 
 class SimFaults:
     """The world as a `FaultInjector`; faults live in memory only (never persisted)."""

@@ -30,6 +30,7 @@ import graphlib
 import json
 import math
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,9 @@ class SimWorld:
             baseline = model.sample_histogram(reference, self._reference_model(service), n_ref)
         return model.psi(canary, baseline) if canary is not None else None
 
-    def _histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+    def _window(self, service: str, version: str, window: float, at: float, tag: str) -> tuple[int, random.Random] | None:
+        """(requests, a generator for this sample) of one version's window; None without traffic
+        or data."""
         side = self._side(service, version)
         self._seen(at)
         if self._outage("metrics_outage"):
@@ -271,7 +274,23 @@ class SimWorld:
         n = self._requests(service, side, window)
         if n < 1:
             return None
-        rng = model.rng_for(self.seed, service, version, "histogram", round(at * 1000))
+        return n, model.rng_for(self.seed, service, version, tag, round(at * 1000))
+
+    def _exceedances(
+        self, service: str, version: str, window: float, at: float, threshold: float
+    ) -> tuple[int, int] | None:
+        sample = self._window(service, version, window, at, "exceedances")
+        if sample is None:
+            return None
+        n, rng = sample
+        slow = 1.0 - model.mixture_cdf(self.version_model(service, version).components, threshold)
+        return model.binomial(rng, n, slow), n
+
+    def _histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+        sample = self._window(service, version, window, at, "histogram")
+        if sample is None:
+            return None
+        n, rng = sample
         return model.sample_histogram(rng, self.version_model(service, version), n)
 
     # --- faults -----------------------------------------------------------------

@@ -37,7 +37,8 @@ from core.gates import NO_DATA, GatePhase, GateRun, MeasurementPhase, tally
 from core.gates import classify as classify_value
 from core.judges import drift
 from core.judges.mann_whitney import Direction, classify as mw_classify
-from core.judges.sequential import SprtState, sprt_start, sprt_update, two_sample_start, two_sample_update
+from core.judges.mixture import MixtureState, ratio_start, ratio_update
+from core.judges.sequential import SprtState, sprt_start, sprt_update
 from core.plan import Gate
 from core.problems import InputError, Path, Problem, SourceMap, located
 
@@ -378,17 +379,28 @@ def _judge_one(gate: Gate, m: Measurement) -> tuple[MeasurementPhase | None, str
     return classify_value(gate, m.value, m.baseline_value, None), detail
 
 
-def sequential_test(gate: Gate, two_sample: bool) -> SprtState:
-    """A fresh sequential test for a gate: canary against ``pass_max`` (default max/2) vs ``max``,
-    or, with ``two_sample``, against the baseline (rate ratio 1 vs 1 + max_increase).
+def failing_ratio(gate: Gate) -> float:
+    """The canary/baseline error-rate ratio a two-sample sequential gate must catch:
+    1 + max_increase, or (without `compare: baseline`) max over pass_max (default max/2)."""
+    if gate.compare == "baseline":
+        if gate.max_increase is None or gate.max_increase <= 0:
+            raise ValueError("a sequential comparison with the baseline needs max_increase above 0%")
+        return 1.0 + gate.max_increase
+    if gate.max is None:
+        raise ValueError("a sequential gate needs max (the failing error rate)")
+    return gate.max / (gate.pass_max if gate.pass_max is not None else gate.max / 2)
+
+
+def sequential_test(gate: Gate, two_sample: bool) -> SprtState | MixtureState:
+    """A fresh sequential test for a gate: with ``two_sample``, the canary against the live
+    baseline, anytime-valid (null: no more errors than the baseline; see
+    `core.judges.mixture`); else Wald's SPRT of ``pass_max`` (default max/2) vs ``max``.
 
     Raises ValueError when the gate lacks what the test needs.
     """
     alpha, beta = getattr(gate, "alpha", 0.01), getattr(gate, "beta", 0.05)
     if two_sample:
-        if gate.max_increase is None or gate.max_increase <= 0:
-            raise ValueError("a sequential comparison with the baseline needs max_increase above 0%")
-        return two_sample_start(1.0 + gate.max_increase, alpha, beta)
+        return ratio_start(failing_ratio(gate), alpha)
     if gate.max is None:
         raise ValueError("a sequential gate needs max (the failing error rate)")
     p0 = gate.pass_max if gate.pass_max is not None else gate.max / 2
@@ -410,12 +422,14 @@ def _sequential(gate: Gate, ms: list[Measurement]) -> Replay:
             verdict, detail = "error", m.error or ""
         else:
             streak, counted = 0, counted + 1
-            if m.kind == "counts":
-                state = sprt_update(state, m.counts[0], m.counts[1])
+            if isinstance(state, MixtureState):
+                state = ratio_update(state, m.counts[0], m.counts[1], m.counts[2], m.counts[3])
+                verdict = "failed" if state.crossed else "continue"
+                detail = f"mixture log-likelihood ratio {state.llr:.3f} (fail at {state.bound:.3f})"
             else:
-                state = two_sample_update(state, m.counts[0], m.counts[1], m.counts[2], m.counts[3])
-            verdict = {"accept_h1": "failed", "accept_h0": "successful", "continue": "continue"}[state.decision]
-            detail = f"log-likelihood ratio {state.llr:.3f} (pass at {state.lower:.3f}, fail at {state.upper:.3f})"
+                state = sprt_update(state, m.counts[0], m.counts[1])
+                verdict = {"accept_h1": "failed", "accept_h0": "successful", "continue": "continue"}[state.decision]
+                detail = f"log-likelihood ratio {state.llr:.3f} (pass at {state.lower:.3f}, fail at {state.upper:.3f})"
         if state.decision == "accept_h1":
             phase = "failed"
         elif state.decision == "accept_h0":
@@ -423,7 +437,9 @@ def _sequential(gate: Gate, ms: list[Measurement]) -> Replay:
         elif streak > gate.consecutive_error_limit:
             phase = "error"
         elif gate.count is not None and counted >= gate.count:
-            phase = "inconclusive"  # the test was truncated before it could decide
+            # Wald's test truncated before it could decide is inconclusive; an anytime-valid
+            # one that never crossed saw nothing wrong in `count` looks (Argo: successful).
+            phase = "successful" if isinstance(state, MixtureState) else "inconclusive"
         if phase != "running" and decided_at is None:
             decided_at = i
         steps.append(Step(i, phase, verdict, detail, m.at))
