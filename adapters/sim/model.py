@@ -173,6 +173,22 @@ def propagate(
     return out
 
 
+def recompute(
+    nodes: Mapping[str, Node], models: dict[tuple[str, str], VersionModel], name: str
+) -> bool:
+    """Compute `name`'s models again in place from its node and its producers' current
+    models; say whether any came out different (its consumers then need it too)."""
+    node = nodes[name]
+    producers = [nodes[p] for p in node.producers if p in nodes and p != name]
+    changed = False
+    for side_name, side in node.sides.items():
+        fresh = _side_model(node, side_name, side, producers, models)
+        if models.get((name, side_name)) != fresh:
+            models[(name, side_name)] = fresh
+            changed = True
+    return changed
+
+
 def _side_model(
     node: Node,
     side_name: str,

@@ -21,12 +21,20 @@ degrades the consumer, and errors really cascade downstream (see
 - With a `clock`, "requests served while bad" is integrated over time as the
   exposure and faults change (`bad_requests`); without one, a change is
   stamped with the latest `at` the world has seen.
+- A change costs what it touches: a flag or route change recomputes the
+  services it moves, their consumers, and further consumers only while a
+  model actually changed; the bad-traffic timeline keeps only the rates that
+  changed. With a `state_path`, a change appends one line to a log beside
+  the state file (so a killed process resumes with the flags it had set),
+  and the whole state is written only when the log has grown past the
+  number of targets (compaction), not on every change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import graphlib
+import heapq
 import json
 import math
 import os
@@ -97,15 +105,22 @@ class SimWorld:
             self._order = tuple(sorter.static_order())
         except graphlib.CycleError as exc:
             raise AdapterError(f"sim: dependency cycle {' -> '.join(exc.args[1])}") from None
+        self._rank = {name: i for i, name in enumerate(self._order)}
         self._faults: list[dict[str, Any]] = []
         self._models: dict[tuple[str, str], model.VersionModel] | None = None
         """Every (service, side)'s effective model; None when it must be built whole."""
         self._nodes: dict[str, model.Node] = {}
         self._moved: set[str] = set()
         """Services whose exposure changed since `_models` was computed."""
+        self._rates: dict[str, float] = {}
+        """Bad requests per second per service, in dependency order, as of `_models`."""
+        self._rates_changed: dict[str, float] = {}
+        """The rates that changed when `_models` last did (all of them after a whole rebuild)."""
         self._last_at = 0.0
         self._timeline: list[tuple[float, dict[str, float]]] = []
-        if self._state_path is not None and self._state_path.exists():
+        """(from when, the rates that changed then): `_rates` as it was, change by change."""
+        self._log_lines = 0
+        if self._state_path is not None:
             self._load()
         self._changed(None)
         self.flags = SimFlags(self)
@@ -134,13 +149,13 @@ class SimWorld:
         self._known(flag, self._flags, "flag")
         self._flags[flag] = _percent(percent)
         self._cohorts[flag] = str(cohort)
-        self._save()
+        self._log({"flag": flag, "percent": self._flags[flag], "cohort": self._cohorts[flag]})
         self._changed(None, moved=self._users[f"flag:{flag}"])
 
     def _set_route(self, route: str, percent: float) -> None:
         self._known(route, self._routes, "route")
         self._routes[route] = _percent(percent)
-        self._save()
+        self._log({"route": route, "percent": self._routes[route]})
         self._changed(None, moved=self._users[f"route:{route}"])
 
     @staticmethod
@@ -164,29 +179,50 @@ class SimWorld:
         return model.VersionModel(components=(component,), bad=0.0, incompatible=0.0)
 
     def _model(self) -> dict[tuple[str, str], model.VersionModel]:
-        """The effective models. A flag or route change rebuilds only the services it moves
-        and their consumers, transitively (on a 200-service plan a whole rebuild took ~10 ms
-        of the console's event loop per change); faults rebuild everything."""
+        """The effective models. Faults rebuild everything. A flag or route change
+        recomputes the services it moves and their direct consumers (who see a new
+        traffic split), then, in dependency order, the consumers of every service
+        whose model came out different: a model depends only on its producers'
+        nodes and models, so an unchanged one stops the wave. A 1,000-service plan
+        pays for the services a change really moves, not for the whole plan."""
         if self._models is None:
             self._nodes = {name: self._node(name) for name in self._order}
             self._models = model.propagate([self._nodes[name] for name in self._order])
+            self._rates = {name: self._rate(name) for name in self._order}
+            self._rates_changed = dict(self._rates)
         elif self._moved:
+            self._rates_changed = {}
+            rank, consumers = self._rank, self._consumers
             for name in self._moved:
                 self._nodes[name] = self._node(name)
-            redo = self._downstream(self._moved)
-            self._models = model.propagate([self._nodes[name] for name in self._order], self._models, redo)
+            queue = [rank[name] for name in self._moved]
+            queue += (rank[c] for name in self._moved for c in consumers[name])
+            heapq.heapify(queue)
+            done: set[int] = set()
+            while queue:
+                position = heapq.heappop(queue)
+                if position in done:
+                    continue
+                done.add(position)
+                name = self._order[position]
+                if model.recompute(self._nodes, self._models, name) or name in self._moved:
+                    rate = self._rate(name)
+                    if rate != self._rates[name]:
+                        self._rates[name] = self._rates_changed[name] = rate
+                    for consumer in consumers[name]:
+                        heapq.heappush(queue, rank[consumer])
         self._moved = set()
         return self._models
 
-    def _downstream(self, names: set[str]) -> set[str]:
-        """`names` and every service that consumes from them, transitively."""
-        seen, stack = set(names), list(names)
-        while stack:
-            for consumer in self._consumers[stack.pop()]:
-                if consumer not in seen:
-                    seen.add(consumer)
-                    stack.append(consumer)
-        return seen
+    def _rate(self, name: str) -> float:
+        """Bad requests per second `name` serves now (needs `_models` up to date for it)."""
+        models = self._models
+        assert models is not None
+        f = self.canary_fraction(name)
+        rate = (1.0 - f) * models[(name, "old")].bad
+        if (name, "new") in models:
+            rate += f * models[(name, "new")].bad
+        return self._rps(name) * rate
 
     def _node(self, name: str) -> model.Node:
         service = self.plan.services[name]
@@ -337,20 +373,15 @@ class SimWorld:
 
     def bad_rates(self) -> dict[str, float]:
         """Requests per second currently served on a degraded path, per service."""
-        models = self._model()
-        out = {}
-        for name in self._order:
-            f = self.canary_fraction(name)
-            rate = (1.0 - f) * models[(name, "old")].bad
-            if (name, "new") in models:
-                rate += f * models[(name, "new")].bad
-            out[name] = self._rps(name) * rate
-        return out
+        self._model()
+        return dict(self._rates)
 
     def bad_requests(self, since: float, until: float, service: str | None = None) -> float:
         """Requests served on a degraded path during [since, until] (one service, or all)."""
         total = 0.0
-        for i, (start, rates) in enumerate(self._timeline):
+        rates: dict[str, float] = {}
+        for i, (start, changes) in enumerate(self._timeline):
+            rates.update(changes)  # in dependency order, as the first (whole) entry set them
             end = self._timeline[i + 1][0] if i + 1 < len(self._timeline) else math.inf
             overlap = min(end, until) - max(start, since)
             if overlap > 0:
@@ -370,14 +401,35 @@ class SimWorld:
             self._moved |= moved
         when = self._clock.now() if self._clock is not None else self._last_at
         when = max(when if at is None else at, self._timeline[-1][0] if self._timeline else 0.0)
-        rates = self.bad_rates()
-        while self._timeline and self._timeline[-1][0] == when:
-            self._timeline.pop()
-        self._timeline.append((when, rates))
+        self._model()
+        if self._timeline and self._timeline[-1][0] == when:
+            self._timeline[-1][1].update(self._rates_changed)
+        else:
+            self._timeline.append((when, self._rates_changed))
+        self._rates_changed = {}
 
     # --- persistence ------------------------------------------------------------
 
-    def _save(self) -> None:
+    def _log_path(self) -> Path:
+        assert self._state_path is not None
+        return self._state_path.with_name(self._state_path.name + ".log")
+
+    def _log(self, change: dict[str, Any]) -> None:
+        """Record one flag or route change: a line appended to the log (one write, no
+        whole-state serialisation); past as many lines as there are targets, the state
+        is written whole and the log starts again, so a change costs O(1) amortised."""
+        if self._state_path is None:
+            return
+        if self._log_lines >= max(64, len(self._flags) + len(self._routes)):
+            self.save()
+            return
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._log_path(), "a", encoding="utf-8") as log:
+            log.write(json.dumps(change, sort_keys=True) + "\n")
+        self._log_lines += 1
+
+    def save(self) -> None:
+        """Write the whole flag/route state to the state file and empty the log."""
         if self._state_path is None:
             return
         state = {
@@ -388,20 +440,40 @@ class SimWorld:
         tmp = self._state_path.with_name(f".{self._state_path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, self._state_path)
+        self._log_path().unlink(missing_ok=True)  # after the state holds every change it had
+        self._log_lines = 0
 
     def _load(self) -> None:
         assert self._state_path is not None
         try:
-            state = json.loads(self._state_path.read_text(encoding="utf-8"))
-            for flag, entry in state.get("flags", {}).items():
-                if flag in self._flags:
-                    self._flags[flag] = _percent(entry["percent"])
-                    self._cohorts[flag] = str(entry["cohort"])
-            for route, percent in state.get("routes", {}).items():
-                if route in self._routes:
-                    self._routes[route] = _percent(percent)
+            if self._state_path.exists():
+                state = json.loads(self._state_path.read_text(encoding="utf-8"))
+                for flag, entry in state.get("flags", {}).items():
+                    self._apply({"flag": flag, **entry})
+                for route, percent in state.get("routes", {}).items():
+                    self._apply({"route": route, "percent": percent})
+            log = self._log_path()
+            lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+            for i, line in enumerate(lines):
+                try:
+                    change = json.loads(line)
+                except ValueError:
+                    if i == len(lines) - 1:
+                        break  # a last line torn by a crash: the change it held never returned
+                    raise
+                self._apply(change)
+            self._log_lines = len(lines)
         except (OSError, ValueError, TypeError, KeyError, AttributeError, AdapterError) as exc:
             raise AdapterError(f"sim: cannot read state file {self._state_path}: {exc}") from None
+
+    def _apply(self, change: dict[str, Any]) -> None:
+        """One saved change (or snapshot entry); targets the plan no longer has are ignored."""
+        if "flag" in change:
+            if change["flag"] in self._flags:
+                self._flags[change["flag"]] = _percent(change["percent"])
+                self._cohorts[change["flag"]] = str(change["cohort"])
+        elif change["route"] in self._routes:
+            self._routes[change["route"]] = _percent(change["percent"])
 
 
 def _percent(value: object) -> float:
