@@ -11,7 +11,7 @@ from typing import Any
 
 from core.graph import RolloutGraph
 from core.plan import Gate, Plan, Stage
-from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState
+from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState, live_groups
 
 
 def _group_stages(plan: Plan, members: tuple[str, ...]) -> tuple[Stage, ...]:
@@ -131,13 +131,24 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         exposure={name: plan.exposure_of(name) for name in graph.moving},
         versions=versions,
         measures=_measure_fields(gates, service_gates, versions),
+        succs=_succs(groups),
     )
+
+
+def _succs(groups: tuple[GroupSpec, ...]) -> tuple[tuple[int, ...], ...]:
+    out: list[list[int]] = [[] for _ in groups]
+    for spec in groups:
+        for pred in spec.preds:
+            out[pred].append(spec.index)
+    return tuple(tuple(sorted(s)) for s in out)
 
 
 def initial_state(plan: Plan, graph: RolloutGraph) -> RolloutState:
     ctx = build_context(plan, graph)
+    groups = tuple(GroupState() for _ in graph.groups)
     return RolloutState(
         ctx=ctx,
         services={name: ServiceState() for name in graph.moving},
-        groups=tuple(GroupState() for _ in graph.groups),
+        groups=groups,
+        live=live_groups(ctx, groups),
     )

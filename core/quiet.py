@@ -85,7 +85,9 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
     if not _running(state, at) or (state.readback_at is not None and at >= state.readback_at):
         return None
     due: list[tuple[int, list[int]]] = []
-    for index, group in enumerate(state.groups):
+    groups = state.groups
+    for index in sorted(state.live):  # baking and analyzing groups are live
+        group = groups[index]
         phase = group.phase
         if phase == "analyzing":
             return None

@@ -306,14 +306,20 @@ def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Comman
         due = quiet_tick(state, event)  # type: ignore[arg-type]
         if due is not None:
             return due
-    return reduce_fully(state, event)
+    return _reduce(state, event, full=False)
 
 
 def reduce_fully(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
-    """`reduce` without the shortcuts of `core.quiet`: every event through the working
-    copy and `advance`. The shortcuts must agree with it, which the property tests check
-    after every event."""
+    """`reduce` without its shortcuts: no `core.quiet`, every event through the working
+    copy and `advance`, which steps every group (not only the live ones), and the live
+    groups recomputed from scratch. The fast paths must agree with it, which the property
+    tests check after every event."""
+    return _reduce(state, event, full=True)
+
+
+def _reduce(state: RolloutState, event: Event, *, full: bool) -> tuple[RolloutState, list[Command]]:
     tx = Tx(state, event.at)
+    tx.full = full
     if isinstance(event, Tick):
         _on_tick(tx)
     elif isinstance(event, Measured):

@@ -8,6 +8,9 @@ Nothing here raises exposure unless the rollout is running and not held.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
+
 from core.evolve import evolve
 
 from core.commands import SetExposure
@@ -25,7 +28,11 @@ def _counts(tx: Tx) -> tuple[int, int, int]:
     each time made every step quadratic in the number of groups."""
     if tx.counts is None or tx.counts[0] != tx.transitions:
         busy, open_wave = 0, len(tx.groups)
-        for spec, group in zip(tx.ctx.groups, tx.groups):
+        specs, groups = tx.ctx.groups, tx.groups
+        # Only live groups can be in canary, and the lowest wave not promoted always has a
+        # live group (follow any waiting group's unpromoted predecessor down to one).
+        for index in range(len(groups)) if tx.full else tx.live:
+            spec, group = specs[index], groups[index]
             if group.phase in IN_CANARY and group.stage >= 0:
                 busy += len(spec.services)
             if group.phase != "promoted" and spec.wave < open_wave:
@@ -242,7 +249,7 @@ def advance(tx: Tx) -> None:
     start = tx.transitions
     for _ in range(4 * len(tx.groups) + 4):
         before = tx.transitions
-        for index in range(len(tx.groups)):
+        for index in range(len(tx.groups)) if tx.full else _live_in_order(tx):
             _step_group(tx, index)
             if tx.phase != "running":  # a stage's score failed or was marginal
                 if tx.phase == "rolling_back":
@@ -255,13 +262,32 @@ def advance(tx: Tx) -> None:
                 return
         if tx.transitions == before:
             break
-    if all(g.phase == "promoted" for g in tx.groups):
+    if all(g.phase == "promoted" for g in tx.groups) if tx.full else not tx.live:
         tx.phase = "completed"
         tx.stepping = False
         tx.reason = "every service promoted"
 
 
-def next_deadline(state: RolloutState, readback: bool = False) -> float | None:
+def _live_in_order(tx: Tx) -> Iterator[int]:
+    """One pass of `advance` over the live groups, in index order, as a pass over every
+    group would meet them: a group that becomes live behind the pass waits for the next
+    pass, one ahead of it is met in this one; the others could not have moved."""
+    heap = sorted(tx.live)
+    tx.live_added.clear()
+    last = -1
+    while heap:
+        index = heapq.heappop(heap)
+        if index > last and index in tx.live:
+            last = index
+            yield index
+            if tx.live_added:
+                for added in tx.live_added:
+                    if added > last:
+                        heapq.heappush(heap, added)
+                tx.live_added.clear()
+
+
+def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = False) -> float | None:
     """The next time the rollout needs a `Tick`, or None to wait for events. With
     `readback`, the periodic read-back's time counts too: a driver on a real clock
     wakes for it even when nothing else is due (awaiting approval); without, the
@@ -273,7 +299,8 @@ def next_deadline(state: RolloutState, readback: bool = False) -> float | None:
     if state.phase == "running" and state.hold is None:
         if readback and state.readback_at is not None:
             candidates.append(state.readback_at)
-        for group in state.groups:
+        groups = state.groups
+        for group in groups if full else (groups[i] for i in state.live):  # bakes are live
             if group.phase == "baking" and group.bake_until is not None:
                 candidates.append(group.bake_until)
             if group.phase in ("baking", "analyzing"):

@@ -9,7 +9,7 @@ snapshots; since they are frozen, sharing them across tasks is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 from core.commands import Command
 from core.gates import GateRun
@@ -63,6 +63,8 @@ class Context:
     """Moving service → (from version, to version)."""
     measures: Mapping[tuple[str, str], Mapping[str, Any]]
     """(service, gate) → every field but `cmd_id` of the `Measure` its runs ask for."""
+    succs: tuple[tuple[int, ...], ...] = ()
+    """Per group: the groups that list it in their `preds` (whose liveness its phase decides)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,12 @@ class RolloutState:
     """When the exposed services' flags and routes are next read back (`policy.readback`)."""
     readback_cmd: int | None = None
     """The periodic read-back in flight."""
+    live: frozenset[int] = frozenset()
+    """The groups that may still move or count (`is_live`): every group but the promoted
+    ones and those waiting behind a group not yet promoted. `advance`, `next_deadline`
+    and the quiet tick look only at these, so an event costs what is in flight, not the
+    size of the plan. Kept up to date by `Tx.set_group`; the full path (`reduce_fully`)
+    recomputes it from scratch and the property tests compare the two after every event."""
 
     @property
     def effective_phase(self) -> RolloutPhase:
@@ -152,3 +160,18 @@ class RolloutState:
     def stage_percent(self, group: int) -> float:
         stage = self.groups[group].stage
         return 0.0 if stage < 0 else self.ctx.groups[group].stages[stage].percent
+
+
+def is_live(ctx: Context, groups: Sequence[GroupState], index: int) -> bool:
+    """Whether group `index` belongs in `RolloutState.live`."""
+    phase = groups[index].phase
+    if phase == "promoted":
+        return False
+    if phase == "waiting":
+        return all(groups[p].phase == "promoted" for p in ctx.groups[index].preds)
+    return True
+
+
+def live_groups(ctx: Context, groups: Sequence[GroupState]) -> frozenset[int]:
+    """`RolloutState.live` computed from scratch (the full path and the first state)."""
+    return frozenset(i for i in range(len(groups)) if is_live(ctx, groups, i))

@@ -11,7 +11,7 @@ from core.evolve import build, evolve
 from typing import Any
 
 from core.commands import Command, Measure, SetExposure
-from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState
+from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState, is_live, live_groups
 
 _new = object.__new__
 
@@ -38,6 +38,12 @@ class Tx:
         self.started_at = state.started_at
         self.readback_at = state.readback_at
         self.readback_cmd = state.readback_cmd
+        self.live: frozenset[int] | set[int] = state.live
+        """`RolloutState.live`, copied on the first change (`set_group`)."""
+        self.live_added: list[int] = []
+        """Groups that became live, for `advance` to visit in the same pass."""
+        self.full = False
+        """The full path (`reduce_fully`): scan every group, recompute `live` at the end."""
         self.cmds: list[Command] = []
         self.counts: tuple[int, int, int] | None = None
         """(transitions, services in canary, lowest wave not yet promoted), cached by
@@ -124,11 +130,26 @@ class Tx:
         """Change a group; a new phase or stage counts as one transition."""
         old = self.groups[index]
         new = evolve(old, **changes)
+        self.groups[index] = new
         if (new.phase, new.stage) != (old.phase, old.stage):
             self.transitions += 1
             for name in self.ctx.groups[index].services:
                 self.services[name] = evolve(self.services[name], phase=new.phase)
-        self.groups[index] = new
+            if new.phase != old.phase:
+                self._relive(index)
+
+    def _relive(self, index: int) -> None:
+        """A group's phase changed: it and the groups waiting on it may enter or leave `live`."""
+        if isinstance(self.live, frozenset):
+            self.live = set(self.live)
+        live = self.live
+        for i in (index, *self.ctx.succs[index]):
+            if is_live(self.ctx, self.groups, i):
+                if i not in live:
+                    live.add(i)
+                    self.live_added.append(i)
+            else:
+                live.discard(i)
 
     def moved(self, index: int) -> bool:
         return any(
@@ -144,5 +165,7 @@ class Tx:
             self.inflight, self.next_cmd, self.hold, self.frozen_at, self.stepping,
             self.rollback_queue, self.rollback_final, self.approved_waves, self.transitions,
             self.moved_count, self.reason, self.readback_at, self.readback_cmd,
+            live_groups(self.ctx, self.groups) if self.full
+            else self.live if isinstance(self.live, frozenset) else frozenset(self.live),
         ))  # in RolloutState's field order
         return state, self.cmds

@@ -178,7 +178,11 @@ class World:
         after, cmds = reduce(before, event)
         # The shortcuts of core.quiet must agree with the full path on every event.
         full_state, full_cmds = reduce_fully(before, event)
+        # ...and so must the live groups (kept step by step, recomputed in full) and
+        # everything read from them.
         assert repr(after) == repr(full_state) and cmds == full_cmds, event
+        for readback in (False, True):
+            assert next_deadline(after, readback) == next_deadline(after, readback, full=True), event
         self.events.append(event)
         self.outputs.append(cmds)
         self.state = after
