@@ -67,6 +67,9 @@ class Unconfigured:
     async def query(self, metric: str, service: str, version: str, window: float, at: float) -> float | None:
         raise self._fail()
 
+    async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
+        raise self._fail()
+
     async def aclose(self) -> None:
         return None
 

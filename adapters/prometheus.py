@@ -13,9 +13,16 @@ evaluates at its own now.
 The answer must be one number: a scalar, or a vector with exactly one series
 (aggregate in the template with ``sum``/``avg`` when a metric has more). No
 series, and NaN (0/0 with no traffic), are *no data*: `None`, which the gate's
-``no_data`` setting judges. More than one series, an error answer
-(``"status": "error"``), an HTTP error or a non-JSON answer raise
-`AdapterError` with Prometheus's own explanation, which holds no secret.
+``no_data`` setting judges. More than one series, or a query Prometheus rejects
+(``bad_data``), is a `ConfigurationError`: the rollout holds for a person, it
+never counts against the canary. Other error answers, an HTTP error or a
+non-JSON answer raise `AdapterError` with Prometheus's own explanation, which
+holds no secret.
+
+`check` (the pre-flight) runs each query once, and compares a query's
+``[$window]`` with the scrape interval Prometheus reports
+(``/api/v1/status/config``): ``rate()`` over less than two scrapes has no data,
+ever.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from core.clock import Clock
-from core.ports import AdapterError
+from core.durations import format_duration, parse_duration
+from core.ports import AdapterError, ConfigurationError
 
 
 def fmt_window(seconds: float) -> str:
@@ -103,8 +111,51 @@ class PrometheusMetrics:
             raise AdapterError("prometheus: the answer is not a JSON object")
         if body.get("status") != "success":
             kind = body.get("errorType") or f"HTTP {response.status_code}"
-            raise AdapterError(f"prometheus: {kind}: {self._http.safe(str(body.get('error') or 'no reason given'))}")
+            error = ConfigurationError if kind == "bad_data" else AdapterError
+            raise error(f"prometheus: {kind}: {self._http.safe(str(body.get('error') or 'no reason given'))}")
         return _value(body.get("data"))
+
+    async def scrape_interval(self) -> float | None:
+        """The longest scrape interval in Prometheus's loaded configuration (global or any
+        job), in seconds; None when the server does not say."""
+        import yaml
+
+        body = await self._http.json("GET", "/api/v1/status/config", ok=(200,))
+        text = (body.get("data") or {}).get("yaml") if isinstance(body, dict) else None
+        try:
+            config = yaml.safe_load(text) if isinstance(text, str) else None
+        except yaml.YAMLError:
+            return None
+        if not isinstance(config, dict):
+            return None
+        found = [(config.get("global") or {}).get("scrape_interval", "1m")]
+        found += [job.get("scrape_interval") for job in config.get("scrape_configs") or [] if isinstance(job, dict)]
+        seconds = []
+        for value in found:
+            try:
+                seconds.append(parse_duration(value))
+            except (ValueError, TypeError):
+                continue
+        return max(seconds) if seconds else None
+
+    async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
+        template = self.queries.get(metric)
+        if template is None:
+            return f"no query for metric {metric!r}; add one to environment.metrics.queries"
+        if "$window" in template or "${window}" in template:
+            scrape = await self.scrape_interval()
+            if scrape is not None and window < 2 * scrape:
+                return (
+                    f"its query's [$window] would be {format_duration(window)}, shorter than twice the scrape "
+                    f"interval Prometheus reports ({format_duration(scrape)}): rate() over it has no data, ever; "
+                    f"make the window at least {format_duration(2 * scrape)} (the gate's interval; for "
+                    "mann_whitney, interval / samples)"
+                )
+        try:  # at Prometheus's own now: the engine's clock has not started
+            await self.instant({"query": render(template, service, version, window)})
+        except AdapterError as exc:
+            return str(exc).removeprefix("prometheus: ")
+        return None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -121,7 +172,7 @@ def _value(data: Any) -> float | None:
             return None
         if len(result) > 1:
             labels = ", ".join(sorted(str(r.get("metric", {})) for r in result if isinstance(r, dict))[:3])
-            raise AdapterError(
+            raise ConfigurationError(
                 f"prometheus: the query returned {len(result)} series ({labels}); aggregate it to one "
                 f"(sum or avg) in metrics.queries"
             )

@@ -151,7 +151,7 @@ def available(state: RolloutState, service: str | None = None) -> set[OperatorVe
     held = state.hold is not None
     if phase == "running":
         verbs.add("pause")
-    if phase == "paused" or (held and state.hold is not None and state.hold.mismatch):
+    if phase == "paused" or (held and state.hold is not None and (state.hold.mismatch or state.hold.config)):
         verbs.add("resume")
     if phase == "paused" and not held:
         verbs.add("step")

@@ -27,12 +27,13 @@ from core.events import (
     Event,
     ExposureApplied,
     ExposureRead,
+    GateMisconfigured,
     Measured,
     Resumed,
     RolloutStarted,
     Tick,
 )
-from core.ports import AdapterError, FlagService, Journal, Lease, LeaseLost, MetricSource, Router
+from core.ports import AdapterError, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Router
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -310,6 +311,8 @@ class Engine:
         if isinstance(cmd, Measure):
             try:
                 return await self._measure(cmd)
+            except ConfigurationError as exc:  # not the canary's fault: the rollout holds
+                return GateMisconfigured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - a metric failure is a gate error
                 return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=_safe(exc))
         if isinstance(cmd, ReadExposure):

@@ -79,6 +79,19 @@ class Measured(Event):
 
 
 @dataclass(frozen=True)
+class GateMisconfigured(Event):
+    """A gate's measurement could not be made as configured (its query returns several
+    series, or the metric source rejects it): a person must fix it, and the canary is not
+    at fault, so the rollout holds instead of counting it against the canary."""
+
+    kind: ClassVar[str] = "gate_misconfigured"
+    cmd_id: int = 0
+    service: str = ""
+    gate: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class ExposureRead(Event):
     """Exposures read back from the adapters (reconciling, after a hold, or the periodic
     read-back of `policy.readback`), or why they could not be."""
@@ -173,6 +186,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Resumed,
         Adopted,
         Abandoned,
+        GateMisconfigured,
     )
 }
 

@@ -346,7 +346,11 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
     for name, gate in plan.gates.items():
         problems += _gate_problems(gate, ("gates", name), source)
     problems += _whole_percent_problems(plan, source)
+    from core.preflight import query_problems
+
+    problems += query_problems(plan, source)
     return problems
+
 
 
 WHOLE_PERCENT_FLAGS = ("unleash",)

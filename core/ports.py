@@ -18,6 +18,12 @@ class AdapterError(Exception):
     implementations must never put a secret into it."""
 
 
+class ConfigurationError(AdapterError):
+    """The service answered, but what it was asked cannot work as configured (a metric
+    query that returns several series, or that the server rejects). Retrying will not
+    help and the canary is not at fault: the rollout holds for a person to fix it."""
+
+
 @dataclass(frozen=True)
 class TargetReading:
     """What a flag (or route) reads as before interlock acts on it, from the service itself.
@@ -67,6 +73,11 @@ class MetricSource(Protocol):
         self, metric: str, service: str, version: str, window: float, at: float
     ) -> float | None:
         """The metric for one version of a service over `[at - window, at]`; None means no data."""
+
+    async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
+        """Run the metric's query once before the first stage: None when it can judge, else
+        what stops it, in words that say the fix (pre-flight). No data is not a problem
+        here: the canary has no traffic before its first stage."""
 
 
 @runtime_checkable

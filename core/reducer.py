@@ -18,6 +18,7 @@ from core.events import (
     Adopted,
     CommandFailed,
     Event,
+    GateMisconfigured,
     ExposureApplied,
     ExposureRead,
     Measured,
@@ -228,6 +229,10 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
         tx.stepping = False
         tx.reason = f"paused by {event.operator or 'operator'}"
     elif action == "resume":
+        hold = tx.hold
+        if hold is not None and hold.config:
+            idle = not (hold.failed or hold.mismatch or hold.reading is not None or hold.retry_at is not None)
+            tx.hold = None if idle else evolve(hold, config="")
         if tx.hold is not None and tx.hold.mismatch:
             for name in tx.hold.mismatch:
                 # The journal's value now, not when the mismatch was seen: a rollback may
@@ -269,6 +274,24 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
         moved.sort(key=lambda i: -(tx.groups[i].start_order or 0))
         start_rollback(tx, tx.rollback_queue + tuple(moved), "aborted",
                        f"aborted by {event.operator or 'operator'}")
+
+
+def _on_misconfigured(tx: Tx, event: GateMisconfigured) -> None:
+    """Hold with the reason; the gate measures again once the operator resumes (its
+    clock stands still while held, like every other)."""
+    cmd = tx.inflight.pop(event.cmd_id, None)
+    if not isinstance(cmd, Measure):
+        return
+    index = tx.ctx.graph.group_of[cmd.service]
+    group = tx.groups[index]
+    runs = tuple(
+        evolve(run, pending=None, next_at=tx.at) if run.pending == event.cmd_id else run for run in group.gates
+    )
+    tx.groups[index] = evolve(group, gates=runs)
+    if tx.phase not in ("running", "paused"):
+        return
+    why = f"gate {cmd.gate} on {cmd.service} cannot judge: {event.error}; fix the configuration, then resume"
+    tx.hold = evolve(tx.hold or Hold(reason=""), reason=why, config=why)
 
 
 def _on_adopted(tx: Tx, event: Adopted) -> None:
@@ -332,6 +355,8 @@ def _reduce(state: RolloutState, event: Event, *, full: bool) -> tuple[RolloutSt
         _on_read(tx, event)
     elif isinstance(event, OperatorAction):
         _on_operator(tx, event)
+    elif isinstance(event, GateMisconfigured):
+        _on_misconfigured(tx, event)
     elif isinstance(event, Adopted):
         _on_adopted(tx, event)
     elif isinstance(event, Abandoned):

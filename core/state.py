@@ -105,6 +105,9 @@ class Hold:
     """Service → (journal says, adapter says): waits for the operator."""
     differences: tuple[tuple[str, float, float], ...] = ()
     """Each target that differs: (`flag:NAME` / `route:NAME`, expected, found)."""
+    config: str = ""
+    """A gate cannot judge as configured (`GateMisconfigured`): waits for the operator,
+    whose `resume` measures it again."""
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,9 @@ class FakeWorld:
         await self._call("query", metric, service, version)
         return self.metric(metric, service, version, at)
 
+    async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
+        return None
+
 
 @pytest.fixture
 def rig(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Engine, FakeWorld]]:

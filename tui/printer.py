@@ -20,6 +20,7 @@ from core.events import (
     ExposureApplied,
     ExposureRead,
     FaultInjected,
+    GateMisconfigured,
     Measured,
     OperatorAction,
     MeasurementGap,
@@ -137,6 +138,8 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
                 "(a frozen process?); its bake starts over")
     if isinstance(event, Resumed):
         return f"resumed: {event.note}"
+    if isinstance(event, GateMisconfigured):
+        return f"{event.service}: gate {event.gate} cannot judge: {event.error}; holding"
     if isinstance(event, Adopted):
         found = ", ".join(f"{k.replace(':', ' ', 1)} {v:g}%" for k, v in sorted(event.targets.items()))
         return f"adopted by {event.operator or 'operator'} ({event.reason}): starts from {found}"

@@ -14,6 +14,7 @@ and the pre-flight read of the world.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -140,21 +141,22 @@ def _run_apart(make: Callable[[], Any]) -> Any:
 
 def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, run_id: str,
               finished: Callable[[str], bool], adopt: bool, strict: bool) -> Report:
-    """Read every target through adapters made for this read alone and judge them.
-    `adapters()` gives (flags, router, metrics, close) built in the read's own loop."""
+    """Read every target, and run every gate's query once, through adapters made for this
+    read alone, and judge them. `adapters()` gives (flags, router, metrics, close) built in
+    the read's own loop."""
     from core.preflight import Found
 
-    async def read() -> list[Found]:
-        flags, router, _metrics, close = adapters()
+    async def read() -> tuple[list[Found], list[str]]:
+        flags, router, metrics, close = adapters()
         try:
             exposure = {name: plan.exposure_of(name) for name in graph.moving}
-            return await read_targets(exposure, flags, router)
+            return await read_targets(exposure, flags, router), await check_queries(plan, graph, metrics)
         finally:
             if close is not None:
                 await close()
 
     try:
-        found = _run_apart(read)
+        found, query_problems = _run_apart(read)
     except Exception as exc:  # noqa: BLE001 - an unreadable world is a refusal, not a traceback
         from core.engine import _safe
 
@@ -164,7 +166,33 @@ def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, r
         def __contains__(self, owner: object) -> bool:
             return isinstance(owner, str) and finished(owner)
 
-    return judge(found, run_id=run_id, finished_runs=Finished(), adopt=adopt, strict=strict)
+    report = judge(found, run_id=run_id, finished_runs=Finished(), adopt=adopt, strict=strict)
+    return dataclasses.replace(report, refusals=report.refusals + tuple(query_problems))
+
+
+async def check_queries(plan: Plan, graph: RolloutGraph, metrics: Any) -> list[str]:
+    """Every gate's query run once per version over the window it will use: an error,
+    several series or a window too short for the scrape interval is one line each, naming
+    the gate and the fix."""
+    from core.context import build_context
+
+    asked: dict[tuple[str, str, str, float], str] = {}
+    for (service, gate), fields in sorted(build_context(plan, graph).measures.items()):
+        window = fields["window"] / fields["points"] if fields["shape"] == "series" else fields["window"]
+        names = [fields["metric"]] + (["requests"] if fields["shape"] == "counts" else [])
+        if fields["shape"] == "histogram":
+            continue  # histograms come from the simulated world only
+        for metric in names:
+            for version in (fields["canary_version"], fields["baseline_version"]):
+                asked.setdefault((metric, service, version, window), gate)
+    lines: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for (metric, service, version, window), gate in asked.items():
+        problem = await metrics.check(metric, service, version, window)
+        if problem is not None and (gate, problem) not in seen:
+            seen.add((gate, problem))
+            lines.append(f"gate {gate} ({service} {version}, metric {metric}): {problem}")
+    return lines
 
 
 def show_warnings(report: Report) -> None:

@@ -73,6 +73,10 @@ class SimMetrics:
         window, so asking it of the `from` version itself gives 0."""
         return self._world._query(metric, service, version, window, at)
 
+    async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
+        """The simulated world answers every metric it knows over any window."""
+        return None
+
     async def histogram(
         self, service: str, version: str, window: float, at: float
     ) -> list[float] | None:

@@ -76,7 +76,17 @@ def test_a_missing_token_names_the_variable_and_its_place_in_the_file() -> None:
 
 def test_every_problem_comes_at_once() -> None:
     text = PLAN.replace("kind: haproxy", "kind: nginx").replace("error_rate: ", "err_rate: ")
-    found = problems(text, {"TEST_UNLEASH_TOKEN": SECRET})
+    with pytest.raises(InputError) as info:  # `validate` names the gate whose metric has no query
+        plan(text)
+    (missing,) = [p.format() for p in info.value.problems]
+    assert missing.endswith("gates.errors.metric: no query for metric 'error_rate' in environment.metrics.queries "
+                            "(queries: err_rate); add one, or the gate cannot measure")
+    p, source = plan(PLAN.replace("kind: haproxy", "kind: nginx"))
+    p = p.model_copy(update={"environment": p.environment.model_copy(update={
+        "metrics": p.environment.metrics.model_copy(update={"queries": {"err_rate": "x"}})})})
+    with pytest.raises(InputError) as info:
+        build_adapters(p, clock=VirtualClock(), source=source, environ={"TEST_UNLEASH_TOKEN": SECRET})
+    found = [pr.format() for pr in info.value.problems]
     assert any("environment.router.kind: unknown router 'nginx'; expected one of: haproxy, caddy, gateway_api" in f for f in found)
     assert any("environment.metrics.queries: no query for metric 'error_rate' (gate 'errors' measures it)" in f for f in found)
     assert all(SECRET not in f for f in found)
