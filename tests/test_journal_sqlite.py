@@ -25,13 +25,14 @@ from core.events import (
     EVENT_TYPES,
     Abandoned,
     Adopted,
+    GateMisconfigured,
+    MeasurementGap,
     CommandFailed,
     Event,
     ExposureApplied,
     ExposureRead,
     FaultInjected,
     Measured,
-    MeasurementGap,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -55,6 +56,7 @@ EVERY_EVENT: list[Event] = [
     Adopted(at=6.0, exposures={"ranker": 20.0}, targets={"flag:ranker-v6": 20.0}, operator="ana", reason="hand-set"),
     Abandoned(at=7.0, operator="ana", reason="driver's laptop died", by_run="run-2"),
     MeasurementGap(at=8.0, service="ranker", gate="latency", since=2.5),
+    GateMisconfigured(at=9.0, cmd_id=9, service="ranker", gate="errors", error="the query returned 2 series"),
 ]
 
 
