@@ -204,6 +204,28 @@ def _metrics(b: _Builder, env: Any, clock: Clock, metrics_used: dict[str, str]) 
     return PrometheusMetrics(url, queries=env.queries, clock=clock, token=token, timeout=env.timeout) if url else None
 
 
+async def cohort_refusals(plan: Any, graph: Any, router: Router, source: SourceMap | None = None) -> list[Problem]:
+    """The pre-flight half of `core.cohorts`: for each lockstep group whose services go through
+    two or more routes, ask the router whether those routes keep each user on one side.
+
+    Only HAProxy can (the plan check refuses the other kinds); a router that cannot be read
+    is a refusal too, since interlock never acts on a world it has not read."""
+    if not isinstance(router, HAProxyRouter):
+        return []
+    problems: list[Problem] = []
+    for group in graph.lockstep:
+        routes = sorted({r for name in group if (r := plan.exposure_of(name).route)})
+        if len(routes) < 2:
+            continue
+        try:
+            found = await router.cohort_problems(routes)
+        except AdapterError as exc:
+            found = [f"cannot check that its routes keep a cohort: {exc}"]
+        problems += [located(source, ("environment", "router"), f"lockstep group {' + '.join(group)}: {text}")
+                     for text in found]
+    return problems
+
+
 def build_adapters(
     plan: Any,
     *,

@@ -30,9 +30,12 @@ from typing import Mapping
 
 from adapters.http_retry import RetryPolicy, Retryable, retrying
 from adapters.weights import percent_of, split
+from core.cohorts import COHORT_HEADER
 from core.ports import AdapterError, TargetReading
 
 TOTAL = 100
+HASHED = ("hdr",)
+"""`show stat` algorithms that pick a server from a hash of the request's user header."""
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _GET_WEIGHT = re.compile(r"^\s*(\d+)\s*\(initial\s+\d+\)\s*$")
 
@@ -129,6 +132,68 @@ class HAProxyRouter:
     async def inspect_route(self, route: str) -> TargetReading:
         """HAProxy's runtime weights record no owner: the reading is the canary's share."""
         return TargetReading(await self.get_weight(route))
+
+    async def _algorithms(self) -> dict[str, str]:
+        """Backend → its balance algorithm, from `show stat` (the BACKEND rows' ``algo``)."""
+        lines = (await self.command("show stat")).splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise AdapterError(f"haproxy: show stat: unexpected answer {lines[:1]!r}")
+        header = lines[0][2:].split(",")
+        out = {}
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(",")))
+            if row.get("svname") == "BACKEND":
+                out[row.get("pxname", "")] = row.get("algo", "")
+        return out
+
+    async def _servers(self, backend: str) -> dict[str, tuple[str, str, str]]:
+        """Server → (id, current weight, configured weight), from `show servers state`."""
+        lines = [ln for ln in (await self.command(f"show servers state {backend}")).splitlines() if ln.strip()]
+        header = next((ln[2:].split() for ln in lines if ln.startswith("# ")), None)
+        if header is None:
+            raise AdapterError(f"haproxy: show servers state {backend}: {' '.join(lines)[:200] or 'no answer'}")
+        out = {}
+        for line in lines:
+            if line.startswith("#") or " " not in line:
+                continue
+            row = dict(zip(header, line.split()))
+            out[row["srv_name"]] = (row["srv_id"], row["srv_uweight"], row["srv_iweight"])
+        return out
+
+    async def cohort_problems(self, routes: list[str]) -> list[str]:
+        """Why these routes (one lockstep group) cannot keep each user on one side; [] if they can.
+
+        They can when every backend balances on a hash of the user header with consistent
+        hashing (a map-based hash refuses `set weight`, so the first stage would hold) and
+        all have the same stable and canary server ids and weights: a consistent-hash
+        ring is built from those alone, so a user's header lands on the same side in each."""
+        problems = []
+        algorithms = await self._algorithms()
+        backends = [self.backend(route) for route in routes]
+        fix = (f"configure `balance hdr({COHORT_HEADER})` and `hash-type consistent` in every backend of "
+               "the group, with the same `id` and `weight` for its stable and canary servers")
+        seen: dict[str, tuple[str, str, str]] = {}
+        for route, b in zip(routes, backends):
+            algo = algorithms.get(b.backend)
+            if algo is None:
+                problems.append(f"route {route!r}: HAProxy has no backend {b.backend!r}")
+                continue
+            if algo not in HASHED:
+                problems.append(f"route {route!r}: backend {b.backend!r} balances by {algo or 'an unknown algorithm'}, "
+                                f"not a hash of the user header, so each request picks a side on its own; {fix}")
+            servers = await self._servers(b.backend)
+            for role, server in (("stable", b.stable), ("canary", b.canary)):
+                found = servers.get(server)
+                if found is None:
+                    problems.append(f"route {route!r}: backend {b.backend!r} has no server {server!r}")
+                    continue
+                first = seen.setdefault(role, found)
+                if found != first:
+                    problems.append(
+                        f"route {route!r}: {role} server {b.backend}/{server} has id {found[0]}, weight {found[1]} "
+                        f"(configured {found[2]}) but the group's first route has id {first[0]}, weight {first[1]} "
+                        f"(configured {first[2]}), so the same user can land on different sides; {fix}")
+        return problems
 
     async def aclose(self) -> None:
         """Nothing to close: the runtime API takes one connection per command."""

@@ -283,10 +283,18 @@ class UnleashFlags:
             warnings=tuple(w for w in warnings if w),
         )
 
+    async def rollout_and_cohort(self, flag: str) -> tuple[float, str | None]:
+        """`get_rollout` and the groupId of interlock's strategy, from one read (the client API,
+        which SDKs read, leaves strategy titles out, so only the Admin API can tell which
+        strategy is interlock's)."""
+        env = await self._read_env(flag)
+        strategy = self._ours(env["strategies"])[0]
+        cohort = None if strategy is None else (strategy.get("parameters") or {}).get("groupId")
+        return self._exposure(env, strategy, flag), None if cohort is None else str(cohort)
+
     async def cohort_of(self, flag: str) -> str | None:
         """The groupId of interlock's strategy on `flag`, if it has one."""
-        strategy = self._ours((await self._read_env(flag))["strategies"])[0]
-        return None if strategy is None else (strategy.get("parameters") or {}).get("groupId")
+        return (await self.rollout_and_cohort(flag))[1]
 
     async def ensure_flag(self, flag: str, description: str = "") -> None:
         """Create a release flag in the project unless it exists (off, no strategy)."""

@@ -27,6 +27,7 @@ from core.digraph import (
     descendants,
     topological,
 )
+from core.cohorts import lockstep_route_problems
 from core.graph import Precedence, RolloutGraph
 from core.plan import Contracts, Plan, Stage
 from core.problems import InputError, Problem, SourceMap, located
@@ -89,6 +90,7 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
     kinds = {(p, c): classify(plan, p, c) for p, c in edges if p in moves and c in moves}
     comp_of, members = _lockstep_components(moving, kinds)
     _stage_problems(plan, members, source, problems)
+    problems += lockstep_route_problems(plan, members, source)
     if problems:
         raise InputError(problems)
 

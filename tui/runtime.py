@@ -108,6 +108,22 @@ def _sim_state_path(journal: str | Path, run_id: str) -> Path:
     return Path(journal).parent / f"{run_id}.sim.json"
 
 
+def _refuse_unkept_cohorts(plan: Plan, graph: RolloutGraph, text: str, file: str, router: object,
+                           close: Callable[[], Awaitable[None]] | None) -> None:
+    """Before anything is journaled or set: refuse a lockstep group whose router does not keep
+    each user on one side across its routes (`adapters.environment.cohort_refusals`), as bad input."""
+    import asyncio
+
+    from adapters.environment import cohort_refusals
+
+    _, source = parse_plan(text, file)
+    problems = asyncio.run(cohort_refusals(plan, graph, router, source))  # type: ignore[arg-type]
+    if problems:
+        if close is not None:
+            asyncio.run(close())
+        raise InputError(problems)
+
+
 def start_run(
     plan_path: str | Path,
     *,
@@ -167,6 +183,8 @@ def _start(
     if shared:
         startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
     world, flags, router, metrics, close = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
+    if not plan.simulated:  # the routers' half of the plan's lockstep check (core.cohorts)
+        _refuse_unkept_cohorts(plan, graph, text, str(path), router, close)
 
     def read_adapters():  # type: ignore[no-untyped-def]
         if world is not None:

@@ -7,16 +7,18 @@ What it does, and why this way:
   requested *through HAProxy*, so its split between the stable and canary
   listeners is whatever HAProxy's weights make it — the thing the HAProxy
   adapter sets. Any other service (a flag-only one, or a route without a
-  frontend) is requested directly: the generator evaluates the flag for a
-  random user exactly as Unleash's SDKs do for a ``flexibleRollout`` strategy
+  frontend) is requested directly. Every request is for a random user, named
+  in the ``X-User`` header that HAProxy hashes to pick the side (`core.cohorts`),
+  so one user sees the same versions on every route of a lockstep group. A
+  flag-only service: the generator evaluates the flag for that user exactly as Unleash's SDKs do for a ``flexibleRollout`` strategy
   (``murmur3_32("<groupId>:<userId>") % 100 + 1 <= rollout``), with the rollout
   and groupId it read from Unleash (below), and sends the request to the
   canary listener if the flag is on for that user. For a service with both a
   flag and a route, the route carries the traffic (interlock sets both to the
   same percentage).
-- **Exposure.** Every ``poll_interval`` it reads every flag at once from
-  Unleash's client API (``/api/client/features``, the snapshot an SDK
-  fetches) and each route's weight from HAProxy, and applies them to the
+- **Exposure.** Every ``poll_interval`` it reads every flag from Unleash's
+  Admin API (interlock's strategy: its rollout and groupId) and each route's
+  weight from HAProxy, and applies them to the
   simulated world, which then degrades consumers whose traffic crosses an
   incompatible contract. A reading is applied only after two identical reads
   in a row: interlock moves the services of a lockstep group one after the
@@ -36,8 +38,10 @@ import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from adapters.haproxy import HAProxyRouter
-from adapters.http_retry import HttpClient, RetryPolicy
+from adapters.http_retry import RetryPolicy
 from adapters.sim.httpmini import Connection
+from adapters.unleash import UnleashFlags
+from core.cohorts import COHORT_HEADER
 from core.ports import AdapterError
 
 if TYPE_CHECKING:
@@ -95,15 +99,14 @@ class ExposurePoller:
         moving = [n for n, s in plan.services.items() if s.moves]
         self.flag_names = sorted({f for n in moving if (f := plan.exposure_of(n).flag)}) if load.unleash_url else []
         self.route_names = sorted({r for n in moving if (r := plan.exposure_of(n).route)}) if load.haproxy_admin else []
-        self.unleash: HttpClient | None = None
+        self.unleash: UnleashFlags | None = None
         if self.flag_names:
             token = os.environ.get(load.token_env or "", "")
             if not token:
                 raise AdapterError(f"sim serve: environment variable {load.token_env or '(none named)'} "
                                    "must hold the Unleash admin token")
-            self.unleash = HttpClient("unleash", load.unleash_url or "", timeout=1.0, policy=ONCE,
-                                      headers={"Authorization": token, "Accept": "application/json"},
-                                      secrets=[token])
+            self.unleash = UnleashFlags(load.unleash_url or "", token=token, project=load.unleash_project,
+                                        environment=load.unleash_environment, timeout=1.0, policy=ONCE)
         self.router = HAProxyRouter(load.haproxy_admin, timeout=1.0, policy=ONCE) if self.route_names else None
         self.stats: dict[str, Any] = {"reads": 0, "errors": 0, "last_error": ""}
         server.load_stats["poller"] = self.stats
@@ -111,24 +114,15 @@ class ExposurePoller:
             server.exposure_source = "servers"
 
     async def read_flags(self) -> dict[str, tuple[float, str]]:
-        """Every flag from one snapshot of the client API, as an SDK sees them: the rollout and
-        groupId of the flag's unconstrained flexibleRollout strategy; 0% when the environment is
-        off or there is no such strategy (other strategies are not modelled)."""
+        """Every flag as interlock's strategy has it (Admin API, one read per flag): its rollout
+        and groupId; 0% when the environment is off or interlock has no strategy on the flag
+        (other strategies are not modelled). The client API an SDK reads cannot be used here:
+        it leaves out the titles that mark interlock's strategy."""
         assert self.unleash is not None
-        body = await self.unleash.json("GET", "/api/client/features",
-                                       params={"environment": self.load.unleash_environment})
-        found = {f.get("name"): f for f in body.get("features", []) if isinstance(f, dict)}
         out = {}
         for flag in self.flag_names:
-            feature = found.get(flag) or {}
-            rollout = [s for s in feature.get("strategies") or []
-                       if s.get("name") == "flexibleRollout" and not s.get("constraints") and not s.get("disabled")]
-            params = (rollout[0].get("parameters") or {}) if rollout and feature.get("enabled") else {}
-            try:
-                percent = min(100.0, max(0.0, float(params.get("rollout", 0))))
-            except (TypeError, ValueError):
-                percent = 0.0
-            out[flag] = (percent, str(params.get("groupId") or self.server.default_cohorts[flag]))
+            percent, cohort = await self.unleash.rollout_and_cohort(flag)
+            out[flag] = (percent, cohort or self.server.default_cohorts[flag])
         return out
 
     async def read(self) -> Reading:
@@ -169,8 +163,8 @@ class Traffic:
         self.load = load
         self.rng = random.Random(seed)
 
-    def target(self, service: str) -> tuple[str, str]:
-        """(address, how) for the next request of `service`."""
+    def target(self, service: str, user: str) -> tuple[str, str]:
+        """(address, how) for `user`'s next request of `service`."""
         plan, listeners = self.server.plan, self.server.listeners[service]
         route = plan.exposure_of(service).route if plan.services[service].moves else None
         if route is not None and route in self.load.routes:
@@ -178,7 +172,6 @@ class Traffic:
         if not plan.services[service].moves:
             return f"127.0.0.1:{listeners['stable']}", "stable"
         world = self.server.world
-        user = f"user-{self.rng.randrange(1_000_000)}"
         canary = flag_on(user, world.cohort_of(service) or "", 100.0 * world.canary_fraction(service))
         role = "canary" if canary else "stable"
         return f"127.0.0.1:{listeners[role]}", role
@@ -192,10 +185,12 @@ class Traffic:
             while True:
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
                 next_at = max(next_at + period, loop.time() - 1.0)  # behind by >1 s: do not burst
-                address, how = self.target(service)
+                user = f"user-{self.rng.randrange(1_000_000)}"
+                address, how = self.target(service, user)
                 conn = conns.get(address) or conns.setdefault(address, Connection(address, timeout=2.0))
                 try:
-                    await conn.request("GET", f"/{service}")
+                    # HAProxy hashes this header, so a user stays on one side of every route
+                    await conn.request("GET", f"/{service}", headers={COHORT_HEADER: user})
                     stats["sent"] += 1
                     stats["router"] += how == "router"
                 except (OSError, TimeoutError, ConnectionError):

@@ -1,10 +1,16 @@
 """A private HAProxy on 127.0.0.1: one frontend and one stable/canary backend per route.
 
 The configuration is what `adapters.haproxy` expects and documents: each route
-is a backend of the same name with servers ``stable`` (weight 100) and
-``canary`` (weight 0, so a fresh or reloaded HAProxy sends nothing to the new
-version), ``balance roundrobin`` so runtime weights apply to the very next
-request, and the runtime API on a loopback TCP stats socket at admin level.
+is a backend of the same name with servers ``stable`` (``id 1``, weight 100)
+and ``canary`` (``id 2``, weight 0, so a fresh or reloaded HAProxy sends nothing
+to the new version), and the runtime API on a loopback TCP stats socket at
+admin level. Every backend balances on a hash of the user header
+(``balance hdr(X-User)``) with ``hash-type consistent``: runtime weights apply
+to the very next request, and because every backend has the same server ids
+and weights, a user lands on the same side in every route of a lockstep group
+(`core.cohorts`). A request without the header falls back to round robin.
+``cohort=False`` writes the older ``balance roundrobin`` configuration, which
+splits each request on its own (the tests measure what that does to a group).
 No health checks: the test backends are up by construction, and a check
 would make a backend's weight depend on timing.
 """
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Mapping
 
 from adapters.stack.process import Proc, ServerUnavailable, find_program, port_open, ports, spawn
+from core.cohorts import COHORT_HEADER
 
 _CONFIG = """\
 # written by interlock: a private loopback-only HAProxy
@@ -38,10 +45,12 @@ frontend fe_{route}
     default_backend {route}
 
 backend {route}
-    balance roundrobin
-    server stable {stable} weight 100
-    server canary {canary} weight 0
+{balance}
+    server stable {stable} id 1 weight 100
+    server canary {canary} id 2 weight 0
 """
+_COHORT = f"    balance hdr({COHORT_HEADER})\n    hash-type consistent"
+_ROUND_ROBIN = "    balance roundrobin"
 
 
 @dataclass
@@ -84,17 +93,21 @@ def start_haproxy(
     backends: Mapping[str, tuple[str, str]],
     *,
     timeout: float = 15.0,
+    cohort: bool = True,
+    name: str = "haproxy",
 ) -> HAProxyServer:
-    """Start HAProxy in `base_dir/haproxy`; `backends` maps route → (stable, canary) ``host:port``."""
+    """Start HAProxy in `base_dir/<name>`; `backends` maps route → (stable, canary) ``host:port``.
+    `cohort` hashes on the user header (the default); False balances round robin."""
     program = find_program("haproxy")
-    folder = Path(base_dir).resolve() / "haproxy"
+    folder = Path(base_dir).resolve() / name
     folder.mkdir(parents=True, exist_ok=True)
     last: ServerUnavailable | None = None
     for _ in range(3):  # a free port can be taken between choosing and binding it
         admin_port, *route_ports = ports(1 + len(backends))
         frontends = dict(zip(backends, route_ports))
         text = _CONFIG.format(admin_port=admin_port) + "".join(
-            _ROUTE.format(route=route, port=frontends[route], stable=stable, canary=canary)
+            _ROUTE.format(route=route, port=frontends[route], stable=stable, canary=canary,
+                          balance=_COHORT if cohort else _ROUND_ROBIN)
             for route, (stable, canary) in backends.items()
         )
         config = folder / "haproxy.cfg"
