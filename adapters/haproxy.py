@@ -2,8 +2,12 @@
 
 Each route is one backend with two servers, ``stable`` and ``canary`` unless
 the plan says otherwise. Configure both with ``weight 100`` (canary ``weight 0``
-to start at 0%) and ``balance roundrobin`` (a dynamic algorithm: HAProxy's
-static ones accept only 0% and 100%). Then a canary percentage is an absolute
+to start at 0%) and a dynamic algorithm (HAProxy's static ones accept only 0%
+and 100%): ``balance roundrobin`` for a service that moves alone, and for the
+routes of a lockstep group ``balance hdr(X-User)`` with ``hash-type
+consistent`` and the same server ids (``id 1``, ``id 2``) in every backend, so
+a user lands on the same side of every route (`cohort_problems` checks that
+over the runtime API before a run; `core.cohorts` says why). Then a canary percentage is an absolute
 pair of weights out of 100: ``set weight be/canary P`` and ``set weight
 be/stable 100-P``. The two weights always move in opposite directions, so
 between the two commands traffic sits between the old and the new split,

@@ -108,7 +108,9 @@ def read_routes(stack: stk.Stack) -> dict[str, float]:
 
 
 def reset(stack: stk.Stack) -> None:
-    """Every flag and route at 0%, no faults, and the simulated world has seen it."""
+    """Every flag and route at 0%, no faults, and the simulated world has seen it. The flags
+    are as `stack up` made them: without strategies, so no earlier test's run still owns one
+    (a fresh run refuses a flag whose interlock strategy another, unfinished run marked)."""
     clear_faults(stack)
 
     async def go() -> None:
@@ -123,6 +125,10 @@ def reset(stack: stk.Stack) -> None:
             await flags.aclose()
 
     asyncio.run(go())
+    for flag in FLAGS:
+        path = f"{stack.urls['unleash']}/api/admin/projects/default/features/{flag}/environments/development/strategies"
+        for strategy in httpx.get(path, headers={"Authorization": stack.token}, timeout=5).json():
+            httpx.delete(f"{path}/{strategy['id']}", headers={"Authorization": stack.token}, timeout=5).raise_for_status()
     deadline = time.monotonic() + 10
     while any(sim_state(stack)["exposure"]["services"].values()):
         assert time.monotonic() < deadline, "the simulated world did not see the reset"
