@@ -142,6 +142,8 @@ def test_a_damaged_btree_hiding_the_end_of_a_finished_run_is_refused(
     assert damaged.read_bytes() == before  # nothing written, nothing driven
     assert main(["audit", "verify", "--journal", str(damaged)]) == 1
     assert "DAMAGED" in capsys.readouterr().out
+    assert main(["run", str(REPO / "examples" / "recsys.yaml"), "--headless", "--journal", str(damaged)]) == EXIT_DAMAGED
+    assert damaged.read_bytes() == before  # a new run is not added to a damaged file either
 
 
 def test_records_hidden_from_the_integrity_check_are_still_refused_by_the_chain(

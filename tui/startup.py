@@ -43,14 +43,18 @@ def targets_of(plan: Plan, graph: RolloutGraph) -> list[str]:
 
 
 def unfinished_runs(journal: SharedJournal, rollout: str) -> list[tuple[RunInfo, RolloutState]]:
+    """The rollout's runs that have not ended, each verified as it is replayed (`JournalDamaged`
+    for a tampered or cut run: refused, never taken for unfinished and abandoned)."""
     from tui.runtime import replay
 
     out = []
     for info in journal.runs():
         if info.rollout == rollout:
-            state = replay(journal, info).state
-            if not state.finished:
-                out.append((info, state))
+            replayed = replay(journal, info, verified=True)  # a tampered run is refused, never abandoned
+            if not replayed.state.finished:
+                if replayed.check is not None and not journal.driver(info.run_id):
+                    journal.end_check(replayed.check)  # cut short, it only looks unfinished
+                out.append((info, replayed.state))
     return out
 
 
