@@ -105,11 +105,17 @@ def key_for_seal(seal: str, key: bytes | None, run_id: str, writing: bool = Fals
 
 
 def _fact_value(name: str, info: RunInfo) -> object:
+    """A fact as the genesis covers it: the column's type normalised (SQLite gives an int
+    for a whole REAL), anything of another type kept apart so it never matches."""
     value = getattr(info, name)
+    if isinstance(value, bytes):
+        return ["bytes", value.hex()]
     if name == "seed":
-        return int(value)
+        return value if type(value) is int else ["not a number", str(value)]
     if name == "speed":
-        return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return float(value) if isinstance(value, (int, float)) else ["not a number", str(value)]
     return "" if value is None else str(value)
 
 
@@ -201,6 +207,8 @@ class ChainCheck:
         seq, kind, at, body, operator, prev_hash, digest = row
         if seq != self.seq + 1 or prev_hash != self.prev:
             self._misplaced(seq, prev_hash)
+        if type(body) is not str or type(operator) is not str or type(digest) is not str:
+            raise self._bad(seq, "holds a value of the wrong type: it was changed outside interlock")
         if chain_hash(prev_hash, self._rid, seq, operator, body, self.key) != digest:
             raise self._bad(seq, "was changed (hash mismatch)")
         try:
@@ -216,8 +224,10 @@ class ChainCheck:
         self.seq = seq
         return data
 
-    def _misplaced(self, seq: int, prev_hash: str) -> None:
+    def _misplaced(self, seq: object, prev_hash: object) -> None:
         expected = self.seq + 1
+        if type(seq) is not int:
+            raise self._bad(expected, "has a record number that is not a number: it was changed outside interlock")
         if seq > expected:
             raise self._bad(expected, f"is missing (the next one is {seq})")
         if seq < expected:

@@ -40,6 +40,9 @@ NEW_RUN_COLUMNS = f"{RUN_COLUMNS}, {SEAL_COLUMNS}"
 CHAIN_COLUMNS = "seq, kind, at, body, operator, prev_hash, hash"
 
 
+_TEXT_FACTS = ("run_id", "rollout", "plan_path", "plan_text", "clock", "created", "operator")
+
+
 class NotText(JournalDamaged):
     """A stored value is not valid UTF-8 (SQLite keeps whatever bytes it is given)."""
 
@@ -123,7 +126,10 @@ class JournalCommon:
             rows = self._query(f"SELECT head_seq, head_hash FROM runs WHERE run_id = {self._PARAM}", (run_id,))
         if not rows:
             raise JournalError(f"{self.label}: no run {run_id!r} in this journal")
-        return int(rows[0][0]), str(rows[0][1])
+        if type(rows[0][0]) is not int:
+            raise JournalDamaged(f"run {run_id}: its head is not a record number: it was changed "
+                                 "outside interlock", run_id, None)
+        return rows[0][0], str(rows[0][1])
 
     def runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
@@ -133,7 +139,12 @@ class JournalCommon:
             except NotText:
                 raise NotText(f"{self.label}: a run's facts are not valid UTF-8 text: "
                               "they were changed outside interlock") from None
-        return [RunInfo(*row) for row in rows]
+        runs = [RunInfo(*row) for row in rows]
+        for info in runs:
+            if not all(type(getattr(info, name)) is str for name in _TEXT_FACTS):
+                raise JournalDamaged(f"{self.label}: run {info.run_id!r}: a fact that must be text is "
+                                     "not: it was changed outside interlock", str(info.run_id), 0)
+        return runs
 
     def last_seq(self, run_id: str) -> int:
         """The run's last record number as stored (0 before the first append)."""
@@ -215,7 +226,10 @@ class JournalCommon:
             return None
         row = rows[0]
         facts, seal, head_seq, head_hash, mac = row[9:]
-        return RunInfo(*row[:9]), RunSeal(str(facts), str(seal), int(head_seq), str(head_hash), str(mac))
+        if type(head_seq) is not int:
+            raise JournalDamaged(f"run {run_id}: its head is not a record number: it was changed "
+                                 "outside interlock", run_id, None)
+        return RunInfo(*row[:9]), RunSeal(str(facts), str(seal), head_seq, str(head_hash), str(mac))
 
     def open_check(self, run_id: str) -> ChainCheck:
         """A check of the run's facts and seal, ready for `checked_records`; raises
@@ -262,7 +276,7 @@ class JournalCommon:
         try:
             for page in self._pages(run_id, 0, CHAIN_COLUMNS):
                 for row in page:
-                    if row[0] > last:
+                    if type(row[0]) is int and row[0] > last:
                         return True, None, check.end()
                     check.row(row)
             return True, None, check.end()

@@ -15,8 +15,9 @@ Why these choices:
   constant memory over a million events, no snapshot pinned while the caller
   works, and appends on the same connection stay possible mid-iteration.
 - The WAL is checkpointed into the main file when a batch applies an exposure
-  (a stage boundary) and when the journal is closed (the end of a run), so a
-  lost `-wal` file costs at most the records since the last stage began.
+  (a stage boundary; at most every `CHECKPOINT_EVERY` s) and when the journal is
+  closed (the end of a run), so a lost `-wal` file costs at most the records
+  since the last stage began.
 - A journal opened with `create=False` (resume) never makes a schema: a file
   without interlock's tables is an error, not a fresh empty journal.
 - Opening retries while another process holds a lock (several consoles on a
@@ -83,6 +84,10 @@ _INSERT = (
 
 BUSY_TIMEOUT = 5.0
 """Seconds a statement (and opening) waits for another process's lock."""
+CHECKPOINT_EVERY = 0.25
+"""Wall seconds between two stage-boundary checkpoints at most (each costs an fsync of the
+main file): a virtual-clock run crossing dozens of stages in a second is checkpointed
+when it closes, a real rollout at every stage."""
 
 
 class _StaleHead(Exception):
@@ -114,6 +119,7 @@ class SqliteJournal(JournalCommon):
         self._leases: dict[str, FileLease] = {}
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._checkpointed = 0.0
         deadline = time.monotonic() + BUSY_TIMEOUT
         while True:
             try:
@@ -299,6 +305,7 @@ class SqliteJournal(JournalCommon):
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
+            self._checkpointed = time.monotonic()
 
     # -- records -------------------------------------------------------------
 
@@ -339,7 +346,7 @@ class SqliteJournal(JournalCommon):
                 self._abort(run_id)
                 raise
             self._heads[run_id] = (seq, prev)
-            if _checkpoints(events):
+            if _checkpoints(events) and time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
                 self.checkpoint()
 
     def _abort(self, run_id: str) -> None:

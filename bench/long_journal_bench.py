@@ -9,7 +9,9 @@ its own:
   (`tui.watch.history_batches`);
 - `watch`: `interlock watch`'s console, headless, from opening until it has caught up;
 - `resume` and `resume-console`: `interlock resume` (headless, then for the console, which
-  also gathers what the console shows first) from opening the journal to an engine ready to go.
+  also gathers what the console shows first) from opening the journal to an engine ready to go;
+- `verification`: what resume's checks cost, the same replay unverified and verified, and
+  SQLite's quick_check of the file.
 
     python bench/long_journal_bench.py [--events 1000000]
 
@@ -109,11 +111,35 @@ def measure_resume(path: Path, console: bool) -> str:
     return f"{what}: ready in {took:.1f} s, max RSS {rss_mib()} MiB"
 
 
+def measure_verification(path: Path) -> str:
+    """What resume's checks cost on this file: the same replay unverified and verified
+    (every record's chain and the head), and SQLite's quick_check."""
+    from adapters.journal_sqlite import SqliteJournal
+    from tui import runtime
+
+    with SqliteJournal(path, readonly=True) as journal:
+        info = journal.runs()[0]
+        began = time.perf_counter()
+        plain = runtime.replay(journal, info)
+        unverified = time.perf_counter() - began
+        began = time.perf_counter()
+        checked = runtime.replay(journal, info, verified=True)
+        assert checked.check is not None and checked.state == plain.state
+        journal.end_check(checked.check)
+        verified = time.perf_counter() - began
+        began = time.perf_counter()
+        journal.check_integrity()
+        quick = time.perf_counter() - began
+    return (f"replay {unverified:.1f} s, verified {verified:.1f} s (+{verified - unverified:.1f} s), "
+            f"quick_check {quick:.1f} s")
+
+
 MEASURES = {
     "history": measure_history,
     "watch": measure_watch,
     "resume": lambda path: measure_resume(path, console=False),
     "resume-console": lambda path: measure_resume(path, console=True),
+    "verification": measure_verification,
 }
 
 

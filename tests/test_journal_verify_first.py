@@ -200,3 +200,30 @@ def test_resume_never_makes_a_schema(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "not an interlock journal" in capsys.readouterr().err
     with sqlite3.connect(other) as db:
         assert {r[0] for r in db.execute("SELECT name FROM sqlite_master")} == {"photos"}
+
+
+WRONG_TYPES = [
+    ("runs", "plan_text", "X'00ff'"), ("runs", "seed", "'seven'"), ("runs", "speed", "'fast'"),
+    ("runs", "operator", "42"), ("runs", "head_seq", "'last'"), ("runs", "head_hash", "X'00'"),
+    ("runs", "facts", "X'7b7d'"), ("runs", "seal", "7"),
+    ("records", "seq", "'three'"), ("records", "body", "X'7b7d'"), ("records", "operator", "X'ff'"),
+    ("records", "hash", "3"), ("records", "prev_hash", "X'00'"), ("records", "at", "'now'"),
+    ("records", "kind", "X'01'"),
+]
+
+
+@pytest.mark.parametrize("table, column, value", WRONG_TYPES)
+def test_a_value_of_the_wrong_type_is_tampering_never_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, column: str, value: str
+) -> None:
+    journal = tmp_path / "j.db"
+    shutil.copy(whole_run(tmp_path), journal)
+    where = " WHERE seq = 3" if table == "records" else ""
+    with sqlite3.connect(journal) as db:
+        db.execute(f"UPDATE {table} SET {column} = {value}{where}")
+    assert main(["audit", "verify", "--journal", str(journal)]) == 1
+    for command in (["resume", "--headless"], ["log"], ["runs"]):
+        code = main([*command, "--journal", str(journal)])
+        captured = capsys.readouterr()
+        assert code in (0, 1, 2, 5), (command, code)
+        assert "Traceback" not in captured.err and len(captured.err.splitlines()) <= 1, (command, captured.err)

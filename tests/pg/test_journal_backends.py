@@ -28,6 +28,7 @@ from core.events import (
     ExposureRead,
     FaultInjected,
     Measured,
+    MeasurementGap,
     OperatorAction,
     Resumed,
     RolloutStarted,

@@ -10,6 +10,7 @@ Tampering is done with raw SQL, the way someone editing the store would.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from pgtools import Backend
@@ -201,3 +202,18 @@ def test_a_schema_version_1_journal_is_refused_in_one_line(backend: Backend) -> 
         with pytest.raises(JournalError, match="schema version 1 predates chained run facts") as err:
             backend.open(readonly=readonly)
         assert "\n" not in str(err.value)
+
+
+def test_opening_without_create_never_makes_the_tables(backend: Backend) -> None:
+    """What `resume` opens: a store without interlock's tables is an error, left as it was."""
+    from adapters.journals import open_journal
+
+    if backend.name == "sqlite":
+        Path(backend.spec).parent.mkdir(parents=True)
+        Path(backend.spec).touch()
+    with pytest.raises(JournalError, match="not an interlock journal"):
+        open_journal(backend.spec, create=False)
+    if backend.name == "sqlite":
+        assert Path(backend.spec).stat().st_size == 0
+    else:
+        assert backend.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == 0
