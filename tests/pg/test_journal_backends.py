@@ -28,7 +28,6 @@ from core.events import (
     ExposureRead,
     FaultInjected,
     Measured,
-    MeasurementGap,
     OperatorAction,
     Resumed,
     RolloutStarted,
