@@ -348,3 +348,26 @@ def test_a_success_streak_gate_without_count_waits_past_the_bake_for_its_streak(
     d.start()
     d.run(lambda _cmd, _state: next(answers), until=lambda s: s.groups[0].stage == 1)
     assert d.now == 60.0
+
+
+ARGO_METRIC_FIELDS = (
+    "name", "interval", "initialDelay", "count", "successCondition", "failureCondition", "failureLimit",
+    "inconclusiveLimit", "consecutiveErrorLimit", "consecutiveSuccessLimit", "provider",
+)
+"""Every field of Argo's `v1alpha1.Metric` (pkg/apis/rollouts/v1alpha1/analysis_types.go)."""
+
+
+def test_the_readme_maps_every_argo_metric_field_onto_a_gate_field() -> None:
+    from core.plan import Gate
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Coming from Argo Rollouts", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    argo_cells = " ".join(row.split("|")[1] for row in rows)
+    for name in (*ARGO_METRIC_FIELDS, "dryRun"):
+        assert f"`{name}" in argo_cells or f"`provider.{name}" in argo_cells or (
+            name == "provider" and "`provider." in argo_cells), name
+    named = {word.strip("`").split(":")[0] for row in rows for word in row.split("|")[2].split() if word.startswith("`")}
+    gate_fields = set(Gate.model_fields)
+    assert {"interval", "initial_delay", "count", "pass_max", "max", "failure_limit", "inconclusive_limit",
+            "consecutive_error_limit", "consecutive_success_limit", "dry_run"} <= named & gate_fields
