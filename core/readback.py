@@ -37,6 +37,10 @@ def differences(tx: Tx, event: ExposureRead) -> list[Difference]:
     still in flight for its service. Journals from before per-target reads carry only
     a summary per service: that is compared instead."""
     out: list[Difference] = []
+    pending: dict[str, list[float]] = {}  # in-flight settings per service, gathered once
+    for c in tx.inflight.values():
+        if isinstance(c, SetExposure):
+            pending.setdefault(c.service, []).append(c.percent)
     for name in sorted(tx.services):
         if event.targets:
             readings = [(key, event.targets[key]) for key in target_keys(tx.ctx, name) if key in event.targets]
@@ -46,9 +50,7 @@ def differences(tx: Tx, event: ExposureRead) -> list[Difference]:
             continue
         expected = tx.services[name].exposure
         acceptable = {expected}
-        acceptable.update(
-            c.percent for c in tx.inflight.values() if isinstance(c, SetExposure) and c.service == name
-        )
+        acceptable.update(pending.get(name, ()))
         for key, actual in readings:
             if all(abs(actual - value) > READ_BACK_TOLERANCE for value in acceptable):
                 out.append((name, key, expected, actual))
@@ -69,8 +71,9 @@ def sync_readback(tx: Tx) -> None:
     """Keep the periodic read-back due while a service is exposed: first due one
     `policy.readback` after exposure begins, then one after each answer. It is sent
     only while the rollout runs and is not held (a hold reads back on its own)."""
-    names = exposed(tx)
-    if not names or tx.phase not in ("running", "paused"):
+    if tx.phase not in ("running", "paused") or not any(
+        s.exposure > 0 or s.target > 0 for s in tx.services.values()  # `exposed`, stopping at one
+    ):
         tx.readback_at = None
         return
     if tx.readback_cmd is not None:
@@ -79,7 +82,7 @@ def sync_readback(tx: Tx) -> None:
     if tx.readback_at is None:
         tx.readback_at = tx.at + interval
     elif tx.phase == "running" and tx.hold is None and tx.at >= tx.readback_at:
-        cmd = tx.emit(ReadExposure, services=tuple(names))
+        cmd = tx.emit(ReadExposure, services=tuple(exposed(tx)))
         tx.readback_cmd = cmd.cmd_id
         tx.readback_at = None
 
