@@ -243,7 +243,8 @@ class UnleashFlags:
         return " and ".join(parts)
 
     async def _warning(self, flag: str, strategy: dict[str, Any], env_on: bool) -> str | None:
-        """A warning for another enabled strategy that exposes users on its own, else None."""
+        """A warning for another enabled strategy that exposes users on its own, else None
+        (the caller names the flag)."""
         if strategy.get("disabled"):
             return None
         if strategy.get("name") == STRATEGY and rollout_of(strategy, flag) == 0.0:
@@ -257,7 +258,7 @@ class UnleashFlags:
         if marked(strategy):
             label += f" (interlock's, run {owner_of(strategy) or 'unknown'})"
         when = "exposes users" if env_on else "will expose users once interlock turns the environment on"
-        return (f"flag {flag!r}: strategy {label} ({what}) {when} whatever interlock sets "
+        return (f"strategy {label} ({what}) {when} whatever interlock sets "
                 "(Unleash enables a flag for anyone any enabled strategy matches)")
 
     async def inspect(self, flag: str) -> TargetReading:

@@ -85,6 +85,7 @@ def test_each_stage_enables_its_share_of_10000_users_and_a_rollback_nobody(unlea
         users = enabled(unleash.url, sdk_token, flag)
         shares.append(len(users))
         assert within_sampling_error(len(users), len(USERS), percent), (percent, len(users))
+    print(f"SDK: users of {len(USERS)} enabled at stages {STAGES}: {shares}")
     assert shares[-1] == len(USERS)
     roll(unleash, flag, (0,))
     assert enabled(unleash.url, sdk_token, flag) == set()
