@@ -126,6 +126,9 @@ class SqliteJournal(JournalCommon):
                 self._conn = self._connect()
                 self._check_schema()
                 return
+            except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
+                self.close()
+                raise self._damaged_text() from None
             except sqlite3.DatabaseError as exc:
                 self.close()
                 if _busy(exc) and time.monotonic() < deadline:
@@ -214,6 +217,12 @@ class SqliteJournal(JournalCommon):
             "file may have been lost before a checkpoint)"
         )
 
+    def _damaged_text(self) -> JournalDamaged:
+        """A damaged schema or page can make SQLite's answer (or its error message) bytes
+        that are not UTF-8: Python's sqlite3 then raises UnicodeDecodeError, never a
+        sqlite3.Error. The decoding boundary turns it into this one line."""
+        return JournalDamaged(f"{self.path}: the database file is damaged (SQLite answered with bytes that are not text)")
+
     def _error(self, exc: sqlite3.Error, suffix: str = "") -> JournalError:
         """The operator's one line for a SQLite error (never a record's contents)."""
         text = str(exc)
@@ -266,6 +275,8 @@ class SqliteJournal(JournalCommon):
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
+        except UnicodeDecodeError:
+            raise self._damaged_text() from None
 
     def _first_not_text(self, run_id: str, after: int) -> int | None:
         self._db.text_factory = bytes
@@ -279,6 +290,8 @@ class SqliteJournal(JournalCommon):
                         text.decode("utf-8")
                 except UnicodeDecodeError:
                     return int(seq)
+        except sqlite3.Error as exc:  # the search for a damaged value found a damaged page
+            raise self._error(exc) from None
         finally:
             self._db.text_factory = str
         return None
