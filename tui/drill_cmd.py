@@ -18,7 +18,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
 
-from adapters.journal_codec import JournalError
+from adapters.journal_chain import JournalDamaged
+from adapters.journal_codec import JournalError, JournalIOError
+from core.inputs import shown_path
 from core.durations import format_duration
 from core.problems import InputError
 from core.scorecard import Scorecard
@@ -44,10 +46,12 @@ def drill_main(args: argparse.Namespace) -> int:
     except InputError as exc:
         return _bad([p.format() for p in exc.problems])
     except JournalError as exc:
+        _raise_storage(exc)
         return _bad([str(exc)])
     try:
         card = console(runner) if console is not None else asyncio.run(runner.run())
     except JournalError as exc:
+        _raise_storage(exc)
         return _bad([str(exc)])
     finally:
         runner.close()
@@ -56,11 +60,26 @@ def drill_main(args: argparse.Namespace) -> int:
         print(scorecard_json(card))
     else:
         print(render_table(card, context))
-    if getattr(args, "report", None) is not None:
-        Path(args.report).write_text(render_markdown(card, context), encoding="utf-8")
-    if getattr(args, "junit", None) is not None:
-        Path(args.junit).write_text(render_junit(card), encoding="utf-8")
+    for option, render in (("report", lambda: render_markdown(card, context)), ("junit", lambda: render_junit(card))):
+        target = getattr(args, option, None)
+        if target is None:
+            continue
+        try:
+            Path(target).write_text(render(), encoding="utf-8")
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            from tui.cli import EXIT_IO
+
+            why = getattr(exc, "strerror", None) or str(exc)
+            print(f"interlock: cannot write --{option} {shown_path(target)}: {why}", file=sys.stderr)
+            return EXIT_IO
     return EXIT_PASSED if card.passed else EXIT_FAILED
+
+
+def _raise_storage(exc: JournalError) -> None:
+    """A full disk or a damaged journal is not bad input: the command line gives those
+    their own exit codes (6, 5)."""
+    if isinstance(exc, (JournalIOError, JournalDamaged)):
+        raise exc
 
 
 def _console() -> Callable[[DrillRunner], Scorecard] | None:
