@@ -131,6 +131,18 @@ class JournalCommon:
                                  "outside interlock", run_id, None)
         return rows[0][0], str(rows[0][1])
 
+    def anchored_hash(self, run_id: str, seq: int) -> str | None:
+        """The hash a head `seq` of the run had when it was the head: record `seq`'s hash,
+        or for 0 the run's genesis (record 1's prev_hash, or the head of an empty run)."""
+        p = self._PARAM
+        with self._lock:
+            if seq == 0:
+                rows = self._query(f"SELECT prev_hash FROM records WHERE run_id = {p} AND seq = 1", (run_id,))
+                rows = rows or self._query(f"SELECT head_hash FROM runs WHERE run_id = {p} AND head_seq = 0", (run_id,))
+            else:
+                rows = self._query(f"SELECT hash FROM records WHERE run_id = {p} AND seq = {p}", (run_id, seq))
+        return str(rows[0][0]) if rows else None
+
     def runs(self) -> list[RunInfo]:
         """Every run, oldest first."""
         with self._lock:

@@ -27,6 +27,7 @@ __all__ = [
     "SharedJournal",
     "afollow",
     "audit_verify",
+    "parse_anchor",
     "is_url",
     "journal_label",
     "mask_url",
@@ -53,6 +54,8 @@ class SharedJournal(Journal, Protocol):
     def check_integrity(self) -> None: ...
 
     def head(self, run_id: str) -> tuple[int, str]: ...
+
+    def anchored_hash(self, run_id: str, seq: int) -> str | None: ...
 
     def driver(self, run_id: str) -> str: ...
 
@@ -123,10 +126,22 @@ def open_journal(spec: str | Path, *, readonly: bool = False, create: bool = Tru
     return SqliteJournal(Path(text), readonly=readonly, create=create, audit_key=key)
 
 
-def audit_verify(journal: SharedJournal, run_id: str | None = None) -> tuple[int, list[str]]:
+def parse_anchor(text: str) -> tuple[int, str] | None:
+    """`SEQ:HASH` as `interlock runs` prints a head; None if it is not one."""
+    seq, _, digest = text.strip().partition(":")
+    if not (seq.isdigit() and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        return None
+    return int(seq), digest
+
+
+def audit_verify(
+    journal: SharedJournal, run_id: str | None = None, anchor: tuple[int, str] | None = None
+) -> tuple[int, list[str]]:
     """`interlock audit verify`: the database's own integrity check, then each run's hash
     chain (or only `run_id`'s). Returns (exit code, lines): 0 all intact, 1 tampered or
-    damaged (each bad run's line names its first bad record), 2 no such run."""
+    damaged (each bad run's line names its first bad record), 2 no such run. With an
+    `anchor` (a head of `run_id` noted elsewhere), the run must still hold that record
+    with that hash: this catches a recomputed chain, a cut tail and a deleted run, key or not."""
     try:
         journal.check_integrity()
         runs = [info.run_id for info in journal.runs()]
@@ -134,6 +149,9 @@ def audit_verify(journal: SharedJournal, run_id: str | None = None) -> tuple[int
         return AUDIT_TAMPERED, [f"DAMAGED   {exc}", f"{journal.label}: not verified"]
     if run_id is not None:
         if run_id not in runs:
+            if anchor is not None:
+                return AUDIT_TAMPERED, [f"TAMPERED  run {run_id} was anchored at record {anchor[0]} but is "
+                                        "not in this journal: it was deleted", f"{journal.label}: not verified"]
             return AUDIT_BAD_INPUT, [f"{journal.label}: no run {run_id!r} in this journal"]
         runs = [run_id]
     if not runs:
@@ -141,6 +159,14 @@ def audit_verify(journal: SharedJournal, run_id: str | None = None) -> tuple[int
     code, lines = AUDIT_OK, []
     for rid in runs:
         ok, bad, message = journal.verify(rid)
+        if ok and anchor is not None:
+            found = journal.anchored_hash(rid, anchor[0])
+            if found != anchor[1]:
+                ok, bad = False, anchor[0] or None
+                message = (f"run {rid}: record {anchor[0]} " + ("is gone" if found is None else "no longer has its anchored hash")
+                           + ": the chain was cut or rebuilt since the anchor was taken")
+            else:
+                message += f"; anchored at record {anchor[0]}"
         if ok:
             lines.append(f"ok        {message}")
         else:

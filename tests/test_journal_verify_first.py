@@ -9,6 +9,7 @@ bytes and exited 2; without its `-wal` file a journal became an empty schema.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -227,3 +228,21 @@ def test_a_value_of_the_wrong_type_is_tampering_never_a_traceback(
         captured = capsys.readouterr()
         assert code in (0, 1, 2, 5), (command, code)
         assert "Traceback" not in captured.err and len(captured.err.splitlines()) <= 1, (command, captured.err)
+
+
+def test_audit_verify_checks_an_anchor_given_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = whole_run(tmp_path)
+    assert main(["runs", "--journal", str(journal), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert set(row) == {"run", "rollout", "phase", "driver", "started", "operator", "head"}
+    assert row["phase"] == "completed" and row["driver"] == ""
+    args = ["audit", "verify", "--journal", str(journal), "--run", row["run"]]
+    assert main([*args, "--anchor", row["head"]]) == 0
+    assert "anchored at record" in capsys.readouterr().out
+    seq, digest = row["head"].split(":")
+    assert main([*args, "--anchor", f"{seq}:{'0' * 64}"]) == 1
+    assert main([*args, "--anchor", "nonsense"]) == 2
+    assert main(["audit", "verify", "--journal", str(journal), "--anchor", row["head"]]) == 2
+    assert "--anchor needs --run ID" in capsys.readouterr().err

@@ -123,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     ausub = au.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     av = ausub.add_parser("verify", help="exit 0 if every run's hash chain is intact, 1 naming the first bad record")
     av.add_argument("--run", default=None)
+    av.add_argument("--anchor", default=None, metavar="SEQ:HASH",
+                    help="with --run: a head of that run noted elsewhere (`interlock runs`); it must still be there")
     _journal_arg(av)
 
     lg = sub.add_parser("log", help="a rollout's history from the journal")

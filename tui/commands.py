@@ -189,11 +189,17 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def audit(args: argparse.Namespace) -> int:
-    from adapters.journals import audit_verify
+    from adapters.journals import audit_verify, parse_anchor
 
+    anchor = None
+    if args.anchor is not None:
+        anchor = parse_anchor(args.anchor)
+        if anchor is None or args.run is None:
+            why = "needs --run ID" if anchor is not None else "is not SEQ:HASH as `interlock runs` prints a head"
+            raise InputError([Problem(path=(), message=f"--anchor {why}", file="<command line>")])
     journal, _label = _open_existing(args.journal or runtime.default_journal())
     try:
-        code, lines = audit_verify(journal, args.run)
+        code, lines = audit_verify(journal, args.run, anchor)
     finally:
         journal.close()
     print("\n".join(lines))

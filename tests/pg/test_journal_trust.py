@@ -217,3 +217,37 @@ def test_opening_without_create_never_makes_the_tables(backend: Backend) -> None
         assert Path(backend.spec).stat().st_size == 0
     else:
         assert backend.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == 0
+
+
+def anchored(backend: Backend, run_id: str, anchor: tuple[int, str]) -> tuple[int, list[str]]:
+    with backend.open(readonly=True) as journal:
+        return audit_verify(journal, run_id, anchor)
+
+
+def test_an_anchor_catches_what_a_keyless_chain_cannot(backend: Backend) -> None:
+    """A head noted elsewhere (as `interlock runs` prints it) must still be in the run: a
+    rebuilt chain, a cut tail with its head moved, and a deleted run all fail, key or not."""
+    make(backend)
+    with backend.open(readonly=True) as journal:
+        head, genesis_head = journal.head("run-1"), (0, journal.anchored_hash("run-1", 0) or "")
+    code, lines = anchored(backend, "run-1", head)
+    assert code == 0 and lines[0].endswith(f"chain intact; anchored at record {head[0]}")
+    assert anchored(backend, "run-1", genesis_head)[0] == 0
+
+    recompute(backend)  # passes a keyless audit, as the limit says
+    assert audit(backend, "run-1")[0] == 0
+    code, lines = anchored(backend, "run-1", head)
+    assert code == 1 and f"record {head[0]} no longer has its anchored hash" in lines[0]
+
+
+def test_an_anchor_catches_a_cut_tail_and_a_deleted_run(backend: Backend) -> None:
+    make(backend)
+    with backend.open(readonly=True) as journal:
+        head = journal.head("run-1")
+    recompute(backend, cut=2)
+    code, lines = anchored(backend, "run-1", head)
+    assert code == 1 and f"record {head[0]} is gone" in lines[0]
+    backend.raw("DELETE FROM records WHERE run_id = 'run-1'", "DELETE FROM runs WHERE run_id = 'run-1'")
+    assert audit(backend)[0] == 0  # a deleted run leaves nothing to check...
+    code, lines = anchored(backend, "run-1", head)
+    assert code == 1 and "was anchored at record 4 but is not in this journal: it was deleted" in lines[0]
