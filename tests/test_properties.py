@@ -59,11 +59,15 @@ def gate_specs(draw: st.DrawFn) -> dict[str, Any]:
         "failure_limit": draw(st.sampled_from([0, 1, -1])),
         "inconclusive_limit": draw(st.sampled_from([0, 1])),
         "consecutive_error_limit": draw(st.sampled_from([0, 1, 4])),
-        "no_data": draw(st.sampled_from(["fail", "inconclusive", "ignore"])),
+        "no_data": draw(st.sampled_from(["fail", "inconclusive", "error", "ignore"])),
+        "consecutive_success_limit": draw(st.sampled_from([0, 0, 2])),
+        "dry_run": draw(st.sampled_from([False, False, True])),
     }
     count = draw(st.sampled_from([None, 1, 2, 3]))
     if count is not None:
         spec["count"] = count
+        if count < max(spec["failure_limit"], 0) + spec["consecutive_success_limit"]:
+            spec["consecutive_success_limit"] = 0  # a streak the count cannot reach: validate refuses it
     if draw(st.booleans()):
         spec.update(compare="baseline", max_increase="10%")
     else:
