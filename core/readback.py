@@ -64,7 +64,7 @@ def describe_differences(found: list[Difference]) -> str:
 
 
 def exposed(tx: Tx) -> list[str]:
-    return sorted(name for name, s in tx.services.items() if s.exposure > 0 or s.target > 0)
+    return sorted(name for name, s in tx.services.items() if s.moved)
 
 
 def sync_readback(tx: Tx) -> None:

@@ -31,7 +31,7 @@ from core.coverage import restart_bake
 from core.gates import GateRun
 from core.quiet import quiet_measurement, quiet_tick
 from core.readback import describe_differences, differences, sync_readback
-from core.rollback import cascade_groups, fail_group, start_rollback
+from core.rollback import abort_queue, cascade_groups, fail_group, start_rollback
 from core.schedule import advance, start_stage
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
@@ -270,9 +270,8 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
         why = f"rollback of {event.service} by {event.operator or 'operator'}"
         start_rollback(tx, queue, "rolled_back", why + (f": {event.reason}" if event.reason else ""))
     elif action == "abort":
-        moved = [i for i in range(len(tx.groups)) if tx.moved(i) and i not in tx.rollback_queue]
-        moved.sort(key=lambda i: -(tx.groups[i].start_order or 0))
-        start_rollback(tx, tx.rollback_queue + tuple(moved), "aborted",
+        queue = abort_queue(tx.groups, tx.rollback_queue, moved=tx.moved)
+        start_rollback(tx, queue, "aborted",
                        f"aborted by {event.operator or 'operator'}")
 
 

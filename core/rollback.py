@@ -34,15 +34,26 @@ def rollback_cascade(state: RolloutState, service: str) -> list[tuple[str, ...]]
     """The groups (as service names) an operator rollback of `service` would take back, in order."""
     if service not in state.ctx.graph.group_of:
         return []
-
-    def moved(i: int) -> bool:
-        return any(
-            state.services[n].exposure > 0 or state.services[n].target > 0
-            for n in state.ctx.groups[i].services
-        )
-
     index = state.ctx.graph.group_of[service]
-    return [state.ctx.groups[i].services for i in cascade_groups(state.groups, state.ctx, index, moved=moved)]
+    queue = cascade_groups(state.groups, state.ctx, index, moved=state.group_moved)
+    return [state.ctx.groups[i].services for i in queue]
+
+
+def abort_queue(
+    groups: Sequence[GroupState], queue: tuple[int, ...], *, moved: Callable[[int], bool]
+) -> tuple[int, ...]:
+    """Group indices an abort takes back, in order: a rollback in flight (`queue`) goes on
+    first, then every other group that has moved, latest first. The reducer executes this."""
+    rest = [i for i in range(len(groups)) if moved(i) and i not in queue]
+    rest.sort(key=lambda i: -(groups[i].start_order or 0))
+    return queue + tuple(rest)
+
+
+def abort_order(state: RolloutState) -> list[tuple[str, ...]]:
+    """What an abort would take back now, in the order the reducer will (`abort_queue`):
+    the abort dialog shows exactly this, also while a rollback is in flight."""
+    queue = abort_queue(state.groups, state.rollback_queue, moved=state.group_moved)
+    return [state.ctx.groups[i].services for i in queue]
 
 
 def fail_group(tx: Tx, index: int, why: str) -> None:

@@ -184,7 +184,7 @@ def _trace(loaded: LoadedDrill, steps: list[Step], rolled_back: list[str]) -> _T
     for event, before, state in steps:
         if state.started_at is not None:
             trace.start = state.started_at
-        trace.moved.update(n for n, s in state.services.items() if s.exposure > 0 or s.target > 0)
+        trace.moved.update(n for n, s in state.services.items() if s.moved)
         if isinstance(event, FaultInjected):
             index = int(event.fault.get("index", 0))
             times = trace.faults.setdefault(index, [None, None])

@@ -9,7 +9,7 @@ snapshots; since they are frozen, sharing them across tasks is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from core.commands import Command
 from core.gates import GateRun
@@ -74,6 +74,11 @@ class ServiceState:
     """The last percentage an adapter confirmed."""
     target: float = 0.0
     """The last percentage commanded."""
+
+    @property
+    def moved(self) -> bool:
+        """Serving (or commanded to serve) the new version to anyone: what a rollback takes back."""
+        return self.exposure > 0 or self.target > 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,10 @@ class RolloutState:
     def group_of(self, service: str) -> int:
         return self.ctx.graph.group_of[service]
 
+    def group_moved(self, index: int) -> bool:
+        """Has any service of group `index` moved? (`ServiceState.moved`, the one rule.)"""
+        return group_moved(self.services, self.ctx.groups[index].services)
+
     def stage_percent(self, group: int) -> float:
         stage = self.groups[group].stage
         return 0.0 if stage < 0 else self.ctx.groups[group].stages[stage].percent
@@ -178,3 +187,9 @@ def is_live(ctx: Context, groups: Sequence[GroupState], index: int) -> bool:
 def live_groups(ctx: Context, groups: Sequence[GroupState]) -> frozenset[int]:
     """`RolloutState.live` computed from scratch (the full path and the first state)."""
     return frozenset(i for i in range(len(groups)) if is_live(ctx, groups, i))
+
+
+def group_moved(services: Mapping[str, ServiceState], names: Iterable[str]) -> bool:
+    """Has any of `names` moved? The rollout's one "has this group moved" rule: the reducer's
+    working copy (`Tx.moved`), a snapshot (`RolloutState.group_moved`) and every dialog ask it."""
+    return any(services[name].moved for name in names)

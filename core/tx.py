@@ -11,7 +11,7 @@ from core.evolve import build, evolve
 from typing import Any
 
 from core.commands import Command, Measure, SetExposure
-from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState, is_live, live_groups
+from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState, group_moved, is_live, live_groups
 
 _new = object.__new__
 
@@ -152,10 +152,7 @@ class Tx:
                 live.discard(i)
 
     def moved(self, index: int) -> bool:
-        return any(
-            self.services[name].exposure > 0 or self.services[name].target > 0
-            for name in self.ctx.groups[index].services
-        )
+        return group_moved(self.services, self.ctx.groups[index].services)
 
     # -- result -----------------------------------------------------------
 

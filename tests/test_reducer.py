@@ -14,7 +14,7 @@ from helpers import Driver, Err, design_plan, independent_plan, replay
 
 from core.actions import available
 from core.commands import Measure, ReadExposure, SetExposure
-from core.rollback import rollback_cascade
+from core.rollback import abort_order, rollback_cascade
 from core.schedule import next_deadline
 from core.state import RolloutState
 
@@ -395,6 +395,37 @@ def test_abort_while_rolling_back_extends_the_queue_and_ends_aborted() -> None:
     d.op("abort")
     assert rollback_order(d) == [["api"], ["embedder", "ranker"], ["features"]]
     assert d.state.phase == "aborted"
+
+
+@pytest.mark.parametrize("in_flight", [None, "a", "b"])
+def test_the_abort_dialog_shows_the_order_the_reducer_executes(in_flight: str | None) -> None:
+    """What is confirmed is what is shown: the dialog's list (`abort_order`) is the order the
+    zeros are sent, also while a rollback is in flight (its queue goes on first, which is
+    not "latest first")."""
+    from tui.screens.confirm import AbortScreen
+
+    d = Driver(independent_plan("abc", max_parallel=3))
+    d.start()
+    d.run(until=lambda s: all(s.services[n].exposure > 0 for n in "abc"))
+    d.settle()
+    if in_flight is not None:
+        d.op("rollback", in_flight)  # its 0% stays unanswered: the rollback is in flight
+        assert d.state.phase == "rolling_back" and d.inflight(SetExposure)
+    shown = abort_order(d.state)
+    assert AbortScreen(d.state).groups == shown
+    d.op("abort")
+    assert [tuple(step) for step in rollback_order(d)] == shown
+    assert d.state.phase == "aborted"
+    latest_first = [("c",), ("b",), ("a",)]
+    assert shown == (latest_first if in_flight is None else [(in_flight,)] + [g for g in latest_first if g != (in_flight,)])
+
+
+def test_the_rollback_dialog_shows_the_order_the_reducer_executes() -> None:
+    d = advanced_until_api_moved()
+    d.settle()
+    shown = rollback_cascade(d.state, "ranker")
+    d.op("rollback", "ranker")
+    assert [tuple(step) for step in rollback_order(d)] == shown
 
 
 def test_abort_never_touches_services_that_did_not_move() -> None:

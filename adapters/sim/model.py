@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from collections.abc import Set
 from typing import Any, Mapping, Sequence
 
+from core.order import reads
 from core.plan import Contracts, SimService, SimVersion
 from core.ports import AdapterError
 
@@ -80,16 +81,6 @@ def regressed(old: Params, new: Params) -> bool:
         or new.latency_ms > old.latency_ms
         or new.latency_spread > old.latency_spread
         or abs(new.prediction_mean - old.prediction_mean) > 0.05
-    )
-
-
-def reads(consumer: Contracts, producer: Contracts) -> bool:
-    """DESIGN.md: for every contract the producer produces and the consumer
-    consumes, the produced version is in the consumer's list."""
-    return all(
-        version in consumer.consumes[name]
-        for name, version in producer.produces.items()
-        if name in consumer.consumes
     )
 
 

@@ -4,7 +4,8 @@ Cancel has the focus, so a stray Enter does nothing. The rollback and abort
 dialogs list, in order, the services the action will take back; the list
 follows the live state while the dialog is open (the engine does not wait
 for the operator to make up their mind), so what is confirmed is what is
-shown. The engine recomputes the cascade when it applies the action.
+shown. Both lists come from `core.rollback`, the functions the reducer executes
+(`rollback_cascade`, `abort_order`); the engine recomputes them when it applies the action.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from core.rollback import rollback_cascade
+from core.rollback import abort_order, rollback_cascade
 from core.state import RolloutState
 
 _MODAL_CSS = """
@@ -50,17 +51,6 @@ def cascade_lines(groups: list[tuple[str, ...]]) -> Content:
         label = " + ".join(members) + ("  (lockstep, one cohort)" if len(members) > 1 else "")
         lines.append(Content.assemble((f"{i:>2}. ", "$text-muted"), ("↺ ", "$text-warning"), (label, "bold")))
     return Content("\n").join(lines)
-
-
-def abort_order(state: RolloutState) -> list[tuple[str, ...]]:
-    """Every group that has moved, latest first: what an abort takes back."""
-    moved = [
-        i for i, spec in enumerate(state.ctx.groups)
-        if state.groups[i].phase != "rolled_back"
-        and any(state.services[n].exposure > 0 or state.services[n].target > 0 for n in spec.services)
-    ]
-    moved.sort(key=lambda i: -(state.groups[i].start_order or 0))
-    return [state.ctx.groups[i].services for i in moved]
 
 
 class CascadeScreen(ModalScreen[bool]):
