@@ -31,7 +31,7 @@ from core.context import initial_state
 from core.drill import SCRIPT_OPERATOR, SERVICE_FAULTS, LoadedDrill
 from core.durations import format_duration
 from core.events import CommandFailed, Event, ExposureRead, FaultInjected, Measured, OperatorAction
-from core.reducer import reduce
+from core.fold import steps
 from core.state import RolloutState
 from core.verdict import of_event
 
@@ -156,12 +156,8 @@ Step = tuple[Event, RolloutState, RolloutState]
 
 def _replay(loaded: LoadedDrill, events: Sequence[Event]) -> tuple[RolloutState, list[Step]]:
     state = initial_state(loaded.plan, loaded.graph)
-    states = []
-    for event in events:
-        before = state
-        state, _ = reduce(state, event)
-        states.append((event, before, state))
-    return state, states
+    states = list(steps(state, events))
+    return (states[-1][2] if states else state), states
 
 
 def _affected_for_detection(loaded: LoadedDrill, rolled_back: list[str]) -> set[str] | None:

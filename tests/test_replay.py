@@ -68,13 +68,15 @@ def test_resume_folds_each_record_once_and_reports_a_long_replay(
     info, events, cut = died_after(tmp_path, 300)
 
     folded: list[object] = []
-    real_reduce = runtime.reduce
+    import core.fold
+
+    real_reduce = core.fold.reduce
 
     def counting(state: object, event: object) -> object:
         folded.append(event)
         return real_reduce(state, event)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runtime, "reduce", counting)
+    monkeypatch.setattr(core.fold, "reduce", counting)  # the one fold every reader uses
     monkeypatch.setattr(runtime, "PROGRESS_EVERY", 100)
     progress: list[int] = []
     resumed = runtime.resume_run(journal_path=cut, on_progress=progress.append)

@@ -158,19 +158,18 @@ def watch(args: argparse.Namespace) -> int:
     import threading
 
     journal, label = _open_existing(spec)
-    info = runtime.find_run(journal, args.run, unfinished=True) or runtime.find_run(journal, args.run, unfinished=False)
+    info = runtime.choose_run(journal, args.run)
     if info is None:
         raise InputError([Problem(path=(), message="no rollout in this journal", file=label)])
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
     from core.context import initial_state
-    from core.reducer import reduce
+    from core.fold import folding
 
     state = initial_state(plan, graph)
     show = HeadlessPrinter(args.json, state)
     stop = threading.Event()
     try:
-        for record in journal.follow(info.run_id, 0, stop=stop):
-            state, _ = reduce(state, record.event)
+        for record, state in folding(state, journal.follow(info.run_id, 0, stop=stop)):
             show(state, [record.event])
             if state.finished:
                 stop.set()
@@ -208,7 +207,7 @@ def audit(args: argparse.Namespace) -> int:
 
 def log(args: argparse.Namespace) -> int:
     from core.context import initial_state
-    from core.reducer import reduce
+    from core.fold import folding
 
     journal, label = _open_existing(args.journal or runtime.default_journal())
     info = runtime.find_run(journal, args.run, unfinished=False)
@@ -219,9 +218,8 @@ def log(args: argparse.Namespace) -> int:
     state = initial_state(plan, graph)
     if not args.json:
         print(f"run {info.run_id}  rollout {info.rollout}  plan {info.plan_path}  started {info.created} by {info.operator}")
-    for record in journal.records(info.run_id):
-        before = state
-        state, _ = reduce(state, record.event)
+    before = state
+    for record, state in folding(state, journal.records(info.run_id)):
         if args.json:
             print(printer.json_line({"seq": record.seq, **printer.event_json(record.event, before)}))
             continue
@@ -231,6 +229,7 @@ def log(args: argparse.Namespace) -> int:
         change = printer.phase_line(before, state)
         if change is not None:
             print(f"{'':>6}  {printer.clock_text(state, state.at)}  ▸ {change}")
+        before = state
     if args.json:
         print(printer.json_line(printer.summary(state)))
     else:

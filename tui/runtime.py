@@ -31,7 +31,7 @@ from core.plan import Plan
 from core.planload import parse_plan
 from core.ports import LeaseHeld, RunInfo
 from core.problems import InputError, Problem
-from core.reducer import reduce
+from core.fold import folding
 from core.state import RolloutState
 from tui.backlog import Backlog
 
@@ -262,8 +262,7 @@ def replay(
         kept = Backlog(expected=journal.last_seq(info.run_id))
     count = 0
     stream = journal.checked_records(check) if check is not None else journal.records(info.run_id, after=seq)
-    for record in stream:
-        state, _ = reduce(state, record.event)
+    for record, state in folding(state, stream):
         seq = record.seq
         if kept is not None:
             kept.add(state, record.event)
@@ -276,6 +275,14 @@ def replay(
 def find_run(journal: SharedJournal, run_id: str | None, *, unfinished: bool) -> RunInfo | None:
     found = find_replayed(journal, run_id, unfinished=unfinished)
     return found[0] if found is not None else None
+
+
+def choose_run(journal: SharedJournal, run_id: str | None) -> RunInfo | None:
+    """The one rule for which run a reader opens: `run_id` when given, else the latest
+    unfinished run, else the latest run (watch, and the read-only commands)."""
+    if run_id is not None:
+        return find_run(journal, run_id, unfinished=False)
+    return find_run(journal, None, unfinished=True) or find_run(journal, None, unfinished=False)
 
 
 def find_replayed(

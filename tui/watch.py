@@ -23,7 +23,7 @@ from core.graph import RolloutGraph
 from core.plan import Plan
 from core.ports import RunInfo
 from core.problems import InputError, Problem
-from core.reducer import reduce
+from core.fold import fold, folding
 from core.state import RolloutState
 from tui import runtime
 from tui.backlog import Backlog, Batch
@@ -52,9 +52,7 @@ class JournalFollower:
         if isinstance(spec, Path) and not spec.exists():
             raise InputError([Problem(path=(), message="no journal here", file=str(spec))])
         journal = open_journal(spec, readonly=True)
-        info = runtime.find_run(journal, run_id, unfinished=True) if run_id is None else None
-        if info is None:
-            info = runtime.find_run(journal, run_id, unfinished=False)
+        info = runtime.choose_run(journal, run_id)
         if info is None:
             journal.close()
             what = f"no run {run_id!r}" if run_id else "no run"
@@ -68,8 +66,8 @@ class JournalFollower:
         state = self.state
         coming = self.journal.last_seq(self.info.run_id) - self.last_seq
         backlog = Backlog(expected=coming if limit is None else min(coming, limit))
-        for count, record in enumerate(self.journal.records(self.info.run_id, after=self.last_seq), 1):
-            state, _ = reduce(state, record.event)
+        records = self.journal.records(self.info.run_id, after=self.last_seq)
+        for count, (record, state) in enumerate(folding(state, records), 1):
             self.last_seq = record.seq
             backlog.add(state, record.event)
             if limit is not None and count >= limit:
@@ -81,7 +79,7 @@ class JournalFollower:
         """Hand each new record's state to `deliver`, until cancelled."""
         began = time.perf_counter()
         async for record in afollow(self.journal, self.info.run_id, after=self.last_seq):
-            self.state, _ = reduce(self.state, record.event)
+            self.state = fold(self.state, (record.event,))
             self.last_seq = record.seq
             deliver([(self.state, (record.event,))])
             if time.perf_counter() - began > CATCH_UP_SLICE:
