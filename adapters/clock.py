@@ -43,6 +43,9 @@ class RealClock:
         self._anchor = _elapsed()
         self.speed = float(speed)
 
+    def interrupt(self) -> None:
+        """Nothing to do: the engine waits on its own queue with a timeout, never on this clock."""
+
     def real_delay(self, deadline: float) -> float:
         return max(0.0, (deadline - self.now()) / self.speed)
 

@@ -118,15 +118,18 @@ class Engine:
     def submit(self, event: Event) -> None:
         """Queue an event (an operator action); it is stamped with the clock's time on arrival."""
         self._queue.put_nowait(event)
+        self.clock.interrupt()
 
     def wake(self) -> None:
         """Re-check deadlines now (the clock's speed changed)."""
         self._queue.put_nowait(None)
+        self.clock.interrupt()
 
     def stop(self) -> None:
         """Leave the loop after the current batch; the journal keeps the rollout resumable."""
         self._stopping = True
         self._queue.put_nowait(None)
+        self.clock.interrupt()
 
     def schedule(self, at: float, callback: Scheduled) -> None:
         """Run `callback` when the clock reaches `at`; the events it returns are journaled."""

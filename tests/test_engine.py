@@ -291,3 +291,45 @@ def test_ticks_only_when_something_is_due(rig: Any) -> None:
         if isinstance(event, Tick):
             assert next_deadline(state) == event.at
         state, _ = reduce(state, event)
+
+
+def test_a_held_clock_stops_the_run_where_the_test_says_and_an_action_still_arrives() -> None:
+    """`core.clock.HeldClock`: time stops at the limit (the engine idles, nothing is lost),
+    an operator action reaches the engine while time is held, and `release` lets the run end.
+    No engine subclass: the engine interrupts its clock on submit, wake and stop."""
+    from core.clock import HeldClock
+
+    journal = MemoryJournal()
+    clock = HeldClock(limit=90.0)
+    fake = FakeWorld(journal=journal, reduced=[], clock=clock)
+    engine = Engine(
+        build(design_plan()), clock=clock, journal=journal, run_id="run",
+        flags=fake, router=fake, metrics=fake, seed=1, interactive=True,
+    )
+
+    async def scenario() -> RolloutState:
+        task = asyncio.create_task(engine.run())
+        for _ in range(10_000):
+            if clock.waiting:
+                break
+            await asyncio.sleep(0)
+        assert clock.waiting and clock.now() <= 90.0
+        assert engine.state.phase == "running"
+        engine.submit(OperatorAction(at=0.0, action="pause", operator="t"))
+        for _ in range(10_000):
+            if engine.state.phase == "paused":
+                break
+            await asyncio.sleep(0)
+        assert engine.state.phase == "paused" and clock.now() <= 90.0
+        engine.submit(OperatorAction(at=0.0, action="resume", operator="t"))
+        clock.release()
+        for _ in range(100_000):
+            if engine.state.finished:
+                break
+            await asyncio.sleep(0)
+        engine.stop()
+        return await task
+
+    state = asyncio.run(scenario())
+    assert state.phase == "completed" and clock.now() > 90.0
+    assert [e.action for e in journal.events if isinstance(e, OperatorAction)] == ["pause", "resume"]

@@ -235,7 +235,7 @@ class InterlockApp(App[RolloutState]):
         """True: applies now. None: shown greyed out. False: hidden (the other half of space)."""
         if action in BY_NAME and BY_NAME[action].kind == "clock":
             clock = self.session.clock if self.session is not None else None
-            if not self._can_drive() or clock is None or clock.virtual or not hasattr(clock, "set_speed"):
+            if not self._can_drive() or clock is None or clock.virtual:
                 return None
             if action == "faster":
                 return True if clock.speed < MAX_SPEED else None
@@ -322,7 +322,7 @@ class InterlockApp(App[RolloutState]):
             return
         clock = self.session.clock
         speed = min(MAX_SPEED, max(MIN_SPEED, clock.speed * message.factor))
-        clock.set_speed(speed)  # type: ignore[attr-defined]
+        clock.set_speed(speed)
         self.session.engine.wake()
         self.note(f"clock speed ×{speed:g}, set by {self.operator}")
         self._update_header()

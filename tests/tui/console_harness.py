@@ -1,9 +1,9 @@
 """Deterministic sessions for console tests: a virtual clock the test holds back.
 
-`GatedClock` is a virtual clock (time jumps to the next deadline, so runs are
-exact for a seed) that refuses to pass `limit`: the engine then waits, idle,
-until the test moves the limit or an operator action arrives (`PokedEngine`
-pokes the clock on `submit`, `wake` and `stop`). `freeze_when` stops time at
+`HeldClock` (`core.clock`) is a virtual clock (time jumps to the next deadline,
+so runs are exact for a seed) that refuses to pass `limit`: the engine then
+waits, idle, until the test moves the limit or an operator action arrives (the
+engine interrupts its clock on `submit`, `wake` and `stop`). `freeze_when` stops time at
 the first state that satisfies a predicate, so a snapshot or a key press
 lands on exactly the same state every run. `GatedFlags` holds exposure
 changes to 0% until released, to catch a rollback halfway.
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from core.clock import VirtualClock
+from core.clock import HeldClock
 from core.engine import Engine
-from core.events import Event, OperatorAction
+from core.events import OperatorAction
 from core.schedule import next_deadline
 from core.state import RolloutState
 from tui import runtime
@@ -30,56 +30,6 @@ from tui.widgets.detail import GateChart
 
 OPERATOR = "ops@console-test"
 SIZE = (160, 50)
-
-
-class GatedClock(VirtualClock):
-    """Virtual time that does not pass `limit` until the test says so."""
-
-    def __init__(self, start: float = 0.0, limit: float = math.inf) -> None:
-        super().__init__(start)
-        self.limit = limit
-        self.waiting = False
-        """True while the engine is idle, held at the limit."""
-        self._poke = asyncio.Event()
-
-    async def sleep_until(self, deadline: float) -> None:
-        if deadline > self.limit:
-            self.waiting = True
-            self._poke.clear()
-            try:
-                await self._poke.wait()
-            finally:
-                self.waiting = False
-            if deadline > self.limit:
-                return  # the engine records a harmless tick at `now` and looks at its queue
-        self.advance_to(deadline)
-        await asyncio.sleep(0)
-
-    def poke(self) -> None:
-        self._poke.set()
-
-    def freeze(self) -> None:
-        self.limit = self.now()
-
-    def release(self, until: float = math.inf) -> None:
-        self.limit = until
-        self.poke()
-
-
-class PokedEngine(Engine):
-    """An engine whose operator actions wake a `GatedClock` held at its limit."""
-
-    def submit(self, event: Event) -> None:
-        super().submit(event)
-        self.clock.poke()  # type: ignore[attr-defined]
-
-    def wake(self) -> None:
-        super().wake()
-        self.clock.poke()  # type: ignore[attr-defined]
-
-    def stop(self) -> None:
-        super().stop()
-        self.clock.poke()  # type: ignore[attr-defined]
 
 
 class GatedFlags:
@@ -107,11 +57,11 @@ class GatedFlags:
 
 
 def _engine(
-    base: runtime.Session, state: RolloutState, clock: GatedClock, gated_flags: bool, lease: object = None
-) -> PokedEngine:
+    base: runtime.Session, state: RolloutState, clock: HeldClock, gated_flags: bool, lease: object = None
+) -> Engine:
     assert base.world is not None
     flags = GatedFlags(base.world.flags) if gated_flags else base.world.flags
-    return PokedEngine(
+    return Engine(
         state, clock=clock, journal=base.journal, run_id=base.info.run_id, flags=flags,
         router=base.world.router, metrics=base.world.metrics, seed=base.info.seed, interactive=True,
         lease=lease,  # type: ignore[arg-type]
@@ -121,9 +71,9 @@ def _engine(
 def gated_session(
     plan: Path, tmp: Path, *, seed: int = 0, limit: float = math.inf, gated_flags: bool = False
 ) -> runtime.Session:
-    """A new run of `plan` on a `GatedClock`, journaled in `tmp`."""
+    """A new run of `plan` on a `HeldClock`, journaled in `tmp`."""
     base = runtime.start_run(plan, journal_path=tmp / "journal.db", seed=seed, clock="virtual", interactive=True)
-    clock = GatedClock(limit=limit)
+    clock = HeldClock(limit=limit)
     engine = _engine(base, base.engine.state, clock, gated_flags, lease=base.engine.lease)
     return replace(base, engine=engine, clock=clock)
 
@@ -142,7 +92,7 @@ def prerun(
     """
     first = gated_session(plan, tmp, seed=seed)
     clock = first.clock
-    assert isinstance(clock, GatedClock)
+    assert isinstance(clock, HeldClock)
     if until is not None:
         freeze_when(first, until)
 
@@ -170,7 +120,7 @@ def prerun(
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, run()).result()
     lease = first.engine.lease
-    held = GatedClock(start=clock.now(), limit=clock.limit)
+    held = HeldClock(start=clock.now(), limit=clock.limit)
     engine = _engine(first, first.engine.state, held, gated_flags, lease=lease)
     return replace(first, engine=engine, clock=held)
 
@@ -178,7 +128,7 @@ def prerun(
 def freeze_when(session: runtime.Session, predicate: Callable[[RolloutState], bool]) -> None:
     """Stop the clock at the first published state that satisfies `predicate`."""
     clock = session.clock
-    assert isinstance(clock, GatedClock)
+    assert isinstance(clock, HeldClock)
 
     def check(state: RolloutState, events: object) -> None:
         if clock.limit == math.inf and predicate(state):

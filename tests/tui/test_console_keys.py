@@ -12,7 +12,7 @@ import pytest
 from console_harness import (
     OPERATOR,
     SIZE,
-    GatedClock,
+    HeldClock,
     GatedFlags,
     at_minute,
     console,
@@ -80,7 +80,7 @@ async def test_pause_stops_every_exposure_increase(tmp_path, sessions) -> None:
 async def test_step_advances_exactly_one_transition(tmp_path, sessions) -> None:
     session = held(sessions, RECSYS, tmp_path, at_minute(12))
     engine, clock = session.engine, session.clock
-    assert isinstance(clock, GatedClock)
+    assert isinstance(clock, HeldClock)
     app = console(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -175,7 +175,7 @@ async def test_approve_lets_the_waiting_stage_go_on(tmp_path, sessions) -> None:
     plan = write(tmp_path, "approval.yaml", approval_plan())
     session = held(sessions, plan, tmp_path, lambda s: s.groups[0].phase == "awaiting_approval")
     engine, clock = session.engine, session.clock
-    assert isinstance(clock, GatedClock)
+    assert isinstance(clock, HeldClock)
     app = console(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -278,7 +278,7 @@ async def test_keys_are_acknowledged_while_an_adapter_hangs(tmp_path, sessions) 
 async def test_modal_follows_the_rollout_while_open(tmp_path, sessions) -> None:
     session = held(sessions, RECSYS, tmp_path, at_minute(12))
     clock = session.clock
-    assert isinstance(clock, GatedClock)
+    assert isinstance(clock, HeldClock)
     app = console(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from console_harness import OPERATOR, SIZE, GatedClock, at_minute, prerun, wait_for
+from console_harness import OPERATOR, SIZE, HeldClock, at_minute, prerun, wait_for
 from console_plans import RECSYS
 
 from tui import cli
@@ -20,7 +20,7 @@ async def test_watcher_follows_a_live_rollout_and_cannot_act(tmp_path, sessions)
     driver = prerun(RECSYS, tmp_path, at_minute(12))
     sessions.append(driver)
     clock = driver.clock
-    assert isinstance(clock, GatedClock)
+    assert isinstance(clock, HeldClock)
     follower = JournalFollower.open(tmp_path / "journal.db")
     assert follower.info.run_id == driver.info.run_id
     app = InterlockApp(follower=follower, operator=OPERATOR)
