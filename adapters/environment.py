@@ -70,6 +70,14 @@ class Unconfigured:
     async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
         raise self._fail()
 
+    async def histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+        raise self._fail()
+
+    async def exceedances(
+        self, metric: str, service: str, version: str, window: float, at: float, threshold: float
+    ) -> tuple[int, int] | None:
+        raise self._fail()
+
     async def aclose(self) -> None:
         return None
 
@@ -270,7 +278,7 @@ def build_adapters(
 
     async def close() -> None:
         for adapter in built:
-            await adapter.aclose()  # type: ignore[attr-defined]
+            await adapter.aclose()
 
     if b.problems:  # nothing has connected yet, so there is nothing to close
         raise InputError(b.problems)

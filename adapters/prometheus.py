@@ -102,6 +102,17 @@ class PrometheusMetrics:
             params["time"] = f"{at:.3f}"
         return await self.instant(params)
 
+    async def histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+        """Prometheus keeps no binned predictions interlock can ask for: a drift gate needs a
+        source that does (the simulated world)."""
+        raise AdapterError(f"prometheus: no prediction histograms for {service} (a drift gate needs binned predictions)")
+
+    async def exceedances(
+        self, metric: str, service: str, version: str, window: float, at: float, threshold: float
+    ) -> tuple[int, int] | None:
+        """Not counted here: a latency tail gate judges the two quantiles alone."""
+        return None
+
     async def instant(self, params: Mapping[str, str]) -> float | None:
         """Run an instant query and reduce its answer to one number or None."""
         # Prometheus answers 400/422 with a JSON error body that says what is wrong.

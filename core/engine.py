@@ -346,10 +346,7 @@ class Engine:
             if rate is None or requests is None or rate != rate or requests != requests:
                 return None, None
             return None, [float(round(rate * requests)), float(round(requests))]
-        histogram = getattr(self.metrics, "histogram", None)
-        if histogram is None:
-            raise AdapterError(f"the metric source cannot give histograms for gate {cmd.gate}")
-        bins = await histogram(cmd.service, version, cmd.window, at)
+        bins = await self.metrics.histogram(cmd.service, version, cmd.window, at)
         return None, None if bins is None else [float(b) for b in bins]
 
     async def _tail(self, cmd: Measure) -> Measured:
@@ -358,11 +355,10 @@ class Engine:
         at, query = self.clock.now(), self.metrics.query
         value = await query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at)
         baseline = await query(cmd.metric, cmd.service, cmd.baseline_version, cmd.window, at)
-        count = getattr(self.metrics, "exceedances", None)
         data = base_data = None
-        if count is not None and baseline is not None and baseline == baseline:
+        if baseline is not None and baseline == baseline:
             threshold = baseline * (1.0 + cmd.margin)
-            slow = await count(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at, threshold)
+            slow = await self.metrics.exceedances(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at, threshold)
             base_requests = await query("requests", cmd.service, cmd.baseline_version, cmd.window, at)
             if slow is not None and base_requests is not None and base_requests == base_requests:
                 data, base_data = [float(slow[0]), float(slow[1]), threshold], [float(base_requests)]

@@ -53,6 +53,10 @@ class FlagService(Protocol):
         """The flag as the service has it now: interlock's percentage, who owns it, what users
         really get, and what else on the flag exposes users (the pre-flight read)."""
 
+    async def aclose(self) -> None:
+        """Release what the adapter holds (HTTP clients); idempotent. Await it in the loop
+        that used the adapter."""
+
 
 @runtime_checkable
 class Router(Protocol):
@@ -65,6 +69,10 @@ class Router(Protocol):
     async def inspect_route(self, route: str) -> TargetReading:
         """The route as the router has it now (the pre-flight read): its canary
         percentage, and what else about it a person should know before interlock acts."""
+
+    async def aclose(self) -> None:
+        """Release what the adapter holds (HTTP clients); idempotent. Await it in the loop
+        that used the adapter."""
 
 
 @runtime_checkable
@@ -79,6 +87,22 @@ class MetricSource(Protocol):
         what stops it, in words that say the fix (pre-flight). No data is not a problem
         here: the canary has no traffic before its first stage."""
 
+    async def histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+        """Counts of one version's predictions in the source's bins over the window, for a
+        drift gate; None without traffic or data. A source that cannot bin predictions
+        raises `AdapterError` (the gate then records an error, never a verdict)."""
+
+    async def exceedances(
+        self, metric: str, service: str, version: str, window: float, at: float, threshold: float
+    ) -> tuple[int, int] | None:
+        """(requests slower than `threshold`, requests) of one version over the window, for
+        a latency tail gate; None without data or when the source cannot count them (the
+        gate then judges the two quantiles alone)."""
+
+    async def aclose(self) -> None:
+        """Release what the adapter holds (HTTP clients); idempotent. Await it in the loop
+        that used the adapter."""
+
 
 @runtime_checkable
 class FaultInjector(Protocol):
@@ -87,6 +111,10 @@ class FaultInjector(Protocol):
 
     async def clear(self, fault: dict[str, Any], at: float) -> None:
         """End a fault started by `inject`."""
+
+    async def aclose(self) -> None:
+        """Release what the adapter holds (HTTP clients); idempotent. Await it in the loop
+        that used the adapter."""
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,17 @@ class FakeWorld:
     async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
         return None
 
+    async def histogram(self, service: str, version: str, window: float, at: float) -> list[float] | None:
+        raise AdapterError("this fake bins no predictions")
+
+    async def aclose(self) -> None:
+        return None
+
+    async def exceedances(
+        self, metric: str, service: str, version: str, window: float, at: float, threshold: float
+    ) -> tuple[int, int] | None:
+        return None
+
 
 @pytest.fixture
 def rig(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Engine, FakeWorld]]:

@@ -37,7 +37,7 @@ from core.drill import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigge
 from core.durations import format_duration
 from core.engine import Engine
 from core.events import Event, FaultInjected, OperatorAction
-from core.ports import AdapterError, RunInfo
+from core.ports import AdapterError, FaultInjector, RunInfo
 from core.problems import InputError, located
 from core.scorecard import Scorecard, score
 from core.state import RolloutState
@@ -128,10 +128,13 @@ class DrillRunner:
         stamp = datetime.now(timezone.utc)
         run_id = f"drill-{drill.drill}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         self.world: SimWorld | None = None
+        self.injector: FaultInjector | None = None
+        """Where the drill's faults go: the `FaultInjector` port (the simulated world's)."""
         self._close_adapters: Callable[[], Awaitable[None]] | None = None
         if loaded.plan.simulated:
             self.world = SimWorld(loaded.plan, loaded.graph, seed=self.seed, clock=self.clock)
             flags, router, metrics = self.world.flags, self.world.router, self.world.metrics
+            self.injector = self.world.faults
         else:
             from adapters.environment import build_adapters
 
@@ -182,25 +185,25 @@ class DrillRunner:
                 continue
             service = state.services.get(trigger.service)
             if service is not None and service.exposure >= trigger.percent:
-                for event in self._fire(item):
-                    self.engine.submit(event)
+                item.fired_at = self.clock.now()  # once: later batches must not fire it again
+                self.engine.schedule(item.fired_at, self._timer(item, armed=True))
 
-    def _timer(self, item: Pending):  # noqa: ANN202 - an engine callback
+    def _timer(self, item: Pending, armed: bool = False):  # noqa: ANN202 - an engine callback
         async def fire() -> list[Event]:
-            return self._fire(item) if item.fired_at is None else []
+            return await self._fire(item) if armed or item.fired_at is None else []
 
         return fire
 
-    def _fire(self, item: Pending) -> list[Event]:
+    async def _fire(self, item: Pending) -> list[Event]:
         now = self.clock.now()
         item.fired_at = now
         if item.step is not None:
             step = item.step
             return [OperatorAction(at=now, action=step.do, service=step.service,
                                    operator=SCRIPT_OPERATOR, reason=step.reason or "scripted")]
-        assert item.fault is not None and self.world is not None  # check_target: faults only in sim
+        assert item.fault is not None and self.injector is not None  # check_target: faults only in sim
         fault = item.fault.inject.world_fault()
-        self.world._inject(fault, now)
+        await self.injector.inject(fault, now)
         lasts = item.fault.lasts
         if lasts is not None:
             self.engine.schedule(now + lasts, self._clearer(item, fault))
@@ -209,8 +212,8 @@ class DrillRunner:
     def _clearer(self, item: Pending, fault: dict[str, Any]):  # noqa: ANN202 - an engine callback
         async def clear() -> list[Event]:
             now = self.clock.now()
-            assert self.world is not None
-            self.world._clear(fault, now)
+            assert self.injector is not None
+            await self.injector.clear(fault, now)
             item.cleared_at = now
             return [FaultInjected(at=now, fault=self._record(item, fault, cleared=True))]
 

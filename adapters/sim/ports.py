@@ -39,6 +39,9 @@ class SimFlags:
         self._world._known(flag, self._world._flags, "flag")
         return self._world._cohorts[flag]
 
+    async def aclose(self) -> None:
+        """Nothing to release: the world lives in memory (and its state file)."""
+
 
 class SimRouter:
     """The world as a `Router`."""
@@ -58,6 +61,9 @@ class SimRouter:
     async def inspect_route(self, route: str) -> TargetReading:
         """The simulated router has one weight per route and records no owner."""
         return TargetReading(await self.get_weight(route))
+
+    async def aclose(self) -> None:
+        """Nothing to release: the world lives in memory (and its state file)."""
 
 
 class SimMetrics:
@@ -90,6 +96,9 @@ class SimMetrics:
         for a latency metric; None without traffic or data."""
         return self._world._exceedances(service, version, window, at, threshold)
 
+    async def aclose(self) -> None:
+        """Nothing to release: the world lives in memory (and its state file)."""
+
 
 class SimFaults:
     """The world as a `FaultInjector`; faults live in memory only (never persisted)."""
@@ -106,3 +115,6 @@ class SimFaults:
 
     async def clear(self, fault: dict[str, Any], at: float) -> None:
         self._world._clear(fault, at)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the world lives in memory (and its state file)."""

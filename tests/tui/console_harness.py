@@ -51,6 +51,9 @@ class GatedFlags:
     async def inspect(self, flag: str) -> object:
         return await self.inner.inspect(flag)  # type: ignore[attr-defined]
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()  # type: ignore[attr-defined]
+
     def release(self) -> None:
         self.hold_zero = False
         self._open.set()
