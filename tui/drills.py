@@ -35,13 +35,12 @@ from core.clock import Clock, VirtualClock
 from core.context import initial_state
 from core.drill import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
 from core.durations import format_duration
-from core.engine import Engine
 from core.events import Event, FaultInjected, OperatorAction
 from core.ports import AdapterError, FaultInjector, RunInfo
 from core.problems import InputError, located
 from core.scorecard import Scorecard, score
 from core.state import RolloutState
-from tui.runtime import DEFAULT_JOURNAL, Session, default_journal, lease_holder, operator_identity
+from tui.runtime import DEFAULT_JOURNAL, assemble, connect, default_journal, lease_holder, operator_identity
 
 
 def default_drill_journal() -> Path:
@@ -127,20 +126,12 @@ class DrillRunner:
             self.clock = RealClock(self.speed, origin=0.0 if loaded.plan.simulated else None)
         stamp = datetime.now(timezone.utc)
         run_id = f"drill-{drill.drill}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-        self.world: SimWorld | None = None
-        self.injector: FaultInjector | None = None
+        adapters = connect(loaded.plan, loaded.graph, seed=self.seed, clock=self.clock, owner=run_id,
+                           source=loaded.plan_source)
+        self.world: SimWorld | None = adapters.world
+        self.injector: FaultInjector | None = adapters.world.faults if adapters.world is not None else None
         """Where the drill's faults go: the `FaultInjector` port (the simulated world's)."""
-        self._close_adapters: Callable[[], Awaitable[None]] | None = None
-        if loaded.plan.simulated:
-            self.world = SimWorld(loaded.plan, loaded.graph, seed=self.seed, clock=self.clock)
-            flags, router, metrics = self.world.flags, self.world.router, self.world.metrics
-            self.injector = self.world.faults
-        else:
-            from adapters.environment import build_adapters
-
-            flags, router, metrics, self._close_adapters = build_adapters(
-                loaded.plan, clock=self.clock, source=loaded.plan_source, owner=run_id
-            )
+        self._close_adapters: Callable[[], Awaitable[None]] | None = adapters.close
         if not is_url(journal_path):
             Path(journal_path).parent.mkdir(parents=True, exist_ok=True)
         self.journal: SharedJournal = open_journal(journal_path)
@@ -157,15 +148,12 @@ class DrillRunner:
         )
         self.journal.create_run(info)
         lease = self.journal.acquire_lease(info.run_id, lease_holder())
-        self.engine = Engine(
-            initial_state(loaded.plan, loaded.graph),
-            clock=self.clock, journal=self.journal, run_id=info.run_id,
-            flags=flags, router=router, metrics=metrics, seed=self.seed,
-            interactive=interactive, command_timeout=drill.adapter_timeout, lease=lease,
-        )
-        self.session = Session(
-            self.engine, self.journal, info, loaded.plan, loaded.graph, self.clock, self.world, resuming=False
-        )
+        self.session = assemble(
+            initial_state(loaded.plan, loaded.graph), plan=loaded.plan, graph=loaded.graph, info=info,
+            journal=self.journal, clock=self.clock, lease=lease, adapters=adapters._replace(close=None),
+            interactive=interactive, resuming=False, command_timeout=drill.adapter_timeout,
+        )  # the drill closes its adapters itself, after the run (`run`)
+        self.engine = self.session.engine
         self.faults = [Pending(i, f.at, fault=f) for i, f in enumerate(drill.faults, start=1)]
         self.steps = [Pending(i, s.at, step=s) for i, s in enumerate(drill.operator, start=1)]
         self.started_at: float | None = None

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, NamedTuple
+from typing import Awaitable, Callable, NamedTuple, Sequence
 
 from adapters.clock import RealClock
 from adapters.journal_chain import ChainCheck
@@ -29,8 +29,8 @@ from core.inputs import read_input
 from core.order import compile_plan
 from core.plan import Plan
 from core.planload import parse_plan
-from core.ports import LeaseHeld, RunInfo
-from core.problems import InputError, Problem
+from core.ports import FlagService, Lease, LeaseHeld, MetricSource, Router, RunInfo
+from core.problems import InputError, Problem, SourceMap
 from core.fold import folding
 from core.state import RolloutState
 from tui.backlog import Backlog
@@ -89,16 +89,47 @@ def _clock(kind: str, speed: float, origin: float | None) -> Clock:
     return RealClock(speed=speed, origin=origin if speed != 1.0 else None)
 
 
-def _adapters(plan: Plan, graph: RolloutGraph, seed: int, state_path: Path, clock: Clock, owner: str):
-    """(world or None, flags, router, metrics): the simulated world, or the plan's real services
-    acting for run `owner` (Unleash marks interlock's strategy with it)."""
+class Adapters(NamedTuple):
+    """The ports a run drives: the simulated world's faces, or the plan's real services."""
+
+    world: SimWorld | None
+    flags: FlagService
+    router: Router
+    metrics: MetricSource
+    close: Callable[[], Awaitable[None]] | None
+    """Closes the real adapters' HTTP clients (None for the simulated world)."""
+
+
+def connect(
+    plan: Plan, graph: RolloutGraph, *, seed: int, clock: Clock, owner: str,
+    state_path: Path | None = None, source: SourceMap | None = None,
+) -> Adapters:
+    """The simulated world (its flag/route state kept at `state_path`, if given), or the
+    plan's real services acting for run `owner` (Unleash marks interlock's strategy with it)."""
     if not plan.simulated:
         from adapters.environment import build_adapters
 
-        flags, router, metrics, close = build_adapters(plan, clock=clock, owner=owner)
-        return None, flags, router, metrics, close
+        flags, router, metrics, close = build_adapters(plan, clock=clock, source=source, owner=owner)
+        return Adapters(None, flags, router, metrics, close)
     world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
-    return world, world.flags, world.router, world.metrics, None
+    return Adapters(world, world.flags, world.router, world.metrics, None)
+
+
+def assemble(
+    state: RolloutState, *, plan: Plan, graph: RolloutGraph, info: RunInfo, journal: SharedJournal,
+    clock: Clock, lease: Lease | None, adapters: Adapters, interactive: bool, resuming: bool,
+    opening: Sequence[Event] = (), command_timeout: float | None = None, backlog: Backlog | None = None,
+) -> Session:
+    """The one place an `Engine` is put together with its adapters, journal, clock and lease:
+    a new run, a resumed one, a drill and the stack demo all come through here."""
+    engine = Engine(
+        state, clock=clock, journal=journal, run_id=info.run_id,
+        flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
+        interactive=interactive, lease=lease, opening=opening,
+        **({} if command_timeout is None else {"command_timeout": command_timeout}),
+    )
+    return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
+                   close_adapters=adapters.close, backlog=backlog)
 
 
 def _sim_state_path(journal: str | Path, run_id: str) -> Path:
@@ -182,14 +213,16 @@ def _start(
     the_clock = _clock(clock, speed, None)
     if shared:
         startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
-    world, flags, router, metrics, close = _adapters(plan, graph, seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
+    adapters = connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id,
+                       state_path=_sim_state_path(journal_path, info.run_id))
+    world, _, router, _, close = adapters
     if not plan.simulated:  # the routers' half of the plan's lockstep check (core.cohorts)
         _refuse_unkept_cohorts(plan, graph, text, str(path), router, close)
 
     def read_adapters():  # type: ignore[no-untyped-def]
         if world is not None:
             return world.flags, world.router, world.metrics, None
-        return _adapters(plan, graph, seed, Path(), the_clock, info.run_id)[1:]
+        return connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id)[1:]
 
     report = startup.preflight(
         plan, graph, read_adapters, run_id=info.run_id, adopt=adopt, strict=strict,
@@ -204,12 +237,9 @@ def _start(
     startup.abandon_runs(journal, abandoned, info.operator, reason, info.run_id, lease_holder())
     journal.create_run(info)
     lease = journal.acquire_lease(info.run_id, lease_holder())
-    engine = Engine(
-        initial_state(plan, graph), clock=the_clock, journal=journal, run_id=info.run_id,
-        flags=flags, router=router, metrics=metrics, seed=seed, interactive=interactive, lease=lease,
-        opening=opening,
-    )
-    return Session(engine, journal, info, plan, graph, the_clock, world, resuming=False, close_adapters=close)
+    return assemble(initial_state(plan, graph), plan=plan, graph=graph, info=info, journal=journal,
+                    clock=the_clock, lease=lease, adapters=adapters, interactive=interactive,
+                    resuming=False, opening=opening)
 
 
 def _finished_run(journal: SharedJournal, run_id: str) -> bool:
@@ -378,11 +408,7 @@ def _resume(
 
         startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
     the_clock = _clock(info.clock, speed or info.speed, state.at)
-    world, flags, router, metrics, close = _adapters(plan, graph, info.seed, _sim_state_path(journal_path, info.run_id), the_clock, info.run_id)
-    engine = Engine(
-        state, clock=the_clock, journal=journal, run_id=info.run_id,
-        flags=flags, router=router, metrics=metrics, seed=info.seed, interactive=interactive, lease=lease,
-    )
-    return Session(
-        engine, journal, info, plan, graph, the_clock, world, resuming=True, close_adapters=close, backlog=backlog
-    )
+    adapters = connect(plan, graph, seed=info.seed, clock=the_clock, owner=info.run_id,
+                       state_path=_sim_state_path(journal_path, info.run_id))
+    return assemble(state, plan=plan, graph=graph, info=info, journal=journal, clock=the_clock, lease=lease,
+                    adapters=adapters, interactive=interactive, resuming=True, backlog=backlog)

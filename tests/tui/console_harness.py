@@ -16,11 +16,9 @@ import concurrent.futures
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from core.clock import HeldClock
-from core.engine import Engine
 from core.events import OperatorAction
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -59,15 +57,15 @@ class GatedFlags:
         self._open.set()
 
 
-def _engine(
-    base: runtime.Session, state: RolloutState, clock: HeldClock, gated_flags: bool, lease: object = None
-) -> Engine:
-    assert base.world is not None
-    flags = GatedFlags(base.world.flags) if gated_flags else base.world.flags
-    return Engine(
-        state, clock=clock, journal=base.journal, run_id=base.info.run_id, flags=flags,
-        router=base.world.router, metrics=base.world.metrics, seed=base.info.seed, interactive=True,
-        lease=lease,  # type: ignore[arg-type]
+def _rewire(base: runtime.Session, clock: HeldClock, gated_flags: bool) -> runtime.Session:
+    """`base`'s run from its engine's state on, on `clock` (and behind `GatedFlags`)."""
+    world = base.world
+    assert world is not None
+    flags = GatedFlags(world.flags) if gated_flags else world.flags
+    adapters = runtime.Adapters(world, flags, world.router, world.metrics, None)  # type: ignore[arg-type]
+    return runtime.assemble(
+        base.engine.state, plan=base.plan, graph=base.graph, info=base.info, journal=base.journal,
+        clock=clock, lease=base.engine.lease, adapters=adapters, interactive=True, resuming=False,
     )
 
 
@@ -77,8 +75,7 @@ def gated_session(
     """A new run of `plan` on a `HeldClock`, journaled in `tmp`."""
     base = runtime.start_run(plan, journal_path=tmp / "journal.db", seed=seed, clock="virtual", interactive=True)
     clock = HeldClock(limit=limit)
-    engine = _engine(base, base.engine.state, clock, gated_flags, lease=base.engine.lease)
-    return replace(base, engine=engine, clock=clock)
+    return _rewire(base, clock, gated_flags)
 
 
 def prerun(
@@ -122,10 +119,7 @@ def prerun(
     else:  # called from an async test: run the engine's loop in a thread of its own
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, run()).result()
-    lease = first.engine.lease
-    held = HeldClock(start=clock.now(), limit=clock.limit)
-    engine = _engine(first, first.engine.state, held, gated_flags, lease=lease)
-    return replace(first, engine=engine, clock=held)
+    return _rewire(first, HeldClock(start=clock.now(), limit=clock.limit), gated_flags)
 
 
 def freeze_when(session: runtime.Session, predicate: Callable[[RolloutState], bool]) -> None:
