@@ -191,6 +191,20 @@ def test_latency_quantiles_follow_the_log_normal_model_and_noise_shrinks_with_tr
     assert small_sd > 3 * big_sd
 
 
+def test_prediction_psi_is_what_judge_drift_computes_on_the_same_histograms() -> None:
+    """One PSI: the sim's `prediction_psi` metric is `core.judges.drift.psi` (what a
+    `judge: drift` gate computes) of the two versions' histograms of the same window."""
+    from core.judges.drift import psi
+
+    for shift in (0.5, 0.55, 0.65, 0.9):
+        world = one_service(to={"prediction_mean": shift})
+        run(world.flags.set_rollout("svc", 30, "c"))
+        for at in (60.0, 90.0):
+            baseline = run(world.metrics.histogram("svc", "1", 60, at))
+            canary = run(world.metrics.histogram("svc", "2", 60, at))
+            assert run(world.metrics.query("prediction_psi", "svc", "2", 60, at)) == psi(baseline, canary)
+
+
 def test_identical_versions_show_little_drift_and_a_drifted_one_shows_a_lot() -> None:
     world = one_service(to={"prediction_mean": 0.65})
     same = one_service()

@@ -351,17 +351,6 @@ def sample_histogram(rng: random.Random, model: VersionModel, n: int) -> list[fl
     return [float(k) for k in multinomial(rng, n, model.bin_probabilities())]
 
 
-def psi(actual: Sequence[float], expected: Sequence[float]) -> float:
-    """Population stability index of two binned samples (half-count smoothing for empty bins)."""
-    n_a, n_e, k = sum(actual), sum(expected), len(actual)
-    total = 0.0
-    for a, e in zip(actual, expected):
-        pa = (a + 0.5) / (n_a + 0.5 * k)
-        pe = (e + 0.5) / (n_e + 0.5 * k)
-        total += (pa - pe) * math.log(pa / pe)
-    return total
-
-
 def _phi(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 

@@ -47,6 +47,7 @@ from adapters.sim.model import SERVICE_FAULTS, validate_fault
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
 from core.clock import Clock
 from core.graph import RolloutGraph
+from core.judges.drift import psi
 from core.plan import Contracts, Plan, Service
 from core.ports import AdapterError
 
@@ -298,7 +299,8 @@ class SimWorld:
             reference = model.rng_for(self.seed, service, "old", "reference", round(at * 1000))
             n_ref = max(1, round(self._rps(service) * window))
             baseline = model.sample_histogram(reference, self._reference_model(service), n_ref)
-        return model.psi(canary, baseline) if canary is not None else None
+        # The same PSI a `judge: drift` gate computes on these two histograms (one definition).
+        return psi(baseline, canary) if canary is not None else None
 
     def _window(self, service: str, version: str, window: float, at: float, tag: str) -> tuple[int, random.Random] | None:
         """(requests, a generator for this sample) of one version's window; None without traffic
