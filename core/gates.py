@@ -20,13 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.evolve import build, evolve
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence, cast
 
+from core.judges.measure import (
+    SPRT_PHASE,
+    MeasurementPhase,
+    classify,
+    judge_samples,
+    sequential_test,
+    wald_verdict,
+)
 from core.judges.mixture import MixtureState, ratio_update
-from core.judges.sequential import SprtState
+from core.judges.sequential import SprtState, sprt_update
 from core.plan import Gate
 
-MeasurementPhase = Literal["successful", "failed", "inconclusive", "error"]
 GatePhase = Literal["running", "successful", "failed", "inconclusive", "error"]
 DECIDED: frozenset[str] = frozenset({"successful", "failed", "inconclusive", "error"})
 
@@ -70,47 +77,6 @@ class GateRun:
     """The sequential (or quantile) judge's evidence so far."""
     no_data_since: float | None = None
     """Start of the window of the first of the ignored no-data measurements in a row."""
-
-
-NO_DATA: dict[str, MeasurementPhase | None] = {
-    "fail": "failed", "inconclusive": "inconclusive", "error": "error", "ignore": None,
-}
-"""What a measurement without data is, by the gate's `no_data`. `error` is Argo's: an Error
-measurement, which counts towards `consecutive_error_limit` and not towards `count`."""
-
-
-def _is_missing(value: float | None) -> bool:
-    return value is None or value != value  # NaN is the only value unequal to itself
-
-
-def classify(
-    gate: Gate, value: float | None, baseline: float | None, error: str | None
-) -> MeasurementPhase | None:
-    """The phase of one measurement, or None when the gate ignores it."""
-    if error is not None:
-        return "error"
-    if _is_missing(value) or (gate.compare == "baseline" and _is_missing(baseline)):
-        return NO_DATA[gate.no_data]
-    assert value is not None
-    if gate.compare == "baseline":
-        assert baseline is not None
-        if gate.max_increase is not None and value > baseline * (1.0 + gate.max_increase):
-            return "failed"
-        if gate.max_decrease is not None and value < baseline * (1.0 - gate.max_decrease):
-            return "failed"
-        return "successful"
-    if (gate.max is not None and value > gate.max) or (gate.min is not None and value < gate.min):
-        return "failed"
-    if gate.pass_max is not None or gate.pass_min is not None:
-        passes = (gate.pass_max is None or value <= gate.pass_max) and (
-            gate.pass_min is None or value >= gate.pass_min
-        )
-        if passes:
-            return "successful"
-        # Argo: without a failure condition, a measurement that misses the success condition
-        # fails; with one, it is inconclusive (TestEvaluateResultNoFailureConditionAndNotSuccessful).
-        return "inconclusive" if gate.max is not None or gate.min is not None else "failed"
-    return "successful"
 
 
 def assess(gate: Gate, run: GateRun) -> GatePhase:
@@ -202,9 +168,6 @@ def _judge(
     if gate.judge == "sequential":
         if not canary_data or len(canary_data) < 2:
             return classify(gate, None, None, None), None, None, run
-        from core.judges.analysis import sequential_test
-        from core.judges.sequential import sprt_update
-
         state = run.sprt or sequential_test(gate, gate.compare != "configured")
         errors, requests = int(canary_data[0]), int(canary_data[1])
         shown = errors / requests if requests else None
@@ -216,20 +179,12 @@ def _judge(
             shown_base = b_errors / b_requests if b_requests else None
             return ("failed" if state.crossed else "successful"), shown, shown_base, evolve(run, sprt=state)
         state = sprt_update(state, errors, requests)
-        phase: MeasurementPhase | None = {
-            "accept_h1": "failed", "accept_h0": "successful", "continue": None
-        }[state.decision]
-        return phase, shown, None, evolve(run, sprt=state)
+        return SPRT_PHASE[state.decision], shown, None, evolve(run, sprt=state)
     if not canary_data or not baseline_data:
         return classify(gate, None, None, None), None, None, run
-    from core.judges.analysis import judge_samples
-
-    phase, _detail = judge_samples(gate, canary_data, baseline_data)
+    phase, _detail, divergence = judge_samples(gate, canary_data, baseline_data)
     if gate.judge == "drift":
-        from core.judges import drift
-
-        shown = (drift.js_divergence if gate.divergence == "js" else drift.psi)(baseline_data, canary_data)
-        return phase, shown, None, run
+        return phase, divergence, None, run
     mean = sum(canary_data) / len(canary_data)
     base_mean = sum(baseline_data) / len(baseline_data)
     return phase, mean, base_mean, run
@@ -305,14 +260,7 @@ def record(
     if tested and isinstance(run.sprt, SprtState):
         # Wald's test decides on its own; an anytime-valid test's looks are tallied as Argo's.
         counted = run.count + 1
-        if run.sprt.decision == "accept_h1":
-            final: GatePhase = "failed"
-        elif run.sprt.decision == "accept_h0":
-            final = "successful"
-        elif gate.count is not None and counted >= gate.count:
-            final = "inconclusive"
-        else:
-            final = "running"
+        final = cast(GatePhase, wald_verdict(run.sprt, counted, gate.count))
         return evolve(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
                       failures=run.failures + (final == "failed"), phase=final, no_data_since=None,
                       next_at=_next_at(schedule, final, counted, run.next_at))

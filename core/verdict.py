@@ -116,15 +116,11 @@ def _threshold(gate: Gate, phase: str | None, value: float | None, baseline: flo
 
 
 def _mann_whitney(gate: Gate, canary: Sequence[float], baseline: Sequence[float]) -> tuple[str, dict[str, Any]]:
-    from core.judges.analysis import _direction
-    from core.judges.mann_whitney import TOLERANCE, classify
+    from core.judges.mann_whitney import TOLERANCE
+    from core.judges.measure import mann_whitney_result
 
     m = gate.metric
-    r = classify(
-        canary, baseline, direction=_direction(gate), confidence=gate.confidence,
-        allowed_increase=1.0 + (gate.max_increase or 0.0), allowed_decrease=1.0 - (gate.max_decrease or 0.0),
-        min_samples=gate.min_samples, critical=gate.critical,
-    )
+    r = mann_whitney_result(gate, canary, baseline)  # the very test the gate's phase came from
     data: dict[str, Any] = {
         "metric": m, "test": "mann_whitney", "p": r.p_value, "shift": r.hl_estimate,
         "ci": [r.ci_low, r.ci_high], "ratio": r.ratio, "confidence": gate.confidence,

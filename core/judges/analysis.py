@@ -29,16 +29,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from core.gates import NO_DATA, GatePhase, GateRun, MeasurementPhase, tally
-from core.gates import classify as classify_value
+from core.gates import GatePhase, GateRun, tally
 from core.judges import drift
-from core.judges.mann_whitney import Direction, classify as mw_classify
-from core.judges.mixture import MixtureState, ratio_start, ratio_update
-from core.judges.sequential import SprtState, sprt_start, sprt_update
+from core.judges.measure import SPRT_PHASE, MeasurementPhase, judge_samples, sequential_test, wald_verdict
+from core.judges.measure import classify as classify_value
+from core.judges.mixture import MixtureState, ratio_update
+from core.judges.sequential import sprt_update
 from core.plan import Gate
 from core.problems import InputError, Path, Problem, SourceMap, located
 
@@ -312,64 +311,13 @@ def check(gate: Gate, measurements: list[Measurement]) -> list[tuple[Path, str]]
     return problems
 
 
-def _direction(gate: Gate) -> Direction:
-    explicit = getattr(gate, "direction", None)
-    if explicit is not None:
-        return explicit  # type: ignore[no-any-return]
-    if gate.max_increase is not None and gate.max_decrease is None:
-        return "increase"
-    if gate.max_decrease is not None and gate.max_increase is None:
-        return "decrease"
-    return "either"
-
-
-def _mann_whitney(
-    gate: Gate, canary: Sequence[float], baseline: Sequence[float]
-) -> tuple[MeasurementPhase | None, str]:
-    result = mw_classify(
-        canary,
-        baseline,
-        direction=_direction(gate),
-        confidence=getattr(gate, "confidence", 0.98),
-        allowed_increase=1.0 + (gate.max_increase or 0.0),
-        allowed_decrease=1.0 - (gate.max_decrease or 0.0),
-        min_samples=getattr(gate, "min_samples", 5),
-        critical=getattr(gate, "critical", False),
-    )
-    if result.result == "NoData":
-        return NO_DATA[gate.no_data], result.reason
-    return ("successful" if result.result == "Pass" else "failed"), result.reason
-
-
-def _drift_value(gate: Gate, canary: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:
-    if getattr(gate, "divergence", "psi") == "js":
-        value = drift.js_divergence(baseline, canary)
-        return value, f"JS divergence {value:.6g}"
-    value = drift.psi(baseline, canary)
-    return value, f"PSI {value:.6g}"
-
-
-def judge_samples(
-    gate: Gate, canary: Sequence[float], baseline: Sequence[float]
-) -> tuple[MeasurementPhase | None, str]:
-    """The phase of one canary-and-baseline measurement under a gate (None when ignored), and why.
-
-    A drift gate bounds the divergence of the two histograms with its
-    max / pass_max; any other gate classifies the samples with Mann–Whitney:
-    Pass → successful, High or Low → failed, NoData → as `no_data` says.
-    """
-    if _judge(gate) == "drift":
-        value, detail = _drift_value(gate, canary, baseline)
-        return classify_value(gate.model_copy(update={"compare": None}), value, None, None), detail
-    return _mann_whitney(gate, canary, baseline)
-
-
 def _judge_one(gate: Gate, m: Measurement) -> tuple[MeasurementPhase | None, str]:
     """One measurement through a per-measurement judge: (its phase, None when ignored; a detail)."""
     if m.kind == "error":
         return "error", m.error or ""
     if m.kind == "samples":
-        return judge_samples(gate, m.canary, m.baseline)
+        phase, detail, _ = judge_samples(gate, m.canary, m.baseline)
+        return phase, detail
     if m.value is None or m.value != m.value:
         detail = "no data" if m.value is None else "NaN: no data"
     else:
@@ -377,34 +325,6 @@ def _judge_one(gate: Gate, m: Measurement) -> tuple[MeasurementPhase | None, str
     if m.baseline_value is not None:
         detail += f", baseline {m.baseline_value:.6g}"
     return classify_value(gate, m.value, m.baseline_value, None), detail
-
-
-def failing_ratio(gate: Gate) -> float:
-    """The canary/baseline error-rate ratio a two-sample sequential gate must catch:
-    1 + max_increase, or (without `compare: baseline`) max over pass_max (default max/2)."""
-    if gate.compare == "baseline":
-        if gate.max_increase is None or gate.max_increase <= 0:
-            raise ValueError("a sequential comparison with the baseline needs max_increase above 0%")
-        return 1.0 + gate.max_increase
-    if gate.max is None:
-        raise ValueError("a sequential gate needs max (the failing error rate)")
-    return gate.max / (gate.pass_max if gate.pass_max is not None else gate.max / 2)
-
-
-def sequential_test(gate: Gate, two_sample: bool) -> SprtState | MixtureState:
-    """A fresh sequential test for a gate: with ``two_sample``, the canary against the live
-    baseline, anytime-valid (null: no more errors than the baseline; see
-    `core.judges.mixture`); else Wald's SPRT of ``pass_max`` (default max/2) vs ``max``.
-
-    Raises ValueError when the gate lacks what the test needs.
-    """
-    alpha, beta = getattr(gate, "alpha", 0.01), getattr(gate, "beta", 0.05)
-    if two_sample:
-        return ratio_start(failing_ratio(gate), alpha)
-    if gate.max is None:
-        raise ValueError("a sequential gate needs max (the failing error rate)")
-    p0 = gate.pass_max if gate.pass_max is not None else gate.max / 2
-    return sprt_start(p0, gate.max, alpha, beta, calibrated=getattr(gate, "calibrated", True))
 
 
 def _sequential(gate: Gate, ms: list[Measurement]) -> Replay:
@@ -428,18 +348,19 @@ def _sequential(gate: Gate, ms: list[Measurement]) -> Replay:
                 detail = f"mixture log-likelihood ratio {state.llr:.3f} (fail at {state.bound:.3f})"
             else:
                 state = sprt_update(state, m.counts[0], m.counts[1])
-                verdict = {"accept_h1": "failed", "accept_h0": "successful", "continue": "continue"}[state.decision]
+                verdict = SPRT_PHASE[state.decision] or "continue"
                 detail = f"log-likelihood ratio {state.llr:.3f} (pass at {state.lower:.3f}, fail at {state.upper:.3f})"
-        if state.decision == "accept_h1":
-            phase = "failed"
-        elif state.decision == "accept_h0":
-            phase = "successful"
-        elif streak > gate.consecutive_error_limit:
+        if state.decision == "continue" and streak > gate.consecutive_error_limit:
             phase = "error"
-        elif gate.count is not None and counted >= gate.count:
-            # Wald's test truncated before it could decide is inconclusive; an anytime-valid
-            # one that never crossed saw nothing wrong in `count` looks (Argo: successful).
-            phase = "successful" if isinstance(state, MixtureState) else "inconclusive"
+        elif isinstance(state, MixtureState):
+            # An anytime-valid test that never crossed saw nothing wrong in `count` looks
+            # (Argo: successful).
+            if state.decision == "accept_h1":
+                phase = "failed"
+            elif state.decision == "accept_h0" or (gate.count is not None and counted >= gate.count):
+                phase = "successful"
+        else:  # the same verdict a live gate reaches (`core.gates.record`)
+            phase = cast(GatePhase, wald_verdict(state, counted, gate.count))
         if phase != "running" and decided_at is None:
             decided_at = i
         steps.append(Step(i, phase, verdict, detail, m.at))
