@@ -111,5 +111,5 @@ class CaddyRouter:
 
 def _dial(item: Any) -> str:
     if isinstance(item, dict) and isinstance(item.get("dial"), str):
-        return item["dial"]
+        return str(item["dial"])
     return repr(item)

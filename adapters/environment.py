@@ -18,7 +18,7 @@ model has them, so this module works before and after they are added.
 from __future__ import annotations
 
 import os
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Callable, Coroutine, Mapping
 
 from adapters.caddy import CaddyRouter, Upstreams
 from adapters.flags_http import HttpFlags
@@ -30,7 +30,7 @@ from core.clock import Clock
 from core.ports import AdapterError, FlagService, MetricSource, Router, TargetReading
 from core.problems import InputError, Path, Problem, SourceMap, located
 
-Closer = Callable[[], Awaitable[None]]
+Closer = Callable[[], Coroutine[Any, Any, None]]
 
 FLAG_KINDS = ("unleash", "http")
 ROUTER_KINDS = ("haproxy", "caddy", "gateway_api")
@@ -283,8 +283,8 @@ def build_adapters(
     if b.problems:  # nothing has connected yet, so there is nothing to close
         raise InputError(b.problems)
     return (
-        flags if flags is not None else Unconfigured("flags"),  # type: ignore[return-value]
-        router if router is not None else Unconfigured("router"),  # type: ignore[return-value]
-        metrics if metrics is not None else Unconfigured("metrics"),  # type: ignore[return-value]
+        flags if flags is not None else Unconfigured("flags"),
+        router if router is not None else Unconfigured("router"),
+        metrics if metrics is not None else Unconfigured("metrics"),
         close,
     )

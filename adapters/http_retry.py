@@ -47,7 +47,7 @@ class RetryPolicy:
     def delay(self, retry: int, rnd: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number `retry` (0-based): in [cap/2, cap]."""
         cap = min(self.max_delay, self.base_delay * (2**retry))
-        return cap / 2 + rnd() * cap / 2
+        return float(cap / 2 + rnd() * cap / 2)
 
 
 class Retryable(Exception):

@@ -201,7 +201,7 @@ class ChainCheck:
     def _bad(self, seq: int, what: str) -> JournalDamaged:
         return JournalDamaged(f"run {self.run_id}: record {seq} {what}", self.run_id, seq)
 
-    def row(self, row: tuple) -> dict[str, Any]:
+    def row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         """Check the next record (a `ChainRow`, or a plain tuple in its order); its body
         decoded. The happy path is kept short: it runs once per record of a replay."""
         seq, kind, at, body, operator, prev_hash, digest = row

@@ -60,10 +60,10 @@ class JournalCommon:
     _keys: dict[str, bytes | None]
     _key: bytes | None
 
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def _check_version(self, tables: set[str], required: set[str], row: tuple | None, hint: str = "") -> None:
+    def _check_version(self, tables: set[str], required: set[str], row: tuple[Any, ...] | None, hint: str = "") -> None:
         """Refuse anything but an interlock journal of this schema version; `row` is the
         meta table's schema_version row (None when missing)."""
         if "meta" not in tables:
@@ -196,7 +196,7 @@ class JournalCommon:
         """The first record past `after` holding bytes that are not UTF-8 (SQLite only)."""
         return None
 
-    def _pages(self, run_id: str, after: int, columns: str) -> Iterator[list[tuple]]:
+    def _pages(self, run_id: str, after: int, columns: str) -> Iterator[list[tuple[Any, ...]]]:
         """Pages of a run's rows past `after`, in seq order; `seq` must be column 0."""
         p = self._PARAM
         sql = f"SELECT {columns} FROM records WHERE run_id = {p} AND seq > {p} ORDER BY seq LIMIT {PAGE}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -197,7 +198,7 @@ class PgJournal(JournalCommon):
             raise JournalError(f"{self.label}: the journal is closed")
         return self._conn
 
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, args).fetchall()  # type: ignore[call-overload]
         except psycopg.Error as exc:

@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 from pathlib import Path
 
 from adapters.journal_chain import JournalDamaged
@@ -270,7 +271,7 @@ class SqliteJournal(JournalCommon):
             self._created(info, values)
             self.checkpoint()
 
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
@@ -421,7 +422,7 @@ class SqliteJournal(JournalCommon):
         return file_lease_holder(self.path, run_id)
 
     @property
-    def label(self) -> str:
+    def label(self) -> str:  # type: ignore[override]  # a path's label is read, never set
         """How messages name this journal."""
         return str(self.path)
 

@@ -41,7 +41,8 @@ AUDIT_OK, AUDIT_TAMPERED, AUDIT_BAD_INPUT = 0, 1, 2
 class SharedJournal(Journal, Protocol):
     """What both backends offer beyond `core.ports.Journal`."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def verify(self, run_id: str) -> Verdict: ...
 
@@ -67,7 +68,7 @@ class SharedJournal(Journal, Protocol):
 
     def acquire_target_lease(self, target: str, holder: str) -> Lease: ...
 
-    def follow(self, run_id: str, after: int = 0, *, stop: threading.Event | None = None): ...
+    def follow(self, run_id: str, after: int = 0, *, stop: threading.Event | None = None) -> Iterator[Record]: ...
 
 
 def is_url(spec: str | Path) -> bool:

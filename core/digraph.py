@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from itertools import compress, count
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -49,8 +49,8 @@ class IndexSet(Set[int]):
         return (IndexSet, (self._mask,))
 
     @classmethod
-    def _from_iterable(cls, it: object) -> frozenset[int]:
-        return frozenset(it)  # type: ignore[arg-type]
+    def _from_iterable(cls, it: Iterable[int]) -> frozenset[int]:  # type: ignore[override]
+        return frozenset(it)
 
 
 class BlastRadius(Mapping[str, tuple[str, ...]]):
@@ -113,17 +113,18 @@ def descendants(topological: Iterable[int], succ: list[list[int]]) -> tuple[int,
 
 def topological(nodes: Iterable[T], succ: Mapping[T, Iterable[T]] | list[set[T]]) -> list[T]:
     """Kahn's order, smallest ready node first; shorter than `nodes` if there is a cycle."""
+    after = cast("Callable[[T], Iterable[T]]", succ.__getitem__)
     indegree = dict.fromkeys(nodes, 0)
     for node in indegree:
-        for nxt in succ[node]:  # type: ignore[index]
+        for nxt in after(node):
             indegree[nxt] += 1
-    ready = [node for node, d in indegree.items() if d == 0]
+    ready: list[Any] = [node for node, d in indegree.items() if d == 0]  # comparable nodes
     heapq.heapify(ready)
-    out = []
+    out: list[T] = []
     while ready:
         node = heapq.heappop(ready)
         out.append(node)
-        for nxt in succ[node]:  # type: ignore[index]
+        for nxt in after(node):
             indegree[nxt] -= 1
             if indegree[nxt] == 0:
                 heapq.heappush(ready, nxt)

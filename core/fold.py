@@ -50,6 +50,7 @@ def steps(state: RolloutState, events: Iterable[Event]) -> Iterator[tuple[Event,
 
 def fold(state: RolloutState, events: Iterable[Event]) -> RolloutState:
     """The state after `events`, folded from `state`."""
-    for _, state in folding(state, (_Bare(event) for event in events)):
+    final = state
+    for _, final in folding(state, (_Bare(event) for event in events)):  # noqa: B007 - keeps the last
         pass
-    return state
+    return final

@@ -7,7 +7,7 @@ immutable value; the reducer and the console only ever read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import AbstractSet, Literal, Mapping
 
 from core.digraph import BlastRadius
 
@@ -36,7 +36,7 @@ class RolloutGraph:
     """Service → index into `groups`."""
     group_preds: tuple[frozenset[int], ...]
     """Per group: the groups that must be promoted before it may start."""
-    group_after: tuple[frozenset[int], ...]
+    group_after: tuple[AbstractSet[int], ...]
     """Per group: every group ordered after it, transitively."""
     waves: tuple[tuple[str, ...], ...]
     """Topological generations of the group DAG, service names sorted per wave."""

@@ -78,7 +78,7 @@ def quantile_of(metric: str) -> float | None:
     head, _, tail = metric.rpartition("_p")
     if not head or not tail.isdigit():
         return None
-    return int(tail) / 10 ** len(tail)
+    return float(int(tail) / 10 ** len(tail))
 
 
 class Gate(Strict):
@@ -296,7 +296,7 @@ class ScoreThresholds(Strict):
 
 
 class Defaults(Strict):
-    stages: list[StageSpec] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])
+    stages: list[StageSpec] = Field(default_factory=lambda: list[StageSpec]([1.0, 5.0, 25.0, 50.0, 100.0]))
     bake: Duration = 300.0
     gates: list[str] = Field(default_factory=list)
     score: ScoreThresholds | None = None

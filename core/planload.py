@@ -18,7 +18,7 @@ import difflib
 import types
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -94,7 +94,7 @@ def validation_problems(
     walked = []
     for error in err.errors(include_url=False):
         path, _, forks = _walk(model, error["loc"])
-        walked.append(_Walked(error, path, tuple(forks)))
+        walked.append(_Walked(cast(dict[str, Any], error), path, tuple(forks)))
     return _translate(walked, model, data, source)
 
 

@@ -14,7 +14,7 @@ event. This module reads and judges; it never writes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Literal, Mapping
+from typing import Container, Literal, Mapping
 
 from core.plan import Exposure, Plan
 from core.ports import FlagService, Router, TargetReading
@@ -82,7 +82,7 @@ def judge(
     found: list[Found],
     *,
     run_id: str,
-    finished_runs: Collection[str],
+    finished_runs: Container[str],
     adopt: bool = False,
     strict: bool = False,
     start: float = 0.0,

@@ -44,7 +44,7 @@ def quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | No
     if cmd.__class__ is not Measure:
         return None
     ctx = state.ctx
-    index = ctx.graph.group_of[cmd.service]  # type: ignore[union-attr]
+    index = ctx.graph.group_of[cmd.service]
     group = state.groups[index]
     bake_until = group.bake_until
     if group.phase != "baking" or bake_until is None or at >= bake_until:

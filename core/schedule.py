@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from typing import Literal
 
 from core.evolve import evolve
 
@@ -142,7 +143,7 @@ def _stage_passed(tx: Tx, index: int) -> None:
         start_stage(tx, index, group.stage + 1)
 
 
-_KAYENTA = {"successful": "Pass", "failed": "High"}
+_KAYENTA: dict[str, Literal["Pass", "High", "Low", "NoData"]] = {"successful": "Pass", "failed": "High"}
 """A scored gate's last measurement as Kayenta classifies it; anything else is NoData."""
 
 

@@ -9,7 +9,7 @@ snapshots; since they are frozen, sharing them across tasks is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import AbstractSet, Any, Iterable, Literal, Mapping, Sequence
 
 from core.commands import Command
 from core.gates import GateRun
@@ -45,7 +45,7 @@ class GroupSpec:
     stages: tuple[Stage, ...]
     wave: int
     preds: frozenset[int]
-    after: frozenset[int]
+    after: AbstractSet[int]
     cohort: str
 
 

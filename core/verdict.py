@@ -215,11 +215,12 @@ def explain(gate: Gate, run: GateRun, event: Measured) -> Verdict:
         canary_data=event.canary_data, baseline_data=event.baseline_data,
     )
     sample = after.samples[-1]
-    phase = sample.phase or "ignored"
+    phase: str = sample.phase or "ignored"
     if event.error is not None:
         return Verdict("error", f"{gate.metric}: measurement error: {event.error} !", {"metric": gate.metric})
     if gate.judge == "quantile":
-        changed = after.sprt if after.sprt is not run.sprt or (after.sprt is not None and after.sprt.crossed) else None
+        crossed = isinstance(after.sprt, MixtureState) and after.sprt.crossed
+        changed = after.sprt if after.sprt is not run.sprt or crossed else None
         text, data = _quantile(gate, event, changed)
     elif gate.judge == "sequential" and isinstance(after.sprt, MixtureState) and after.sprt is not run.sprt:
         text, data = _mixture(gate, after.sprt)
@@ -267,7 +268,7 @@ def of_sample(gate: Gate, run: GateRun) -> str | None:
     if not run.samples:
         return None
     sample = run.samples[-1]
-    phase = sample.phase or "ignored"
+    phase: str = sample.phase or "ignored"
     if sample.error is not None:
         return f"measurement error: {sample.error} !"
     state = run.sprt

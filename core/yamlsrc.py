@@ -76,7 +76,7 @@ _KIND_OF_TAG = {"null": "null", "bool": "a boolean", "int": "a number", "float":
 class _LocatingLoader(yaml.SafeLoader):
     """A SafeLoader whose aliases carry the alias's own position."""
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: object) -> Node:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             node = super().compose_node(parent, index)

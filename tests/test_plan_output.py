@@ -34,9 +34,9 @@ def test_blast_radius_lines_count_and_name_the_nearest_first() -> None:
     assert "  c299  none" in lines
     assert "  c000  599 downstream: c001, f000, f001, f002, f003, ... 594 more" in lines
     # One line per service in the blast radius, each short: the text grows linearly.
-    radius = lines[lines.index(next(l for l in lines if l.startswith("blast radius"))) + 1 :]
+    radius = lines[lines.index(next(line for line in lines if line.startswith("blast radius"))) + 1 :]
     assert len(radius) == 601
-    assert max(len(l) for l in radius) < 80
+    assert max(len(line) for line in radius) < 80
 
 
 def test_plan_text_size_grows_linearly() -> None:

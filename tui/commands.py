@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from core.events import Event
 from core.planload import load_plan
@@ -16,6 +15,9 @@ from core.problems import InputError, Problem
 from core.state import RolloutState
 from core.yamlsrc import collector_paused
 from tui import printer, runtime
+
+if TYPE_CHECKING:
+    from adapters.journals import SharedJournal
 
 
 def validate(path: Path) -> int:
@@ -141,7 +143,7 @@ def resume(args: argparse.Namespace) -> int:
     return _headless(session, args.json) if args.headless else _console(session)
 
 
-def _open_existing(spec: str) -> tuple[object, str]:
+def _open_existing(spec: str) -> tuple[SharedJournal, str]:
     from adapters.journals import is_url, journal_label, open_journal
 
     if not is_url(spec) and not Path(spec).exists():
@@ -165,11 +167,11 @@ def watch(args: argparse.Namespace) -> int:
     from core.context import initial_state
     from core.fold import folding
 
-    state = initial_state(plan, graph)
+    state = start = initial_state(plan, graph)
     show = HeadlessPrinter(args.json, state)
     stop = threading.Event()
     try:
-        for record, state in folding(state, journal.follow(info.run_id, 0, stop=stop)):
+        for record, state in folding(start, journal.follow(info.run_id, 0, stop=stop)):
             show(state, [record.event])
             if state.finished:
                 stop.set()
@@ -215,11 +217,10 @@ def log(args: argparse.Namespace) -> int:
         what = f"no run {args.run}" if args.run else "no run"
         raise InputError([Problem(path=(), message=f"{what} in this journal", file=label)])
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
-    state = initial_state(plan, graph)
+    state = before = initial_state(plan, graph)
     if not args.json:
         print(f"run {info.run_id}  rollout {info.rollout}  plan {info.plan_path}  started {info.created} by {info.operator}")
-    before = state
-    for record, state in folding(state, journal.records(info.run_id)):
+    for record, state in folding(before, journal.records(info.run_id)):
         if args.json:
             print(printer.json_line({"seq": record.seq, **printer.event_json(record.event, before)}))
             continue

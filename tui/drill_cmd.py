@@ -85,7 +85,7 @@ def _raise_storage(exc: JournalError) -> None:
 def _console() -> Callable[[DrillRunner], Scorecard] | None:
     """The console's drill mode, `tui.app.run_drill_console(runner) -> Scorecard`, if built."""
     try:
-        from tui.app import run_drill_console  # type: ignore[attr-defined]
+        from tui.app import run_drill_console
     except ImportError:
         print("the console's drill mode is not available in this build; running headless", file=sys.stderr)
         return None

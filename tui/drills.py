@@ -176,7 +176,7 @@ class DrillRunner:
                 item.fired_at = self.clock.now()  # once: later batches must not fire it again
                 self.engine.schedule(item.fired_at, self._timer(item, armed=True))
 
-    def _timer(self, item: Pending, armed: bool = False):  # noqa: ANN202 - an engine callback
+    def _timer(self, item: Pending, armed: bool = False) -> Callable[[], Awaitable[list[Event]]]:
         async def fire() -> list[Event]:
             return await self._fire(item) if armed or item.fired_at is None else []
 
@@ -197,7 +197,7 @@ class DrillRunner:
             self.engine.schedule(now + lasts, self._clearer(item, fault))
         return [FaultInjected(at=now, fault=self._record(item, fault, cleared=False))]
 
-    def _clearer(self, item: Pending, fault: dict[str, Any]):  # noqa: ANN202 - an engine callback
+    def _clearer(self, item: Pending, fault: dict[str, Any]) -> Callable[[], Awaitable[list[Event]]]:
         async def clear() -> list[Event]:
             now = self.clock.now()
             assert self.injector is not None

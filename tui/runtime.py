@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, NamedTuple, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, NamedTuple, Sequence
 
 from adapters.clock import RealClock
 from adapters.journal_chain import ChainCheck
@@ -96,7 +96,7 @@ class Adapters(NamedTuple):
     flags: FlagService
     router: Router
     metrics: MetricSource
-    close: Callable[[], Awaitable[None]] | None
+    close: Callable[[], Coroutine[Any, Any, None]] | None
     """Closes the real adapters' HTTP clients (None for the simulated world)."""
 
 
@@ -118,15 +118,14 @@ def connect(
 def assemble(
     state: RolloutState, *, plan: Plan, graph: RolloutGraph, info: RunInfo, journal: SharedJournal,
     clock: Clock, lease: Lease | None, adapters: Adapters, interactive: bool, resuming: bool,
-    opening: Sequence[Event] = (), command_timeout: float | None = None, backlog: Backlog | None = None,
+    opening: Sequence[Event] = (), command_timeout: float = 10.0, backlog: Backlog | None = None,
 ) -> Session:
     """The one place an `Engine` is put together with its adapters, journal, clock and lease:
     a new run, a resumed one, a drill and the stack demo all come through here."""
     engine = Engine(
         state, clock=clock, journal=journal, run_id=info.run_id,
         flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
-        interactive=interactive, lease=lease, opening=opening,
-        **({} if command_timeout is None else {"command_timeout": command_timeout}),
+        interactive=interactive, lease=lease, opening=opening, command_timeout=command_timeout,
     )
     return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
                    close_adapters=adapters.close, backlog=backlog)
@@ -140,7 +139,7 @@ def _sim_state_path(journal: str | Path, run_id: str) -> Path:
 
 
 def _refuse_unkept_cohorts(plan: Plan, graph: RolloutGraph, text: str, file: str, router: object,
-                           close: Callable[[], Awaitable[None]] | None) -> None:
+                           close: Callable[[], Coroutine[Any, Any, None]] | None) -> None:
     """Before anything is journaled or set: refuse a lockstep group whose router does not keep
     each user on one side across its routes (`adapters.environment.cohort_refusals`), as bad input."""
     import asyncio
@@ -292,7 +291,8 @@ def replay(
         kept = Backlog(expected=journal.last_seq(info.run_id))
     count = 0
     stream = journal.checked_records(check) if check is not None else journal.records(info.run_id, after=seq)
-    for record, state in folding(state, stream):
+    start = state
+    for record, state in folding(start, stream):
         seq = record.seq
         if kept is not None:
             kept.add(state, record.event)

@@ -80,14 +80,14 @@ def stack_main(args: argparse.Namespace) -> int:
         print(f"stack: starting PostgreSQL, Unleash, HAProxy, the sim services and Prometheus in {folder} ...",
               flush=True)
         try:
-            stack = stk.up(folder, template=args.template or stk.TEMPLATE, node_dir=args.node_dir)
+            running = stk.up(folder, template=args.template or stk.TEMPLATE, node_dir=args.node_dir)
         except stk.StackError as exc:
             print(f"stack: {exc}", file=sys.stderr)
             return 1
-        already = was is not None and was.processes == stack.processes
+        already = was is not None and was.processes == running.processes
         print("stack: already up" if already else f"stack: up in {time.monotonic() - started:.1f} s")
-        _print_stack(stack)
-        print(f"run it:  interlock demo --stack   or   interlock stack exec -- interlock run {stack.plan} "
+        _print_stack(running)
+        print(f"run it:  interlock demo --stack   or   interlock stack exec -- interlock run {running.plan} "
               "--headless --speed 1")
         return 0
     if args.action == "down":

@@ -63,11 +63,11 @@ class JournalFollower:
     def catch_up(self, limit: int | None = None) -> tuple[list[Measured], list[Batch]]:
         """Reduce the records appended since the last call (at most `limit` of them), as a
         console takes them in (see `tui.backlog`): (older measurements, batches)."""
-        state = self.state
+        state = start = self.state
         coming = self.journal.last_seq(self.info.run_id) - self.last_seq
         backlog = Backlog(expected=coming if limit is None else min(coming, limit))
         records = self.journal.records(self.info.run_id, after=self.last_seq)
-        for count, (record, state) in enumerate(folding(state, records), 1):
+        for count, (record, state) in enumerate(folding(start, records), 1):
             self.last_seq = record.seq
             backlog.add(state, record.event)
             if limit is not None and count >= limit:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, cast
 
 from adapters.haproxy import HAProxyRouter
 from adapters.http_retry import RetryPolicy
@@ -107,7 +107,7 @@ class ExposurePoller:
                                    "must hold the Unleash admin token")
             self.unleash = UnleashFlags(load.unleash_url or "", token=token, project=load.unleash_project,
                                         environment=load.unleash_environment, timeout=1.0, policy=ONCE)
-        self.router = HAProxyRouter(load.haproxy_admin, timeout=1.0, policy=ONCE) if self.route_names else None
+        self.router = HAProxyRouter(cast(str, load.haproxy_admin), timeout=1.0, policy=ONCE) if self.route_names else None
         self.stats: dict[str, Any] = {"reads": 0, "errors": 0, "last_error": ""}
         server.load_stats["poller"] = self.stats
         if self.flag_names or self.route_names:

@@ -239,9 +239,10 @@ def _joint_segments(
             per_group.append(_interval_segments(0.0, 1.0, True, members))
     joint: list[tuple[float, dict[str, str]]] = []
     for combo in itertools.product(*per_group):
-        prob, seen = 1.0, {}
-        for p, assignment in combo:
-            prob *= p
+        prob: float = 1.0
+        seen: dict[str, str] = {}
+        for share, assignment in combo:
+            prob *= share
             seen.update(assignment)
         joint.append((prob, seen))
     return joint

@@ -135,7 +135,7 @@ def _run(server: PgServer, argv: list[str], *, check: bool = True) -> subprocess
         kwargs.update(user=server.run_as, group=pwd.getpwnam(server.run_as).pw_gid, extra_groups=[])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["LC_ALL"] = "C"
-    result = subprocess.run(  # type: ignore[call-overload]  # noqa: S603 - fixed argv, no shell
+    result: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]  # noqa: S603 - fixed argv, no shell
         argv, capture_output=True, text=True, env=env, cwd="/", check=False, timeout=120, **kwargs
     )
     if check and result.returncode != 0:

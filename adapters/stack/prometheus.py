@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from adapters.stack.process import Proc, ServerUnavailable, find_program, free_port, http_get, spawn
 
@@ -30,12 +30,13 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def query(self, promql: str) -> list[dict]:
+    def query(self, promql: str) -> list[dict[str, Any]]:
         """The result list of an instant query (for launchers and tests; adapters use HTTP)."""
         status, body = http_get(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}", timeout=2.0)
         if status != 200:
             return []
-        return json.loads(body).get("data", {}).get("result", [])
+        result: list[dict[str, Any]] = json.loads(body).get("data", {}).get("result", [])
+        return result
 
     def scraped(self) -> set[str]:
         """Targets whose last scrape succeeded."""

@@ -348,7 +348,7 @@ def status(folder: Path = DEFAULT_DIR) -> list[dict[str, Any]]:
     stack = load_state(folder)
     if stack is None:
         return []
-    rows = []
+    rows: list[dict[str, Any]] = []
     pg = _pg(stack)
     if pg is not None:
         rows.append({"name": "postgres", "pid": None, "address": f"127.0.0.1:{pg.port}", "up": pg.running()})

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["ratio", "tail"]
 
@@ -104,7 +104,7 @@ def _check(errors: int, requests: int) -> None:
         raise ValueError(f"need 0 <= errors <= requests, got {errors} of {requests}")
 
 
-def _settle(state: MixtureState, llrs: tuple[float, ...], **counts: int) -> MixtureState:
+def _settle(state: MixtureState, llrs: tuple[float, ...], **counts: Any) -> MixtureState:
     new = replace(state, llrs=llrs, updates=state.updates + 1, **counts)
     return replace(new, crossed=new.llr >= state.bound)
 

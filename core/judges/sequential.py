@@ -181,7 +181,9 @@ def _quiet_steps(lo_e: int, top: int, n: int, up: float, down: float, upper: flo
     estimate from the closed form is confirmed with the very comparison the
     step-by-step programme makes, so both agree exactly.
     """
-    llr = lambda e, at: e * up + (at - e) * down  # noqa: E731
+    def llr(e: float, at: float) -> float:
+        return e * up + (at - e) * down
+
     k = min(
         math.floor(lo_e + (lower - lo_e * up) / down) - n,
         math.floor(top + 1 + (upper - (top + 1) * up) / down) - n,
@@ -297,7 +299,7 @@ def calibrated_bounds(p0: float, p1: float, alpha: float, beta: float) -> tuple[
             lambda u: operating_characteristic(p0, p1, u, lower, p0)[0], upper, up, alpha
         )
         lower = _least_bound(
-            lambda l: operating_characteristic(p0, p1, upper, l, p1)[1], lower, down, beta
+            lambda low: operating_characteristic(p0, p1, upper, low, p1)[1], lower, down, beta
         )
         if operating_characteristic(p0, p1, upper, lower, p0)[0] <= alpha:
             break

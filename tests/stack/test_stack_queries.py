@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from test_stack_prometheus import QUERIES, prom  # noqa: F401 - the module's fixture
 
 from adapters.journal_sqlite import SqliteJournal

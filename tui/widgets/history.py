@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from core.events import Event, Measured
-from core.gates import classify
+from core.judges.measure import classify
 from core.state import Context
 
 
