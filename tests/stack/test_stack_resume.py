@@ -84,7 +84,7 @@ def test_a_weight_changed_by_hand_while_down_makes_resume_hold_for_the_operator(
 
     resumed = cli("resume", "--headless", "--journal", str(journal), env=cli_env(real_stack))
     assert resumed.returncode == 3, resumed.stdout[-3000:] + resumed.stderr  # waiting for the operator
-    assert "state differs from the journal: ranker reads 7% (journal 50%)" in resumed.stdout
+    assert "state differs from the journal: route ranker reads 7% (journal 50%)" in resumed.stdout
     assert "held" in resumed.stdout
     # nothing was forced back or moved on: the servers read exactly as they were left
     assert read_back(real_stack) == {"flag:features-v32": 100.0, "flag:embedder-v3": 50.0, "flag:ranker-v6": 50.0,
