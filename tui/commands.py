@@ -36,7 +36,11 @@ def show_plan(path: Path, *, as_json: bool) -> int:
         plan, source = load_plan(path)
         graph = compile_plan(plan, source)
     if as_json:
-        print(printer.json_block(graph.to_json()))
+        out = printer.json_block_bytes(graph.to_json())
+        sys.stdout.flush()
+        sys.stdout.buffer.write(out)  # bytes straight out: no str copy of hundreds of MB
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
     else:
         from tui.plan_text import render_plan
 

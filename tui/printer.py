@@ -203,10 +203,16 @@ def json_block(obj: Any) -> str:
     lists and mappings orjson writes the same bytes except that it leaves
     non-ASCII text and DEL unescaped, so output holding those is written by
     `json` instead. (Floats may be spelled differently: not for them.)"""
+    return json_block_bytes(obj).decode("ascii")
+
+
+def json_block_bytes(obj: Any) -> bytes:
+    """`json_block` as ASCII bytes, for output too large to copy into a str and back
+    (`plan --json` of a 10,000-service plan is ~500 MB)."""
     try:
         out = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
     except TypeError:
-        return json.dumps(obj, indent=2)
+        return json.dumps(obj, indent=2).encode("ascii")
     if out.isascii() and b"\x7f" not in out:
-        return out.decode("ascii")
-    return json.dumps(obj, indent=2)
+        return out
+    return json.dumps(obj, indent=2).encode("ascii")
