@@ -37,10 +37,14 @@ def show_plan(path: Path, *, as_json: bool) -> int:
         graph = compile_plan(plan, source)
     if as_json:
         out = printer.json_block_bytes(graph.to_json())
-        sys.stdout.flush()
-        sys.stdout.buffer.write(out)  # bytes straight out: no str copy of hundreds of MB
-        sys.stdout.buffer.write(b"\n")
-        sys.stdout.buffer.flush()
+        buffer = getattr(sys.stdout, "buffer", None)  # none when stdout is a StringIO
+        if buffer is None:
+            print(out.decode("ascii"))
+        else:
+            sys.stdout.flush()
+            buffer.write(out)  # bytes straight out: no str copy of hundreds of MB
+            buffer.write(b"\n")
+            buffer.flush()
     else:
         from tui.plan_text import render_plan
 
