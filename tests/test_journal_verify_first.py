@@ -235,9 +235,9 @@ def test_audit_verify_checks_an_anchor_given_on_the_command_line(
 ) -> None:
     journal = whole_run(tmp_path)
     assert main(["runs", "--journal", str(journal), "--json"]) == 0
-    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    [row] = json.loads(capsys.readouterr().out)
     assert set(row) == {"run", "rollout", "phase", "driver", "started", "operator", "head"}
-    assert row["phase"] == "completed" and row["driver"] == ""
+    assert row["phase"] == "completed" and row["driver"] is None
     args = ["audit", "verify", "--journal", str(journal), "--run", row["run"]]
     assert main([*args, "--anchor", row["head"]]) == 0
     assert "anchored at record" in capsys.readouterr().out

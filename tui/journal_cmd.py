@@ -22,7 +22,7 @@ from tui import printer, runtime
 def add_parsers(sub: Any) -> None:
     """The `runs` and `journal` subcommands."""
     rn = sub.add_parser("runs", help="every run in the journal: phase, driver, start, operator, chain head")
-    rn.add_argument("--json", action="store_true", help="one JSON object per run")
+    rn.add_argument("--json", action="store_true", help="one JSON array, an object per run")
     rn.add_argument("--journal", default=None, metavar="PATH|URL")
     jn = sub.add_parser("journal", help="journal maintenance")
     jsub = jn.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
@@ -43,28 +43,35 @@ def _open(spec: str) -> SharedJournal:
     return journal  # type: ignore[return-value]
 
 
+def run_rows(journal: SharedJournal) -> list[dict[str, Any]]:
+    """Each run as `runs --json` prints it (DESIGN.md's keys, and its chain head). `driver`
+    is the live lease holder (`operator@host pid N`), or None when nobody drives the run."""
+    rows = []
+    for info in journal.runs():
+        state = runtime.replay(journal, info).state
+        rows.append({
+            "run": info.run_id, "rollout": info.rollout, "phase": state.effective_phase,
+            "driver": journal.driver(info.run_id) or None, "started": info.created,
+            "operator": info.operator, "head": head_text(journal.head(info.run_id)),
+        })
+    return rows
+
+
 def runs_main(args: argparse.Namespace) -> int:
     journal = _open(args.journal or runtime.default_journal())
     try:
-        rows = []
-        for info in journal.runs():
-            state = runtime.replay(journal, info).state
-            rows.append({
-                "run": info.run_id, "rollout": info.rollout, "phase": state.effective_phase,
-                "driver": journal.driver(info.run_id), "started": info.created,
-                "operator": info.operator, "head": head_text(journal.head(info.run_id)),
-            })
+        rows = run_rows(journal)
     finally:
         journal.close()
     if args.json:
-        for row in rows:
-            print(printer.json_line(row))
+        print(printer.json_block(rows))
         return 0
     if not rows:
         print("no runs in this journal")
     for row in rows:
         driver = row["driver"] or "no live driver"
-        print(f"{row['run']}  {row['phase']:<12} started {row['started']} by {row['operator']}  driver: {driver}")
+        print(f"{row['run']}  {row['rollout']}  {row['phase']:<12} started {row['started']} by {row['operator']}"
+              f"  driver: {driver}")
         print(f"    head {row['head']}")
     return 0
 
