@@ -48,6 +48,9 @@ in the bake's measurements (`core.coverage`); an answer may take the command tim
 MAX_VIRTUAL_HOLD_RETRIES = 40
 """On a virtual clock with nothing else scheduled, give up waiting for an adapter after this."""
 
+TAIL_BASELINE_WINDOW = 60.0
+"""Seconds of baseline traffic a quantile gate places the baseline's quantile on, at least."""
+
 
 def _safe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
@@ -354,12 +357,15 @@ class Engine:
         metric source that cannot count them gives the two quantiles only."""
         at, query = self.clock.now(), self.metrics.query
         value = await query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at)
-        baseline = await query(cmd.metric, cmd.service, cmd.baseline_version, cmd.window, at)
+        # The baseline's quantile over at least a minute: a short window of a quiet baseline
+        # cannot place its p99, and the baseline changes slowly.
+        base_window = max(cmd.window, TAIL_BASELINE_WINDOW)
+        baseline = await query(cmd.metric, cmd.service, cmd.baseline_version, base_window, at)
         data = base_data = None
         if baseline is not None and baseline == baseline:
             threshold = baseline * (1.0 + cmd.margin)
             slow = await self.metrics.exceedances(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at, threshold)
-            base_requests = await query("requests", cmd.service, cmd.baseline_version, cmd.window, at)
+            base_requests = await query("requests", cmd.service, cmd.baseline_version, base_window, at)
             if slow is not None and base_requests is not None and base_requests == base_requests:
                 data, base_data = [float(slow[0]), float(slow[1]), threshold], [float(base_requests)]
         return Measured(

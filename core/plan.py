@@ -73,6 +73,10 @@ class Stage(Strict):
 StageSpec = Annotated[float, Field(gt=0, le=100)] | Stage
 
 
+ANYTIME_INTERVAL = 10.0
+"""The default interval of sequential and quantile gates (others: 30 s)."""
+
+
 def quantile_of(metric: str) -> float | None:
     """0.99 for `latency_p99`, 0.999 for `latency_p999`, 0.5 for `latency_p50`; else None."""
     head, _, tail = metric.rpartition("_p")
@@ -162,12 +166,17 @@ class Gate(Strict):
     def _default_judge(cls, data: object) -> object:
         """A canary-versus-baseline gate on an error rate or a latency quantile is judged by a
         test that accounts for sample size, unless the plan names a judge."""
-        if isinstance(data, dict) and "judge" not in data and data.get("compare") == "baseline":
+        if not isinstance(data, dict):
+            return data
+        if "judge" not in data and data.get("compare") == "baseline":
             metric = str(data.get("metric", ""))
             if metric == "error_rate":
-                return {**data, "judge": "sequential"}
-            if quantile_of(metric) is not None:
-                return {**data, "judge": "quantile"}
+                data = {**data, "judge": "sequential"}
+            elif quantile_of(metric) is not None:
+                data = {**data, "judge": "quantile"}
+        if "interval" not in data and data.get("judge") in ("sequential", "quantile"):
+            # An anytime-valid test loses nothing by looking often, and stops sooner.
+            data = {**data, "interval": ANYTIME_INTERVAL}
         return data
 
     @property
