@@ -31,7 +31,7 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from adapters.weights import percent_of, ratio
-from core.ports import AdapterError, TargetReading
+from core import AdapterError, TargetReading
 
 MAX_SLOTS = 200
 

@@ -26,9 +26,9 @@ from adapters.gateway_api import GatewayRouter, HTTPRouteRef
 from adapters.haproxy import Backend, HAProxyRouter
 from adapters.prometheus import PrometheusMetrics, render
 from adapters.unleash import UnleashFlags
-from core.clock import Clock
-from core.ports import AdapterError, FlagService, MetricSource, Router, TargetReading
-from core.problems import InputError, Path, Problem, SourceMap, located
+from core import Clock
+from core import AdapterError, FlagService, MetricSource, Router, TargetReading
+from core import InputError, Problem, ProblemPath, SourceMap, located
 
 Closer = Callable[[], Coroutine[Any, Any, None]]
 
@@ -89,7 +89,7 @@ class _Builder:
         self.environ = environ
         self.problems: list[Problem] = []
 
-    def problem(self, path: Path, message: str) -> None:
+    def problem(self, path: ProblemPath, message: str) -> None:
         self.problems.append(located(self.source, ("environment", *path), message))
 
     def need(self, section: str, env: Any, field: str, why: str) -> Any:

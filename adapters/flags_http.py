@@ -34,7 +34,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
-from core.ports import AdapterError, TargetReading
+from core import AdapterError, TargetReading
 
 
 class HttpFlags:

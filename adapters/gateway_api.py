@@ -35,7 +35,7 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from adapters.weights import percent_of, split
-from core.ports import AdapterError, TargetReading
+from core import AdapterError, TargetReading
 
 GROUP_VERSION = "gateway.networking.k8s.io/v1"
 CONFLICT_RETRIES = 3

@@ -34,8 +34,8 @@ from typing import Mapping
 
 from adapters.http_retry import RetryPolicy, Retryable, retrying
 from adapters.weights import percent_of, split
-from core.cohorts import COHORT_HEADER
-from core.ports import AdapterError, TargetReading
+from core import COHORT_HEADER
+from core import AdapterError, TargetReading
 
 TOTAL = 100
 HASHED = ("hdr",)

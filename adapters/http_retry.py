@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
 import httpx
 
-from core.ports import AdapterError
+from core import AdapterError
 
 T = TypeVar("T")
 

@@ -32,8 +32,8 @@ import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from adapters.journal_codec import JournalError, _decode, _encode, _quote, chain_hash, mac
-from core.ports import RunInfo
+from adapters.journal_codec import JournalError, decode_body, encode_body, quote_json, chain_hash, mac
+from core import RunInfo
 
 AUDIT_KEY_ENV = "INTERLOCK_AUDIT_KEY"
 
@@ -121,17 +121,17 @@ def _fact_value(name: str, info: RunInfo) -> object:
 
 def run_facts(info: RunInfo) -> str:
     """The `facts` column of a run: a digest of each fact, as compact JSON."""
-    return _encode({name: hashlib.sha256(_encode(_fact_value(name, info)).encode("ascii")).hexdigest() for name in FACTS})
+    return encode_body({name: hashlib.sha256(encode_body(_fact_value(name, info)).encode("ascii")).hexdigest() for name in FACTS})
 
 
 def genesis(run_id: str, facts: str, seal: str, key: bytes | None) -> str:
     """The hash record 1 follows: the run's facts under its seal."""
-    return mac(key, _encode(["interlock run", run_id, seal, facts]))
+    return mac(key, encode_body(["interlock run", run_id, seal, facts]))
 
 
 def head_mac(run_id: str, seq: int, last_hash: str, key: bytes | None) -> str:
     """What seals the run's head (last seq and hash) against being moved."""
-    return mac(key, _encode(["interlock head", run_id, seq, last_hash]))
+    return mac(key, encode_body(["interlock head", run_id, seq, last_hash]))
 
 
 class ChainRow(NamedTuple):
@@ -196,7 +196,7 @@ class ChainCheck:
             )
         self.prev = genesis(rid, run.facts, run.seal, self.key)
         self.seq = 0
-        self._rid = _quote(rid)  # quoted once: every record's hash starts with it
+        self._rid = quote_json(rid)  # quoted once: every record's hash starts with it
 
     def _bad(self, seq: int, what: str) -> JournalDamaged:
         return JournalDamaged(f"run {self.run_id}: record {seq} {what}", self.run_id, seq)
@@ -212,7 +212,7 @@ class ChainCheck:
         if chain_hash(prev_hash, self._rid, seq, operator, body, self.key) != digest:
             raise self._bad(seq, "was changed (hash mismatch)")
         try:
-            data = _decode(body)
+            data = decode_body(body)
             ok = type(data) is dict and data.get("kind") == kind and (
                 at == data.get("at") or _same_at(at, data.get("at"))
             )

@@ -26,7 +26,7 @@ import orjson
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from core.events import Event, adopt_event
+from core import Event, adopt_event
 
 
 SCHEMA_VERSION = 2
@@ -45,11 +45,11 @@ class JournalIOError(JournalError):
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-_encode = _ENCODER.encode
+encode_body = _ENCODER.encode
 _quote_ascii = json.encoder.encode_basestring_ascii  # what _ENCODER writes for a str
 
 
-def _decode(body: str) -> Any:
+def decode_body(body: str) -> Any:
     """A record body as Python data. orjson is several times faster than `json` for the
     replay of long journals; it refuses the NaN and Infinity tokens `json` writes for a
     metric that answered NaN, and those bodies go through `json`."""
@@ -62,24 +62,24 @@ def _decode(body: str) -> Any:
 def encode_event(event: Event) -> str:
     """The record body for `event`: compact, deterministic JSON of `to_dict()`."""
     try:
-        return _encode(event.to_dict())
+        return encode_body(event.to_dict())
     except (TypeError, ValueError) as exc:
         raise JournalError(f"cannot encode a {event.kind!r} event: {exc}") from None
 
 
 def decode_event(body: str) -> Event:
     """The event a record body holds. Raises ValueError/KeyError/TypeError on a bad body."""
-    data = _decode(body)
+    data = decode_body(body)
     if not isinstance(data, dict):
         raise TypeError("a record body must be a JSON object")
     return adopt_event(data)
 
 
 class _Quoted(str):
-    """A string already written as a JSON string (`_quote`), so `chain_hash` copies it."""
+    """A string already written as a JSON string (`quote_json`), so `chain_hash` copies it."""
 
 
-def _quote(text: str) -> _Quoted:
+def quote_json(text: str) -> _Quoted:
     return _Quoted(_quote_ascii(text))
 
 
@@ -89,13 +89,13 @@ def chain_hash(
     """The hash that links a record to the one before it (see the module docstring):
     SHA-256, or HMAC-SHA256 under the run's audit key (`adapters.journal_chain`).
 
-    The material is `_encode([prev_hash, run_id, seq, operator, body])`, written out
+    The material is `encode_body([prev_hash, run_id, seq, operator, body])`, written out
     here with the encoder's own C string quoting: byte for byte the same (a test
     checks), without the encoder's per-call overhead, once per record of a replay.
-    `run_id` may come pre-quoted (`_quote`)."""
+    `run_id` may come pre-quoted (`quote_json`)."""
     rid = run_id if type(run_id) is _Quoted else _quote_ascii(run_id)
     if type(seq) is not int:
-        return mac(key, _encode([prev_hash, str(run_id), seq, operator, body]))
+        return mac(key, encode_body([prev_hash, str(run_id), seq, operator, body]))
     data = f"[{_quote_ascii(prev_hash)},{rid},{seq},{_quote_ascii(operator)},{_quote_ascii(body)}]".encode("ascii")
     return _sha256(data).hexdigest() if key is None else hmac.digest(key, data, "sha256").hex()
 

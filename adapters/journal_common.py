@@ -26,8 +26,8 @@ from adapters.journal_chain import (
     seal_for,
 )
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, NewRecord, chain_records, decode_event
-from core.events import Event, adopt_event
-from core.ports import Record, RunInfo
+from core import Event, adopt_event
+from core import Record, RunInfo
 
 PAGE = 2000
 """Records per keyset page in `records` and `verify`."""

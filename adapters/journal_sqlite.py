@@ -37,8 +37,8 @@ from adapters.journal_chain import JournalDamaged
 from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon, NotText
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
 from adapters.lease import FileLease, acquire_file_lease, file_lease_holder, target_lease_name
-from core.events import Event, ExposureApplied
-from core.ports import Record, RunInfo
+from core import Event, ExposureApplied
+from core import Record, RunInfo
 
 __all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from adapters.journal_chain import ChainCheck, JournalDamaged, Verdict, audit_key_from_env
 from adapters.journal_codec import JournalError
 from adapters.journal_sqlite import SqliteJournal
-from core.ports import Journal, Lease, Record
+from core import Journal, Lease, Record
 
 __all__ = [
     "AUDIT_BAD_INPUT",

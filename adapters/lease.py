@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from core.ports import LeaseHeld, LeaseLost
+from core import LeaseHeld, LeaseLost
 
 if TYPE_CHECKING:
     import psycopg

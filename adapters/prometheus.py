@@ -34,9 +34,9 @@ from typing import Any, Mapping
 import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
-from core.clock import Clock
-from core.durations import format_duration, parse_duration
-from core.ports import AdapterError, ConfigurationError
+from core import Clock
+from core import format_duration, parse_duration
+from core import AdapterError, ConfigurationError
 
 
 def fmt_window(seconds: float) -> str:

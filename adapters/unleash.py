@@ -53,7 +53,7 @@ import httpx
 
 from adapters.http_retry import HttpClient, RetryPolicy
 from adapters.weights import fmt_percent
-from core.ports import AdapterError, TargetReading
+from core import AdapterError, TargetReading
 
 STRATEGY = "flexibleRollout"
 TITLE = "interlock"

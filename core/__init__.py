@@ -1,0 +1,88 @@
+"""interlock's core, as the console, the command line and the adapters use it.
+
+Pure: plan loading and compiling, the reducer and the fold over a journal, the
+engine, the operator action table, events, state, clocks and the ports the
+adapters implement. Import these names from `core`; the modules behind them
+are free to move. (Inside `core`, modules import each other directly.)
+"""
+
+from __future__ import annotations
+
+from core.actions import ACTIONS, ALL_VERBS, BY_NAME, Action, available, awaiting_approval, help_rows, why_not
+from core.clock import Clock, HeldClock, VirtualClock
+from core.cohorts import COHORT_HEADER
+from core.context import build_context, initial_state
+from core.drill import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
+from core.durations import format_duration, parse_duration
+from core.engine import Engine, safe_message
+from core.events import (
+    Abandoned,
+    Adopted,
+    CommandFailed,
+    Event,
+    ExposureApplied,
+    ExposureRead,
+    FaultInjected,
+    GateMisconfigured,
+    MeasurementGap,
+    Measured,
+    OperatorAction,
+    OperatorVerb,
+    Resumed,
+    RolloutStarted,
+    Tick,
+    adopt_event,
+)
+from core.fold import fold, folding, steps
+from core.graph import Precedence, RolloutGraph
+from core.inputs import read_input, seed_problem, shown_path, speed_problem
+from core.judges.analysis import analyze, render_text
+from core.judges.drift import psi
+from core.judges.measure import classify as classify_measurement
+from core.order import classify as classify_edge
+from core.order import compile_plan, mismatches, reads
+from core.plan import Contracts, Gate, Plan, Service, SimService, SimVersion
+from core.planload import load_plan, parse_plan
+from core.ports import (
+    AdapterError,
+    ConfigurationError,
+    FaultInjector,
+    FlagService,
+    Journal,
+    Lease,
+    LeaseHeld,
+    LeaseLost,
+    MetricSource,
+    Record,
+    Router,
+    RunInfo,
+    TargetReading,
+)
+from core.preflight import Found, Refused, Report, judge, read_targets
+from core.problems import InputError, Problem, SourceMap, located
+from core.problems import Path as ProblemPath
+from core.reducer import reduce
+from core.rollback import abort_order, rollback_cascade
+from core.scorecard import Scorecard, score
+from core.state import Context, RolloutState
+from core.verdict import of_event as verdict_of_event
+from core.verdict import of_sample
+from core.yamlsrc import collector_paused
+
+__all__ = [
+    "Abandoned", "abort_order", "Action", "ACTIONS", "AdapterError", "adopt_event", "Adopted",
+    "ALL_VERBS", "analyze", "available", "awaiting_approval", "build_context", "BY_NAME",
+    "classify_edge", "classify_measurement", "Clock", "COHORT_HEADER", "collector_paused",
+    "CommandFailed", "compile_plan", "ConfigurationError", "Context", "Contracts", "Engine",
+    "Event", "ExposureApplied", "ExposureRead", "Fault", "FaultInjected", "FaultInjector",
+    "FlagService", "fold", "folding", "format_duration", "Found", "Gate", "GateMisconfigured",
+    "HeldClock", "help_rows", "initial_state", "InputError", "Journal", "judge", "Lease",
+    "LeaseHeld", "LeaseLost", "load_drill", "load_plan", "LoadedDrill", "located", "Measured",
+    "MeasurementGap", "MetricSource", "mismatches", "of_sample", "OperatorAction", "OperatorStep",
+    "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
+    "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "render_text",
+    "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
+    "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
+    "Service", "shown_path", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
+    "TargetReading", "Tick", "Trigger", "verdict_of_event", "VirtualClock", "why_not",
+]

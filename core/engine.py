@@ -52,7 +52,7 @@ TAIL_BASELINE_WINDOW = 60.0
 """Seconds of baseline traffic a quantile gate places the baseline's quantile on, at least."""
 
 
-def _safe(exc: BaseException) -> str:
+def safe_message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, AdapterError) else f"{type(exc).__name__}: {text}"
 
@@ -285,7 +285,7 @@ class Engine:
             exposures, targets = await self._read(tuple(self.state.ctx.graph.moving))
             event = ExposureRead(at=self.clock.now(), cmd_id=0, exposures=exposures, targets=targets)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is reported, not raised
-            event = ExposureRead(at=self.clock.now(), cmd_id=0, error=_safe(exc))
+            event = ExposureRead(at=self.clock.now(), cmd_id=0, error=safe_message(exc))
         await self._ingest([event])
 
     # -- commands -------------------------------------------------------
@@ -320,12 +320,12 @@ class Engine:
             except ConfigurationError as exc:  # not the canary's fault: the rollout holds
                 return GateMisconfigured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - a metric failure is a gate error
-                return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=_safe(exc))
+                return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=safe_message(exc))
         if isinstance(cmd, ReadExposure):
             try:
                 exposures, targets = await self._read(cmd.services)
             except Exception as exc:  # noqa: BLE001
-                return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=_safe(exc))
+                return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=safe_message(exc))
             return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, exposures=exposures, targets=targets)
         raise TypeError(f"unknown command {cmd!r}")
 
@@ -386,7 +386,7 @@ class Engine:
         )
 
     def _failure(self, cmd: Command, exc: BaseException) -> Event:
-        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else _safe(exc)
+        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else safe_message(exc)
         if isinstance(cmd, Measure):
             return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=reason)
         if isinstance(cmd, ReadExposure):

@@ -16,7 +16,7 @@ event of thousands of random runs.
 
 from __future__ import annotations
 
-from core import gates as gate_rules
+import core.gates as gate_rules
 from core.commands import Command, Measure
 from core.events import Measured, Tick
 from core.evolve import evolve

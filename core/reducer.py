@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from core.evolve import evolve
 
-from core import gates as gate_rules
+import core.gates as gate_rules
 from core.commands import Command, Measure, ReadExposure, SetExposure
 from core.events import (
     Abandoned,

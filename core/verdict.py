@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from core import gates as gate_rules
+import core.gates as gate_rules
 from core.events import Measured
 from core.gates import GateRun
 from core.judges.mixture import MixtureState

@@ -527,10 +527,10 @@ def test_the_fast_chain_material_is_the_encoders_byte_for_byte(
     prev: str, run_id: str, seq: int, operator: str, body: str
 ) -> None:
     """`chain_hash` writes its JSON array by hand for speed; it must hash exactly what the
-    documented encoding (`_encode([prev, run_id, seq, operator, body])`) gives."""
-    from adapters.journal_codec import _encode, _quote, chain_hash, mac
+    documented encoding (`encode_body([prev, run_id, seq, operator, body])`) gives."""
+    from adapters.journal_codec import encode_body, quote_json, chain_hash, mac
 
-    expected = mac(None, _encode([prev, run_id, seq, operator, body]))
+    expected = mac(None, encode_body([prev, run_id, seq, operator, body]))
     assert chain_hash(prev, run_id, seq, operator, body) == expected
-    assert chain_hash(prev, _quote(run_id), seq, operator, body) == expected
-    assert chain_hash(prev, run_id, seq, operator, body, b"k") == mac(b"k", _encode([prev, run_id, seq, operator, body]))
+    assert chain_hash(prev, quote_json(run_id), seq, operator, body) == expected
+    assert chain_hash(prev, run_id, seq, operator, body, b"k") == mac(b"k", encode_body([prev, run_id, seq, operator, body]))

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.judges.analysis import analyze, render_text
-from core.inputs import read_input, shown_path
-from core.planload import load_plan
-from core.problems import InputError, Problem
+from core import analyze, render_text
+from core import read_input, shown_path
+from core import load_plan
+from core import InputError, Problem
 
 
 def analyze_main(plan_path: Path, gate_name: str, measurements: Path, *, as_json: bool) -> int:

@@ -26,10 +26,10 @@ from typing import ClassVar
 from textual.app import App
 from textual.content import Content
 
-from core.actions import ACTIONS, ALL_VERBS, BY_NAME, available, why_not
-from core.context import initial_state
-from core.events import Event, OperatorAction
-from core.state import RolloutState
+from core import ACTIONS, ALL_VERBS, BY_NAME, available, why_not
+from core import initial_state
+from core import Event, OperatorAction
+from core import RolloutState
 from tui import printer, runtime
 from tui.backlog import Batch
 from tui.screens.confirm import CascadeScreen, QuitScreen

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from core.events import Event, Measured
-from core.state import RolloutState
+from core import Event, Measured
+from core import RolloutState
 
 Batch = tuple[RolloutState, tuple[Event, ...]]
 """A state after one journal record (or a run of them), and their events."""

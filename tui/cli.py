@@ -24,17 +24,17 @@ from typing import Sequence
 
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_codec import JournalError, JournalIOError
-from core.ports import LeaseHeld, LeaseLost
-from core.preflight import Refused
-from core.problems import InputError
-from core.state import RolloutState
+from core import LeaseHeld, LeaseLost
+from core import Refused
+from core import InputError
+from core import RolloutState
 
 EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
 EXIT_DAMAGED, EXIT_IO = 5, 6
 EXIT_REFUSED, EXIT_TAKEN = 7, 8
 
 
-def _exit_for(state: RolloutState) -> int:
+def exit_code_for(state: RolloutState) -> int:
     if state.phase == "completed":
         return EXIT_OK
     if state.phase in ("rolled_back", "aborted"):
@@ -147,7 +147,7 @@ def _fail(problems: Sequence[object]) -> int:
 
 def _argument_problems(args: argparse.Namespace) -> list[str]:
     """Values argparse accepts but no run can use (`--speed nan`, `--seed 2**64`)."""
-    from core.inputs import seed_problem, speed_problem
+    from core import seed_problem, speed_problem
 
     problems = []
     speed = getattr(args, "speed", None)

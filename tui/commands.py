@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from core.events import Event
-from core.planload import load_plan
-from core.order import compile_plan
-from core.problems import InputError, Problem
-from core.state import RolloutState
-from core.yamlsrc import collector_paused
+from core import Event
+from core import load_plan
+from core import compile_plan
+from core import InputError, Problem
+from core import RolloutState
+from core import collector_paused
 from tui import printer, runtime
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class HeadlessPrinter:
 def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int:
     """The end summary, with the run's chain head to anchor elsewhere (on stderr with
     `--json`, whose stdout stays the same for the same seed, byte for byte)."""
-    from tui.cli import _exit_for
+    from tui.cli import exit_code_for
     from tui.journal_cmd import head_text
 
     head = f"journal head of run {session.info.run_id}: {head_text(session.journal.head(session.info.run_id))}"
@@ -94,7 +94,7 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int
             print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
         print(head)
     session.journal.close()
-    return _exit_for(state)
+    return exit_code_for(state)
 
 
 def _headless(session: runtime.Session, as_json: bool) -> int:
@@ -151,7 +151,7 @@ def resume(args: argparse.Namespace) -> int:
     return _headless(session, args.json) if args.headless else _console(session)
 
 
-def _open_existing(spec: str) -> tuple[SharedJournal, str]:
+def open_existing(spec: str) -> tuple[SharedJournal, str]:
     from adapters.journals import is_url, journal_label, open_journal
 
     if not is_url(spec) and not Path(spec).exists():
@@ -167,13 +167,13 @@ def watch(args: argparse.Namespace) -> int:
         return watch_console(spec, args.run)
     import threading
 
-    journal, label = _open_existing(spec)
+    journal, label = open_existing(spec)
     info = runtime.choose_run(journal, args.run)
     if info is None:
         raise InputError([Problem(path=(), message="no rollout in this journal", file=label)])
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
-    from core.context import initial_state
-    from core.fold import folding
+    from core import initial_state
+    from core import folding
 
     state = start = initial_state(plan, graph)
     show = HeadlessPrinter(args.json, state)
@@ -192,9 +192,9 @@ def watch(args: argparse.Namespace) -> int:
         print(printer.json_line(printer.summary(state)))
     else:
         print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
-    from tui.cli import _exit_for
+    from tui.cli import exit_code_for
 
-    return _exit_for(state)
+    return exit_code_for(state)
 
 
 def audit(args: argparse.Namespace) -> int:
@@ -206,7 +206,7 @@ def audit(args: argparse.Namespace) -> int:
         if anchor is None or args.run is None:
             why = "needs --run ID" if anchor is not None else "is not SEQ:HASH as `interlock runs` prints a head"
             raise InputError([Problem(path=(), message=f"--anchor {why}", file="<command line>")])
-    journal, _label = _open_existing(args.journal or runtime.default_journal())
+    journal, _label = open_existing(args.journal or runtime.default_journal())
     try:
         code, lines = audit_verify(journal, args.run, anchor)
     finally:
@@ -216,10 +216,10 @@ def audit(args: argparse.Namespace) -> int:
 
 
 def log(args: argparse.Namespace) -> int:
-    from core.context import initial_state
-    from core.fold import folding
+    from core import initial_state
+    from core import folding
 
-    journal, label = _open_existing(args.journal or runtime.default_journal())
+    journal, label = open_existing(args.journal or runtime.default_journal())
     info = runtime.find_run(journal, args.run, unfinished=False)
     if info is None:
         what = f"no run {args.run}" if args.run else "no run"

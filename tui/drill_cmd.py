@@ -20,10 +20,7 @@ from typing import Callable
 
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_codec import JournalError, JournalIOError
-from core.inputs import shown_path
-from core.durations import format_duration
-from core.problems import InputError
-from core.scorecard import Scorecard
+from core import InputError, Scorecard, format_duration, shown_path
 from tui.drills import DrillRunner, prepare_drill
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

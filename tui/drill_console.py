@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from core.scorecard import Scorecard
-from core.state import RolloutState
+from core import Scorecard
+from core import RolloutState
 from tui.app import InterlockApp
 from tui.drills import DrillRunner
 from tui.screens.scorecard import ScorecardScreen

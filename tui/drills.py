@@ -31,15 +31,15 @@ from adapters.clock import RealClock
 from adapters.journals import SharedJournal, is_url, open_journal
 from adapters.sim.model import validate_fault
 from adapters.sim.world import SimWorld
-from core.clock import Clock, VirtualClock
-from core.context import initial_state
-from core.drill import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
-from core.durations import format_duration
-from core.events import Event, FaultInjected, OperatorAction
-from core.ports import AdapterError, FaultInjector, RunInfo
-from core.problems import InputError, located
-from core.scorecard import Scorecard, score
-from core.state import RolloutState
+from core import Clock, VirtualClock
+from core import initial_state
+from core import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
+from core import format_duration
+from core import Event, FaultInjected, OperatorAction
+from core import AdapterError, FaultInjector, RunInfo
+from core import InputError, located
+from core import Scorecard, score
+from core import RolloutState
 from tui.runtime import DEFAULT_JOURNAL, assemble, connect, default_journal, lease_holder, operator_identity
 
 

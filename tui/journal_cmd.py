@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.journals import SharedJournal, is_url, journal_label
-from core.problems import InputError, Problem
+from core import InputError, Problem
 from tui import printer, runtime
 
 
@@ -37,9 +37,9 @@ def head_text(head: tuple[int, str]) -> str:
 
 
 def _open(spec: str) -> SharedJournal:
-    from tui.commands import _open_existing
+    from tui.commands import open_existing
 
-    journal, _ = _open_existing(spec)
+    journal, _ = open_existing(spec)
     return journal  # type: ignore[return-value]
 
 

@@ -8,9 +8,9 @@ colour: it goes into terminals, tickets and CI logs alike.
 
 from __future__ import annotations
 
-from core.graph import Precedence, RolloutGraph
-from core.order import classify, mismatches
-from core.plan import Contracts, Plan
+from core import Precedence, RolloutGraph
+from core import classify_edge, mismatches
+from core import Contracts, Plan
 
 
 def render_plan(plan: Plan, graph: RolloutGraph) -> str:
@@ -124,7 +124,7 @@ def _precedence_words(plan: Plan, edge: Precedence) -> str:
     else:
         producer, consumer = edge.after, edge.before
     why = _edge_words(plan, producer, consumer)
-    if classify(plan, producer, consumer) == "free" and edge.reason == "consumer_first":
+    if classify_edge(plan, producer, consumer) == "free" and edge.reason == "consumer_first":
         why = "either order is safe, but producer first would close a cycle"
     return f"{edge.before} before {edge.after}: {why} ({edge.reason.replace('_', ' ')})"
 
@@ -133,7 +133,7 @@ def _edge_words(plan: Plan, producer: str, consumer: str) -> str:
     """Why the contracts allow the orders they allow along producer → consumer."""
     p, c = plan.services[producer], plan.services[consumer]
     assert p.to is not None and c.to is not None
-    kind = classify(plan, producer, consumer)
+    kind = classify_edge(plan, producer, consumer)
     if kind == "producer_first":
         return (
             f"the old {consumer} {c.from_.version} {_reads(c.from_, p.to, producer)}, "

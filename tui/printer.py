@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from core.durations import format_duration
-from core.events import (
+from core import format_duration
+from core import (
     Abandoned,
     Adopted,
     CommandFailed,
@@ -28,8 +28,8 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
-from core import verdict
-from core.state import RolloutState
+from core import verdict_of_event
+from core import RolloutState
 
 
 def clock_text(state: RolloutState, at: float) -> str:
@@ -78,7 +78,7 @@ def _measured(event: Measured, state: RolloutState, before: RolloutState | None)
         text = f"{head} = {_value(event.value)} (baseline {_value(event.baseline)})"
     else:
         text = f"{head} = {_value(event.value)}"
-    found = verdict.of_event(before, event) if before is not None else None
+    found = verdict_of_event(before, event) if before is not None else None
     if found is None or event.error is not None:
         return text
     gate = state.ctx.gates.get(event.gate)
@@ -92,7 +92,7 @@ def event_json(event: Event, before: RolloutState | None = None) -> dict[str, An
     the numbers behind it) when the state before it is known. Keys are only ever added."""
     out = event.to_dict()
     if before is not None and isinstance(event, Measured):
-        found = verdict.of_event(before, event)
+        found = verdict_of_event(before, event)
         if found is not None:
             out["verdict"] = found.to_json()
             gate = before.ctx.gates.get(event.gate)

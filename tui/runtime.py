@@ -20,19 +20,19 @@ from adapters.clock import RealClock
 from adapters.journal_chain import ChainCheck
 from adapters.journals import SharedJournal, is_url, open_journal
 from adapters.sim.world import SimWorld
-from core.clock import Clock, VirtualClock
-from core.context import initial_state
-from core.engine import Engine
-from core.events import Adopted, Event
-from core.graph import RolloutGraph
-from core.inputs import read_input
-from core.order import compile_plan
-from core.plan import Plan
-from core.planload import parse_plan
-from core.ports import FlagService, Lease, LeaseHeld, MetricSource, Router, RunInfo
-from core.problems import InputError, Problem, SourceMap
-from core.fold import folding
-from core.state import RolloutState
+from core import Clock, VirtualClock
+from core import initial_state
+from core import Engine
+from core import Adopted, Event
+from core import RolloutGraph
+from core import read_input
+from core import compile_plan
+from core import Plan
+from core import parse_plan
+from core import FlagService, Lease, LeaseHeld, MetricSource, Router, RunInfo
+from core import InputError, Problem, SourceMap
+from core import folding
+from core import RolloutState
 from tui.backlog import Backlog
 
 DEFAULT_JOURNAL = Path(".interlock") / "journal.db"

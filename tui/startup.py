@@ -18,16 +18,16 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from core.events import Abandoned
-from core.graph import RolloutGraph
-from core.plan import Plan
-from core.ports import Lease, LeaseHeld, RunInfo
-from core.preflight import Refused, Report, judge, read_targets
-from core.problems import InputError, Problem
+from core import Abandoned
+from core import RolloutGraph
+from core import Plan
+from core import Lease, LeaseHeld, RunInfo
+from core import Refused, Report, judge, read_targets
+from core import InputError, Problem
 
 if TYPE_CHECKING:
     from adapters.journals import SharedJournal
-    from core.state import RolloutState
+    from core import RolloutState
 
 
 def targets_of(plan: Plan, graph: RolloutGraph) -> list[str]:
@@ -148,7 +148,7 @@ def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, r
     """Read every target, and run every gate's query once, through adapters made for this
     read alone, and judge them. `adapters()` gives (flags, router, metrics, close) built in
     the read's own loop."""
-    from core.preflight import Found
+    from core import Found
 
     async def read() -> tuple[list[Found], list[str]]:
         flags, router, metrics, close = adapters()
@@ -162,9 +162,9 @@ def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, r
     try:
         found, query_problems = _run_apart(read)
     except Exception as exc:  # noqa: BLE001 - an unreadable world is a refusal, not a traceback
-        from core.engine import _safe
+        from core import safe_message
 
-        raise Refused([f"interlock: cannot read the flags and routes before starting: {_safe(exc)}"]) from None
+        raise Refused([f"interlock: cannot read the flags and routes before starting: {safe_message(exc)}"]) from None
 
     class Finished:
         def __contains__(self, owner: object) -> bool:
@@ -178,7 +178,7 @@ async def check_queries(plan: Plan, graph: RolloutGraph, metrics: Any) -> list[s
     """Every gate's query run once per version over the window it will use: an error,
     several series or a window too short for the scrape interval is one line each, naming
     the gate and the fix."""
-    from core.context import build_context
+    from core import build_context
 
     asked: dict[tuple[str, str, str, float], str] = {}
     for (service, gate), fields in sorted(build_context(plan, graph).measures.items()):

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.journals import SharedJournal, afollow, journal_label, open_journal
-from core.context import initial_state
-from core.events import Measured
-from core.graph import RolloutGraph
-from core.plan import Plan
-from core.ports import RunInfo
-from core.problems import InputError, Problem
-from core.fold import fold, folding
-from core.state import RolloutState
+from core import initial_state
+from core import Measured
+from core import RolloutGraph
+from core import Plan
+from core import RunInfo
+from core import InputError, Problem
+from core import fold, folding
+from core import RolloutState
 from tui import runtime
 from tui.backlog import Backlog, Batch
 

@@ -6,7 +6,7 @@ behaviour and :mod:`adapters.sim.model` for the metric models.
 """
 
 from adapters.sim.model import FAULT_KINDS, VersionModel
-from core.order import reads
+from core import reads
 from adapters.sim.world import METRICS, ROUTE_COHORT, SimFaults, SimFlags, SimMetrics, SimRouter, SimWorld
 
 __all__ = [

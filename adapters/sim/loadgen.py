@@ -41,8 +41,8 @@ from adapters.haproxy import HAProxyRouter
 from adapters.http_retry import RetryPolicy
 from adapters.sim.httpmini import Connection
 from adapters.unleash import UnleashFlags
-from core.cohorts import COHORT_HEADER
-from core.ports import AdapterError
+from core import COHORT_HEADER
+from core import AdapterError
 
 if TYPE_CHECKING:
     from adapters.sim.serve import LoadConfig, SimServer

@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from collections.abc import Set
 from typing import Any, Mapping, Sequence
 
-from core.order import reads
-from core.plan import Contracts, SimService, SimVersion
-from core.ports import AdapterError
+from core import reads
+from core import Contracts, SimService, SimVersion
+from core import AdapterError
 
 BINS = 10
 LATENCY_SIGMA_PER_SPREAD = 0.5

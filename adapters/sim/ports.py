@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.ports import TargetReading
+from core import TargetReading
 
 if TYPE_CHECKING:
     from adapters.sim.world import SimWorld

@@ -53,10 +53,10 @@ from adapters.sim import model
 from adapters.sim.exposition import Registry
 from adapters.sim.httpmini import Handler, HttpServer, Request, Response, start_server
 from adapters.sim.world import SimWorld
-from core.plan import Plan
-from core.planload import load_plan
-from core.ports import AdapterError
-from core.problems import InputError
+from core import Plan
+from core import load_plan
+from core import AdapterError
+from core import InputError
 
 ADAPTER_FAULTS = ("flag_service_outage", "router_timeout", "slow_adapter")
 ROLES = {"stable": "old", "canary": "new"}
@@ -126,7 +126,7 @@ def default_cohorts(plan: Plan) -> dict[str, str]:
     """Flag → the cohort interlock gives it (its lockstep group's members joined by ``+``), for a
     flag that has none yet: a canary's requests may arrive before the world hears the flag rose,
     and they must then be seen on the same cohort as their lockstep partners'."""
-    from core.order import compile_plan
+    from core import compile_plan
 
     graph = compile_plan(plan)
     out = {}

@@ -45,11 +45,11 @@ from typing import Any
 from adapters.sim import model
 from adapters.sim.model import SERVICE_FAULTS, validate_fault
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
-from core.clock import Clock
-from core.graph import RolloutGraph
-from core.judges.drift import psi
-from core.plan import Contracts, Plan, Service
-from core.ports import AdapterError
+from core import Clock
+from core import RolloutGraph
+from core import psi
+from core import Contracts, Plan, Service
+from core import AdapterError
 
 ROUTE_COHORT = "@routes"
 METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "requests")

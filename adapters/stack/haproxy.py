@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Mapping
 
 from adapters.stack.process import Proc, ServerUnavailable, find_program, port_open, ports, spawn
-from core.cohorts import COHORT_HEADER
+from core import COHORT_HEADER
 
 _CONFIG = """\
 # written by interlock: a private loopback-only HAProxy

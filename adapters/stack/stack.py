@@ -168,7 +168,7 @@ def render_plan(template: str, values: Mapping[str, str]) -> str:
 
 def _plan_shape(template: Path) -> tuple[Any, list[str], dict[str, str]]:
     """(plan, flags, route → service) of the template, which is a valid plan as it is."""
-    from core.planload import load_plan
+    from core import load_plan
 
     plan, _ = load_plan(template)
     flags, routes = [], {}

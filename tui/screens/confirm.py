@@ -19,8 +19,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from core.rollback import abort_order, rollback_cascade
-from core.state import RolloutState
+from core import abort_order, rollback_cascade
+from core import RolloutState
 
 _MODAL_CSS = """
 {name} {{

@@ -22,8 +22,8 @@ from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from core.actions import ACTIONS, BY_NAME, Action
-from core.state import RolloutState
+from core import ACTIONS, BY_NAME, Action
+from core import RolloutState
 from tui.screens.confirm import AbortScreen, RollbackScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.detail import ServiceDetail

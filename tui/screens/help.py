@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from core.actions import help_rows
+from core import help_rows
 from tui.widgets.status import MODE, ROLLOUT, SAMPLE, SERVICE, Status
 
 KEYS: tuple[tuple[str, str], ...] = tuple(help_rows())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from core.actions import ACTIONS, Action
+from core import ACTIONS, Action
 from tui.screens.console import ConsoleScreen, binding_action
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ from textual.content import Content
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from core.durations import format_duration
-from core.plan import Gate
-from core.verdict import of_sample
-from core.state import RolloutState
+from core import format_duration
+from core import Gate
+from core import of_sample
+from core import RolloutState
 from tui import printer
 from tui.widgets.history import MetricHistory, Point
 from tui.widgets.rows import bake_progress, format_value

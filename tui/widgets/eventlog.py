@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from core.events import (
+from core import (
     CommandFailed,
     Event,
     ExposureRead,
@@ -28,7 +28,7 @@ from core.events import (
     OperatorAction,
     RolloutStarted,
 )
-from core.state import RolloutState
+from core import RolloutState
 from tui import printer
 
 

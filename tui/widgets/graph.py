@@ -21,7 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from core.state import RolloutState
+from core import RolloutState
 from tui.widgets.history import MetricHistory
 from tui.widgets.lanes import LaneRow, layout
 from tui.widgets.rows import BAKE_WIDTH, Columns, bake_progress, heading, row, row_width

@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
-from core.state import RolloutState
+from core import RolloutState
 from tui.widgets.status import MODE, rollout_status
 
 

@@ -12,9 +12,9 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from core.events import Event, Measured
-from core.judges.measure import classify
-from core.state import Context
+from core import Event, Measured
+from core import classify_measurement
+from core import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class MetricHistory:
             if not isinstance(event, Measured) or event.gate not in self.ctx.gates:
                 continue
             gate = self.ctx.gates[event.gate]
-            phase = classify(gate, event.value, event.baseline, event.error)
+            phase = classify_measurement(gate, event.value, event.baseline, event.error)
             key = (event.service, event.gate)
             points = self._points.get(key)
             if points is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from core.events import OperatorVerb
+from core import OperatorVerb
 
 
 class OperatorIntent(Message):

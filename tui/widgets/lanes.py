@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.graph import RolloutGraph
-from core.plan import Plan
+from core import RolloutGraph
+from core import Plan
 
 MAX_LANES = 6
 """Edges beyond this many concurrent lanes are not drawn (the order still shows)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from textual.content import Content
 
-from core.state import RolloutState
+from core import RolloutState
 from tui.widgets.history import MetricHistory
 from tui.widgets.lanes import LaneRow
 from tui.widgets.status import SERVICE, sample_status, service_status
