@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from dataclasses import replace
 from typing import Any, Iterator, Self, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from adapters.journal_chain import (
     ChainCheck,
@@ -313,3 +314,22 @@ class JournalCommon:
         "WHERE run_id = {p} AND head_seq = {p} AND head_hash = {p}"
     )
     """The compare-and-set that moves a run's head: fails if another writer moved it."""
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by `***` (in the authority or the query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{hostport}"
+    query = "&".join(
+        ("password=***" if item.lower().startswith("password=") else item)
+        for item in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

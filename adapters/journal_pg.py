@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
-from adapters.journals import mask_url
+from adapters.journal_common import mask_url
 from adapters.lease import PgLease, acquire_pg_lease, pg_lease_holder, target_lease_name
 from core import Event
 from core import LeaseLost, Record, RunInfo

@@ -13,10 +13,10 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from adapters.journal_chain import ChainCheck, JournalDamaged, Verdict, audit_key_from_env
 from adapters.journal_codec import JournalError
+from adapters.journal_common import mask_url
 from adapters.journal_sqlite import SqliteJournal
 from core import Journal, Lease, Record
 
@@ -73,25 +73,6 @@ class SharedJournal(Journal, Protocol):
 
 def is_url(spec: str | Path) -> bool:
     return isinstance(spec, str) and spec.lower().startswith(_PG_SCHEMES)
-
-
-def mask_url(url: str) -> str:
-    """`url` with any password replaced by `***` (in the authority or the query)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostport}"
-    query = "&".join(
-        ("password=***" if item.lower().startswith("password=") else item)
-        for item in parts.query.split("&")
-    ) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def journal_label(spec: str | Path) -> str:

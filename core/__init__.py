@@ -33,7 +33,7 @@ from core.events import (
     Tick,
     adopt_event,
 )
-from core.fold import fold, folding, steps
+from core.replay import fold, folding, steps
 from core.graph import Precedence, RolloutGraph
 from core.inputs import read_input, seed_problem, shown_path, speed_problem
 from core.judges.analysis import analyze, render_text

@@ -31,7 +31,7 @@ from core.context import initial_state
 from core.drill import SCRIPT_OPERATOR, SERVICE_FAULTS, LoadedDrill
 from core.durations import format_duration
 from core.events import CommandFailed, Event, ExposureRead, FaultInjected, Measured, OperatorAction
-from core.fold import steps
+from core.replay import steps
 from core.state import RolloutState
 from core.verdict import of_event
 

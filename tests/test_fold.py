@@ -1,4 +1,4 @@
-"""One fold: every reader of a journal folds records through `core.fold`, so none can
+"""One fold: every reader of a journal folds records through `core.replay`, so none can
 drift from what the engine computed (resume, watch, log, the console's backlog, drills)."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 
 from helpers import Driver, design_plan
 
-from core.fold import fold, folding, steps
+from core.replay import fold, folding, steps
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("core", "adapters", "tui")
-ALLOWED = {Path("core/fold.py"), Path("core/engine.py"), Path("core/reducer.py")}
+ALLOWED = {Path("core/replay.py"), Path("core/engine.py"), Path("core/reducer.py")}
 """The fold itself, the engine (which reduces live events as they happen) and `reduce`."""
 
 

@@ -53,3 +53,51 @@ def test_no_private_name_is_imported_from_another_module() -> None:
         if name.startswith("_")
     ]
     assert private == []
+
+
+def test_no_import_cycles() -> None:
+    """Modules import in one direction only (tui -> adapters -> core, and within each):
+    every import, lazy and TYPE_CHECKING ones included, counts."""
+    modules: dict[str, Path] = {}
+    for folder in ("core", "adapters", "tui"):
+        for path in (ROOT / folder).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = name.split(".") if package else name.split(".")[:-1]
+                module = (
+                    ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+                    if node.level else node.module or ""
+                )
+                targets = [module] + [f"{module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(node: str, trail: list[str]) -> bool:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle.extend(trail[trail.index(nxt):] + [node, nxt] if nxt in trail else [node, nxt])
+                return True
+            if nxt not in state and visit(nxt, trail + [node]):
+                return True
+        state[node] = 2
+        return False
+
+    for start in sorted(graph):
+        if start not in state and visit(start, []):
+            break
+    assert cycle == []

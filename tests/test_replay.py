@@ -68,15 +68,15 @@ def test_resume_folds_each_record_once_and_reports_a_long_replay(
     info, events, cut = died_after(tmp_path, 300)
 
     folded: list[object] = []
-    import core.fold
+    import core.replay
 
-    real_reduce = core.fold.reduce
+    real_reduce = core.replay.reduce
 
     def counting(state: object, event: object) -> object:
         folded.append(event)
         return real_reduce(state, event)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(core.fold, "reduce", counting)  # the one fold every reader uses
+    monkeypatch.setattr(core.replay, "reduce", counting)  # the one fold every reader uses
     monkeypatch.setattr(runtime, "PROGRESS_EVERY", 100)
     progress: list[int] = []
     resumed = runtime.resume_run(journal_path=cut, on_progress=progress.append)

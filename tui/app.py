@@ -364,8 +364,11 @@ def run_console(session: runtime.Session) -> RolloutState:
     return result or app.final_state or session.engine.state
 
 
-def run_drill_console(runner):  # type: ignore[no-untyped-def]
-    """`interlock drill --console`: see `tui.drill_console` (imported late: it builds on this app)."""
-    from tui.drill_console import run_drill_console as run
-
-    return run(runner)
+def watch_console(spec: str | Path, run_id: str | None) -> int:
+    """Open the read-only console on a journal; returns the exit code."""
+    follower = JournalFollower.open(spec, run_id)
+    try:
+        InterlockApp(follower=follower).run()
+    finally:
+        follower.close()
+    return 0

@@ -27,19 +27,19 @@ from adapters.journal_codec import JournalError, JournalIOError
 from core import LeaseHeld, LeaseLost
 from core import Refused
 from core import InputError
-from core import RolloutState
 
-EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
-EXIT_DAMAGED, EXIT_IO = 5, 6
-EXIT_REFUSED, EXIT_TAKEN = 7, 8
-
-
-def exit_code_for(state: RolloutState) -> int:
-    if state.phase == "completed":
-        return EXIT_OK
-    if state.phase in ("rolled_back", "aborted"):
-        return EXIT_ROLLED_BACK
-    return EXIT_WAITING
+from tui.exits import (  # noqa: F401 - the exit codes are part of the command line's surface
+    EXIT_BAD_INPUT,
+    EXIT_DAMAGED,
+    EXIT_IO,
+    EXIT_LEASE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_ROLLED_BACK,
+    EXIT_TAKEN,
+    EXIT_WAITING,
+    exit_code_for,
+)
 
 
 def bundled_example(name: str = "recsys.yaml") -> Path:

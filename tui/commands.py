@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from core import Event
 from core import load_plan
@@ -14,10 +14,7 @@ from core import compile_plan
 from core import InputError, Problem
 from core import RolloutState
 from core import collector_paused
-from tui import printer, runtime
-
-if TYPE_CHECKING:
-    from adapters.journals import SharedJournal
+from tui import journal_cmd, printer, runtime
 
 
 def validate(path: Path) -> int:
@@ -79,7 +76,7 @@ class HeadlessPrinter:
 def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int:
     """The end summary, with the run's chain head to anchor elsewhere (on stderr with
     `--json`, whose stdout stays the same for the same seed, byte for byte)."""
-    from tui.cli import exit_code_for
+    from tui.exits import exit_code_for
     from tui.journal_cmd import head_text
 
     head = f"journal head of run {session.info.run_id}: {head_text(session.journal.head(session.info.run_id))}"
@@ -151,23 +148,15 @@ def resume(args: argparse.Namespace) -> int:
     return _headless(session, args.json) if args.headless else _console(session)
 
 
-def open_existing(spec: str) -> tuple[SharedJournal, str]:
-    from adapters.journals import is_url, journal_label, open_journal
-
-    if not is_url(spec) and not Path(spec).exists():
-        raise InputError([Problem(path=(), message="no journal here", file=str(spec))])
-    return open_journal(spec, readonly=True), journal_label(spec)
-
-
 def watch(args: argparse.Namespace) -> int:
     spec = args.journal or runtime.default_journal()
     if not args.headless:
-        from tui.watch import watch_console
+        from tui.app import watch_console
 
         return watch_console(spec, args.run)
     import threading
 
-    journal, label = open_existing(spec)
+    journal, label = journal_cmd.open_existing(spec)
     info = runtime.choose_run(journal, args.run)
     if info is None:
         raise InputError([Problem(path=(), message="no rollout in this journal", file=label)])
@@ -192,7 +181,7 @@ def watch(args: argparse.Namespace) -> int:
         print(printer.json_line(printer.summary(state)))
     else:
         print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
-    from tui.cli import exit_code_for
+    from tui.exits import exit_code_for
 
     return exit_code_for(state)
 
@@ -206,7 +195,7 @@ def audit(args: argparse.Namespace) -> int:
         if anchor is None or args.run is None:
             why = "needs --run ID" if anchor is not None else "is not SEQ:HASH as `interlock runs` prints a head"
             raise InputError([Problem(path=(), message=f"--anchor {why}", file="<command line>")])
-    journal, _label = open_existing(args.journal or runtime.default_journal())
+    journal, _label = journal_cmd.open_existing(args.journal or runtime.default_journal())
     try:
         code, lines = audit_verify(journal, args.run, anchor)
     finally:
@@ -219,7 +208,7 @@ def log(args: argparse.Namespace) -> int:
     from core import initial_state
     from core import folding
 
-    journal, label = open_existing(args.journal or runtime.default_journal())
+    journal, label = journal_cmd.open_existing(args.journal or runtime.default_journal())
     info = runtime.find_run(journal, args.run, unfinished=False)
     if info is None:
         what = f"no run {args.run}" if args.run else "no run"

@@ -47,7 +47,7 @@ class DrillApp(InterlockApp):
         if state.finished and not self._shown:
             self._shown = True
             self.card = self.runner.scorecard()
-            from tui.drill_cmd import render_table
+            from tui.scorecard_text import render_table
 
             context = f"plan {self.runner.loaded.drill.plan}, seed {self.runner.seed}, {self.runner.clock_label}"
             self.push_screen(ScorecardScreen(render_table(self.card, context), self.card.passed))

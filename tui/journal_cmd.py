@@ -37,10 +37,8 @@ def head_text(head: tuple[int, str]) -> str:
 
 
 def _open(spec: str) -> SharedJournal:
-    from tui.commands import open_existing
-
     journal, _ = open_existing(spec)
-    return journal  # type: ignore[return-value]
+    return journal
 
 
 def run_rows(journal: SharedJournal) -> list[dict[str, Any]]:
@@ -90,3 +88,11 @@ def backup_main(args: argparse.Namespace) -> int:
         journal.close()
     print(f"{spec}: copied to {args.dest} ({pages} pages); `interlock audit verify --journal {args.dest}` checks it")
     return 0
+
+
+def open_existing(spec: str) -> tuple[SharedJournal, str]:
+    from adapters.journals import is_url, journal_label, open_journal
+
+    if not is_url(spec) and not Path(spec).exists():
+        raise InputError([Problem(path=(), message="no journal here", file=str(spec))])
+    return open_journal(spec, readonly=True), journal_label(spec)

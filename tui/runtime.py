@@ -196,7 +196,7 @@ def _start(
     # A simulated world is private to its run (its own state file): only real flags and
     # routes can be driven by two runs at once.
     shared = not plan.simulated
-    abandoned = startup.check_unfinished(journal, plan, abandon) if shared or abandon is not None else []
+    abandoned = startup.check_unfinished(journal, plan, abandon, replay) if shared or abandon is not None else []
     stamp = datetime.now(timezone.utc)
     info = RunInfo(
         run_id=f"{plan.rollout}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",

@@ -25,6 +25,9 @@ from core import Lease, LeaseHeld, RunInfo
 from core import Refused, Report, judge, read_targets
 from core import InputError, Problem
 
+Replay = Callable[..., Any]
+"""`tui.runtime.replay`, handed in by the runtime (which imports this module)."""
+
 if TYPE_CHECKING:
     from adapters.journals import SharedJournal
     from core import RolloutState
@@ -42,11 +45,10 @@ def targets_of(plan: Plan, graph: RolloutGraph) -> list[str]:
     return sorted(set(out))
 
 
-def unfinished_runs(journal: SharedJournal, rollout: str) -> list[tuple[RunInfo, RolloutState]]:
-    """The rollout's runs that have not ended, each verified as it is replayed (`JournalDamaged`
-    for a tampered or cut run: refused, never taken for unfinished and abandoned)."""
-    from tui.runtime import replay
-
+def unfinished_runs(journal: SharedJournal, rollout: str, replay: Replay) -> list[tuple[RunInfo, RolloutState]]:
+    """The rollout's runs that have not ended, each verified as it is replayed with `replay`
+    (`tui.runtime.replay`: `JournalDamaged` for a tampered or cut run: refused, never taken
+    for unfinished and abandoned)."""
     out = []
     for info in journal.runs():
         if info.rollout == rollout:
@@ -63,11 +65,11 @@ def _driver(journal: SharedJournal, run_id: str) -> str:
 
 
 def check_unfinished(
-    journal: SharedJournal, plan: Plan, abandon: str | None
+    journal: SharedJournal, plan: Plan, abandon: str | None, replay: Replay
 ) -> list[tuple[RunInfo, RolloutState]]:
     """The unfinished runs of this rollout that `--abandon` gives up (at most the one it
     names); refuses (`Refused`, kind `driver`) when any other is left."""
-    open_runs = unfinished_runs(journal, plan.rollout)
+    open_runs = unfinished_runs(journal, plan.rollout, replay)
     if abandon is not None and abandon not in {info.run_id for info, _ in open_runs}:
         raise InputError([Problem(
             path=(), file="<command line>",

@@ -95,15 +95,3 @@ def history_batches(
 ) -> tuple[list[Measured], list[Batch]]:
     """A run's journal so far, as a console opened on it shows it first."""
     return JournalFollower(journal=journal, info=info, state=initial_state(plan, graph)).catch_up()
-
-
-def watch_console(spec: str | Path, run_id: str | None) -> int:
-    """Open the read-only console on a journal; returns the exit code."""
-    from tui.app import InterlockApp
-
-    follower = JournalFollower.open(spec, run_id)
-    try:
-        InterlockApp(follower=follower).run()
-    finally:
-        follower.close()
-    return 0

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, cast
+from typing import Any, Awaitable, Callable, cast
 
 from adapters.haproxy import HAProxyRouter
 from adapters.http_retry import RetryPolicy
@@ -44,8 +44,10 @@ from adapters.unleash import UnleashFlags
 from core import COHORT_HEADER
 from core import AdapterError
 
-if TYPE_CHECKING:
-    from adapters.sim.serve import LoadConfig, SimServer
+SimServer = Any
+"""`adapters.sim.serve.SimServer`, which starts this generator (not imported: a cycle)."""
+LoadConfig = Any
+"""`adapters.sim.serve.LoadConfig`, the plan's `load` section (not imported: a cycle)."""
 
 ONCE = RetryPolicy(attempts=1)
 

@@ -8,18 +8,19 @@ adapter would fail.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core import TargetReading
 
-if TYPE_CHECKING:
-    from adapters.sim.world import SimWorld
+World = Any
+"""The `SimWorld` these faces share (not imported: `adapters.sim.world` builds them, and
+an import back would make a cycle)."""
 
 
 class SimFlags:
     """The world as a `FlagService`."""
 
-    def __init__(self, world: SimWorld):
+    def __init__(self, world: World):
         self._world = world
 
     async def set_rollout(self, flag: str, percent: float, cohort: str) -> None:
@@ -46,7 +47,7 @@ class SimFlags:
 class SimRouter:
     """The world as a `Router`."""
 
-    def __init__(self, world: SimWorld):
+    def __init__(self, world: World):
         self._world = world
 
     async def set_weight(self, route: str, percent: float) -> None:
@@ -69,7 +70,7 @@ class SimRouter:
 class SimMetrics:
     """The world as a `MetricSource` (plus binned prediction histograms for judges)."""
 
-    def __init__(self, world: SimWorld):
+    def __init__(self, world: World):
         self._world = world
 
     async def query(
@@ -103,7 +104,7 @@ class SimMetrics:
 class SimFaults:
     """The world as a `FaultInjector`; faults live in memory only (never persisted)."""
 
-    def __init__(self, world: SimWorld):
+    def __init__(self, world: World):
         self._world = world
 
     @property

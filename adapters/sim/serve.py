@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from adapters.clock import RealClock
-from adapters.sim import model
+import adapters.sim.model as model
 from adapters.sim.exposition import Registry
 from adapters.sim.httpmini import Handler, HttpServer, Request, Response, start_server
 from adapters.sim.world import SimWorld

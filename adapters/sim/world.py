@@ -42,7 +42,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from adapters.sim import model
+import adapters.sim.model as model
 from adapters.sim.model import SERVICE_FAULTS, validate_fault
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
 from core import Clock

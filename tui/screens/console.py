@@ -11,7 +11,7 @@ intents: nothing here talks to the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, Protocol, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -33,8 +33,21 @@ from tui.widgets.header import RolloutHeader
 from tui.widgets.history import MetricHistory
 from tui.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
 
-if TYPE_CHECKING:
-    from tui.app import InterlockApp
+class RolloutApp(Protocol):
+    """What this screen (and the palette) ask of the app that hosts them (`tui.app.InterlockApp`,
+    not imported: it imports this screen)."""
+
+    def availability(self, action: str) -> bool | None: ...
+
+    def refusal(self, action: str) -> str: ...
+
+    def note(self, text: str, style: str = ...) -> None: ...
+
+    def console_ready(self) -> None: ...
+
+    def console_closed(self) -> None: ...
+
+    def selection_changed(self) -> None: ...
 
 ROLLOUT_ACTIONS: frozenset[str] = frozenset(a.name for a in ACTIONS if a.changes_rollout)
 """Actions that change the rollout (or its clock): greyed out when they do not apply."""
@@ -80,8 +93,8 @@ class ConsoleScreen(Screen[None]):
         snapshot would cost more than the update)."""
 
     @property
-    def rollout_app(self) -> InterlockApp:
-        return cast("InterlockApp", self.app)
+    def rollout_app(self) -> RolloutApp:
+        return cast(RolloutApp, self.app)
 
     def compose(self) -> ComposeResult:
         yield self.header

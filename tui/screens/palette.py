@@ -7,16 +7,14 @@ answer the footer gives; choosing one only writes that reason to the log.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from core import ACTIONS, Action
-from tui.screens.console import ConsoleScreen, binding_action
+from tui.screens.console import ConsoleScreen, RolloutApp, binding_action
 
-if TYPE_CHECKING:
-    from tui.app import InterlockApp
 
 PALETTE: tuple[Action, ...] = tuple(
     sorted((a for a in ACTIONS if a.title), key=lambda a: not a.changes_rollout)
@@ -37,7 +35,7 @@ class ConsoleCommands(Provider):
         console = self._console_screen
         if console is None:
             return []
-        app = cast("InterlockApp", self.app)
+        app = cast(RolloutApp, self.app)
         out: list[tuple[str, bool, object, str]] = []
         for action in PALETTE:
             state = app.availability(action.name)

@@ -1,0 +1,22 @@
+"""Exit codes of the `interlock` command, and the one for a rollout's end.
+
+A leaf module: the command line (`tui.cli`) and its subcommands (`tui.commands`,
+`tui.journal_cmd`, ...) all use these, so none of them imports the others for a number.
+"""
+
+from __future__ import annotations
+
+from core import RolloutState
+
+EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
+EXIT_DAMAGED, EXIT_IO = 5, 6
+EXIT_REFUSED, EXIT_TAKEN = 7, 8
+
+
+def exit_code_for(state: RolloutState) -> int:
+    """0 completed, 1 rolled back or aborted, 3 stopped before its end (resumable)."""
+    if state.phase == "completed":
+        return EXIT_OK
+    if state.phase in ("rolled_back", "aborted"):
+        return EXIT_ROLLED_BACK
+    return EXIT_WAITING
