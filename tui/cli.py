@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from tui import commands
+    from tui import rollout_cmd
 
     if args.command in ("stack", "sim") or (args.command == "demo" and args.stack):
         from tui import stack_cmd
@@ -210,20 +210,20 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return analyze_main(args.plan, args.gate, args.measurements, as_json=args.json)
     if args.command == "audit":
-        return commands.audit(args)
+        return rollout_cmd.audit(args)
     if args.command == "validate":
-        return commands.validate(args.plan)
+        return rollout_cmd.validate(args.plan)
     if args.command == "plan":
-        return commands.show_plan(args.plan, as_json=args.json)
+        return rollout_cmd.show_plan(args.plan, as_json=args.json)
     if args.command in ("run", "demo"):
         plan = args.plan if args.command == "run" else bundled_example()
-        return commands.run(plan, args)
+        return rollout_cmd.run(plan, args)
     if args.command == "resume":
-        return commands.resume(args)
+        return rollout_cmd.resume(args)
     if args.command == "watch":
-        return commands.watch(args)
+        return rollout_cmd.watch(args)
     if args.command == "log":
-        return commands.log(args)
+        return rollout_cmd.log(args)
     if args.command in ("runs", "journal"):
         from tui import journal_cmd
 

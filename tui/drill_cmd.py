@@ -63,7 +63,7 @@ def drill_main(args: argparse.Namespace) -> int:
         try:
             Path(target).write_text(render(), encoding="utf-8")
         except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            from tui.cli import EXIT_IO
+            from tui.exits import EXIT_IO
 
             why = getattr(exc, "strerror", None) or str(exc)
             print(f"interlock: cannot write --{option} {shown_path(target)}: {why}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Exit codes of the `interlock` command, and the one for a rollout's end.
 
-A leaf module: the command line (`tui.cli`) and its subcommands (`tui.commands`,
+A leaf module: the command line (`tui.cli`) and its subcommands (`tui.rollout_cmd`,
 `tui.journal_cmd`, ...) all use these, so none of them imports the others for a number.
 """
 

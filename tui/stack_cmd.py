@@ -118,7 +118,7 @@ def stack_main(args: argparse.Namespace) -> int:
 def demo_stack_main(args: argparse.Namespace) -> int:
     """`interlock demo --stack`: `stack up` unless it is up, then the console (or --headless) on its plan,
     on the real clock at speed 1 unless --speed says otherwise."""
-    from tui import commands
+    from tui import rollout_cmd
 
     folder = stk.DEFAULT_DIR.resolve()
     stack = stk.load_state(folder)
@@ -132,7 +132,7 @@ def demo_stack_main(args: argparse.Namespace) -> int:
     os.environ[stack.token_env] = stack.token
     if args.speed is None:
         args.speed = 1.0
-    return commands.run(stack.plan, args)
+    return rollout_cmd.run(stack.plan, args)
 
 
 def sim_serve_main(args: argparse.Namespace) -> int:

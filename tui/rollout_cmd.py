@@ -1,4 +1,5 @@
-"""What each `interlock` subcommand does, once its arguments are parsed."""
+"""What the rollout subcommands (validate, plan, run, resume, watch, log, audit) do once their
+arguments are parsed. (Named apart from `core/commands.py`, the reducer's commands to adapters.)"""
 
 from __future__ import annotations
 
