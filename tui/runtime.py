@@ -1,8 +1,9 @@
 """Wiring: plan + journal + adapters + clock → a ready `Engine`.
 
 The composition root shared by the headless runner, the console, `resume`,
-`watch` and drills. It is the only place that decides which adapter backs a
-port, where the journal lives, and how a run is found again after a crash.
+`watch` and drills: where the journal lives, what a new or resumed run needs
+(plan, lease, pre-flight read) and how a run is found again after a crash. The
+engine itself is put together in one place, `tui.assembly`.
 """
 
 from __future__ import annotations
@@ -11,28 +12,26 @@ import getpass
 import os
 import secrets
 import socket
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Coroutine, NamedTuple, Sequence
+from typing import Any, Callable, Coroutine, NamedTuple
 
 from adapters.clock import RealClock
 from adapters.journal_chain import ChainCheck
 from adapters.journals import SharedJournal, is_url, open_journal
-from adapters.sim.world import SimWorld
 from core import Clock, VirtualClock
 from core import initial_state
-from core import Engine
 from core import Adopted, Event
 from core import RolloutGraph
 from core import read_input
 from core import compile_plan
 from core import Plan
 from core import parse_plan
-from core import FlagService, Lease, LeaseHeld, MetricSource, Router, RunInfo
-from core import InputError, Problem, SourceMap
+from core import LeaseHeld, RunInfo
+from core import InputError, Problem
 from core import folding
 from core import RolloutState
+from tui.assembly import Adapters, Session, assemble, connect  # noqa: F401 - the runtime's surface
 from tui.backlog import Backlog
 
 DEFAULT_JOURNAL = Path(".interlock") / "journal.db"
@@ -56,28 +55,6 @@ def lease_holder() -> str:
     return f"{operator_identity()} pid {os.getpid()}"
 
 
-@dataclass
-class Session:
-    """One run of a plan, wired up and ready to `await engine.run(resuming=...)`."""
-
-    engine: Engine
-    journal: SharedJournal
-    info: RunInfo
-    plan: Plan
-    graph: RolloutGraph
-    clock: Clock
-    world: SimWorld | None
-    resuming: bool
-    close_adapters: Callable[[], Awaitable[None]] | None = None
-    backlog: Backlog | None = None
-    """The journal so far as a console shows it first, gathered by resume's own replay."""
-    """Closes the real adapters' HTTP clients; await it inside the loop that used them."""
-
-    async def aclose(self) -> None:
-        if self.close_adapters is not None:
-            await self.close_adapters()
-
-
 def compile_text(text: str, file: str) -> tuple[Plan, RolloutGraph]:
     plan, source = parse_plan(text, file)
     return plan, compile_plan(plan, source)
@@ -87,48 +64,6 @@ def _clock(kind: str, speed: float, origin: float | None) -> Clock:
     if kind == "virtual":
         return VirtualClock(start=origin or 0.0)
     return RealClock(speed=speed, origin=origin if speed != 1.0 else None)
-
-
-class Adapters(NamedTuple):
-    """The ports a run drives: the simulated world's faces, or the plan's real services."""
-
-    world: SimWorld | None
-    flags: FlagService
-    router: Router
-    metrics: MetricSource
-    close: Callable[[], Coroutine[Any, Any, None]] | None
-    """Closes the real adapters' HTTP clients (None for the simulated world)."""
-
-
-def connect(
-    plan: Plan, graph: RolloutGraph, *, seed: int, clock: Clock, owner: str,
-    state_path: Path | None = None, source: SourceMap | None = None,
-) -> Adapters:
-    """The simulated world (its flag/route state kept at `state_path`, if given), or the
-    plan's real services acting for run `owner` (Unleash marks interlock's strategy with it)."""
-    if not plan.simulated:
-        from adapters.environment import build_adapters
-
-        flags, router, metrics, close = build_adapters(plan, clock=clock, source=source, owner=owner)
-        return Adapters(None, flags, router, metrics, close)
-    world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
-    return Adapters(world, world.flags, world.router, world.metrics, None)
-
-
-def assemble(
-    state: RolloutState, *, plan: Plan, graph: RolloutGraph, info: RunInfo, journal: SharedJournal,
-    clock: Clock, lease: Lease | None, adapters: Adapters, interactive: bool, resuming: bool,
-    opening: Sequence[Event] = (), command_timeout: float = 10.0, backlog: Backlog | None = None,
-) -> Session:
-    """The one place an `Engine` is put together with its adapters, journal, clock and lease:
-    a new run, a resumed one, a drill and the stack demo all come through here."""
-    engine = Engine(
-        state, clock=clock, journal=journal, run_id=info.run_id,
-        flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
-        interactive=interactive, lease=lease, opening=opening, command_timeout=command_timeout,
-    )
-    return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
-                   close_adapters=adapters.close, backlog=backlog)
 
 
 def _sim_state_path(journal: str | Path, run_id: str) -> Path:

@@ -23,6 +23,7 @@ from core.events import OperatorAction
 from core.schedule import next_deadline
 from core.state import RolloutState
 from tui import runtime
+from tui.assembly import Adapters, assemble
 from tui.app import InterlockApp
 from tui.widgets.detail import GateChart
 
@@ -62,8 +63,8 @@ def _rewire(base: runtime.Session, clock: HeldClock, gated_flags: bool) -> runti
     world = base.world
     assert world is not None
     flags = GatedFlags(world.flags) if gated_flags else world.flags
-    adapters = runtime.Adapters(world, flags, world.router, world.metrics, None)  # type: ignore[arg-type]
-    return runtime.assemble(
+    adapters = Adapters(world, flags, world.router, world.metrics, None)  # type: ignore[arg-type]
+    return assemble(
         base.engine.state, plan=base.plan, graph=base.graph, info=base.info, journal=base.journal,
         clock=clock, lease=base.engine.lease, adapters=adapters, interactive=True, resuming=False,
     )

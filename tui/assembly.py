@@ -1,0 +1,94 @@
+"""Putting a run together: the adapters a plan needs (`connect`) and the one place an `Engine`
+is built with them, a journal, a clock and a lease (`assemble`), into a `Session`.
+
+`tui.runtime` decides what a new or resumed run needs (the plan, the journal, the lease, the
+pre-flight read) and comes here for the parts; drills and the console tests do too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Coroutine, NamedTuple, Sequence
+
+from adapters.journals import SharedJournal
+from adapters.sim.world import SimWorld
+from core import (
+    Clock,
+    Engine,
+    Event,
+    FlagService,
+    Lease,
+    MetricSource,
+    Plan,
+    RolloutGraph,
+    RolloutState,
+    Router,
+    RunInfo,
+    SourceMap,
+)
+from tui.backlog import Backlog
+
+
+@dataclass
+class Session:
+    """One run of a plan, wired up and ready to `await engine.run(resuming=...)`."""
+
+    engine: Engine
+    journal: SharedJournal
+    info: RunInfo
+    plan: Plan
+    graph: RolloutGraph
+    clock: Clock
+    world: SimWorld | None
+    resuming: bool
+    close_adapters: Callable[[], Awaitable[None]] | None = None
+    backlog: Backlog | None = None
+    """The journal so far as a console shows it first, gathered by resume's own replay."""
+    """Closes the real adapters' HTTP clients; await it inside the loop that used them."""
+
+    async def aclose(self) -> None:
+        if self.close_adapters is not None:
+            await self.close_adapters()
+
+
+class Adapters(NamedTuple):
+    """The ports a run drives: the simulated world's faces, or the plan's real services."""
+
+    world: SimWorld | None
+    flags: FlagService
+    router: Router
+    metrics: MetricSource
+    close: Callable[[], Coroutine[Any, Any, None]] | None
+    """Closes the real adapters' HTTP clients (None for the simulated world)."""
+
+
+def connect(
+    plan: Plan, graph: RolloutGraph, *, seed: int, clock: Clock, owner: str,
+    state_path: Path | None = None, source: SourceMap | None = None,
+) -> Adapters:
+    """The simulated world (its flag/route state kept at `state_path`, if given), or the
+    plan's real services acting for run `owner` (Unleash marks interlock's strategy with it)."""
+    if not plan.simulated:
+        from adapters.environment import build_adapters
+
+        flags, router, metrics, close = build_adapters(plan, clock=clock, source=source, owner=owner)
+        return Adapters(None, flags, router, metrics, close)
+    world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
+    return Adapters(world, world.flags, world.router, world.metrics, None)
+
+
+def assemble(
+    state: RolloutState, *, plan: Plan, graph: RolloutGraph, info: RunInfo, journal: SharedJournal,
+    clock: Clock, lease: Lease | None, adapters: Adapters, interactive: bool, resuming: bool,
+    opening: Sequence[Event] = (), command_timeout: float = 10.0, backlog: Backlog | None = None,
+) -> Session:
+    """The one place an `Engine` is put together with its adapters, journal, clock and lease:
+    a new run, a resumed one, a drill and the stack demo all come through here."""
+    engine = Engine(
+        state, clock=clock, journal=journal, run_id=info.run_id,
+        flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
+        interactive=interactive, lease=lease, opening=opening, command_timeout=command_timeout,
+    )
+    return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
+                   close_adapters=adapters.close, backlog=backlog)
