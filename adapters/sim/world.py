@@ -35,9 +35,7 @@ from __future__ import annotations
 import asyncio
 import graphlib
 import heapq
-import json
 import math
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from typing import Any
 import adapters.sim.model as model
 from adapters.sim.model import SERVICE_FAULTS, validate_fault
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
+from adapters.sim.statefile import StateFile, percent_of
 from core import Clock
 from core import RolloutGraph
 from core import psi
@@ -56,7 +55,7 @@ METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "reques
 __all__ = ["ROUTE_COHORT", "METRICS", "SimWorld", "SimFlags", "SimRouter", "SimMetrics", "SimFaults"]
 
 
-class SimWorld:
+class SimWorld(StateFile):
     """The simulated environment of one plan.
 
     Ports: `flags`, `router`, `metrics`, `faults`. For tests, judges and drill
@@ -148,14 +147,14 @@ class SimWorld:
 
     def _set_flag(self, flag: str, percent: float, cohort: str) -> None:
         self._known(flag, self._flags, "flag")
-        self._flags[flag] = _percent(percent)
+        self._flags[flag] = percent_of(percent)
         self._cohorts[flag] = str(cohort)
         self._log({"flag": flag, "percent": self._flags[flag], "cohort": self._cohorts[flag]})
         self._changed(None, moved=self._users[f"flag:{flag}"])
 
     def _set_route(self, route: str, percent: float) -> None:
         self._known(route, self._routes, "route")
-        self._routes[route] = _percent(percent)
+        self._routes[route] = percent_of(percent)
         self._log({"route": route, "percent": self._routes[route]})
         self._changed(None, moved=self._users[f"route:{route}"])
 
@@ -409,76 +408,3 @@ class SimWorld:
         else:
             self._timeline.append((when, self._rates_changed))
         self._rates_changed = {}
-
-    # --- persistence ------------------------------------------------------------
-
-    def _log_path(self) -> Path:
-        assert self._state_path is not None
-        return self._state_path.with_name(self._state_path.name + ".log")
-
-    def _log(self, change: dict[str, Any]) -> None:
-        """Record one flag or route change: a line appended to the log (one write, no
-        whole-state serialisation); past as many lines as there are targets, the state
-        is written whole and the log starts again, so a change costs O(1) amortised."""
-        if self._state_path is None:
-            return
-        if self._log_lines >= max(64, len(self._flags) + len(self._routes)):
-            self.save()
-            return
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._log_path(), "a", encoding="utf-8") as log:
-            log.write(json.dumps(change, sort_keys=True) + "\n")
-        self._log_lines += 1
-
-    def save(self) -> None:
-        """Write the whole flag/route state to the state file and empty the log."""
-        if self._state_path is None:
-            return
-        state = {
-            "flags": {f: {"percent": p, "cohort": self._cohorts[f]} for f, p in self._flags.items()},
-            "routes": dict(self._routes),
-        }
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_path.with_name(f".{self._state_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self._state_path)
-        self._log_path().unlink(missing_ok=True)  # after the state holds every change it had
-        self._log_lines = 0
-
-    def _load(self) -> None:
-        assert self._state_path is not None
-        try:
-            if self._state_path.exists():
-                state = json.loads(self._state_path.read_text(encoding="utf-8"))
-                for flag, entry in state.get("flags", {}).items():
-                    self._apply({"flag": flag, **entry})
-                for route, percent in state.get("routes", {}).items():
-                    self._apply({"route": route, "percent": percent})
-            log = self._log_path()
-            lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-            for i, line in enumerate(lines):
-                try:
-                    change = json.loads(line)
-                except ValueError:
-                    if i == len(lines) - 1:
-                        break  # a last line torn by a crash: the change it held never returned
-                    raise
-                self._apply(change)
-            self._log_lines = len(lines)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError, AdapterError) as exc:
-            raise AdapterError(f"sim: cannot read state file {self._state_path}: {exc}") from None
-
-    def _apply(self, change: dict[str, Any]) -> None:
-        """One saved change (or snapshot entry); targets the plan no longer has are ignored."""
-        if "flag" in change:
-            if change["flag"] in self._flags:
-                self._flags[change["flag"]] = _percent(change["percent"])
-                self._cohorts[change["flag"]] = str(change["cohort"])
-        elif change["route"] in self._routes:
-            self._routes[change["route"]] = _percent(change["percent"])
-
-
-def _percent(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-        raise AdapterError(f"sim: a percentage must be a number from 0 to 100, got {value!r}")
-    return float(value)
