@@ -246,3 +246,16 @@ def test_audit_verify_checks_an_anchor_given_on_the_command_line(
     assert main([*args, "--anchor", "nonsense"]) == 2
     assert main(["audit", "verify", "--journal", str(journal), "--anchor", row["head"]]) == 2
     assert "--anchor needs --run ID" in capsys.readouterr().err
+
+
+def test_the_end_summary_shows_the_chain_head_to_anchor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "j.db"
+    assert main(["run", str(REPO / "examples" / "recsys.yaml"), "--headless", "--journal", str(journal)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert main(["runs", "--journal", str(journal), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert last == f"journal head of run {row['run']}: {row['head']}"
+    other = tmp_path / "k.db"
+    assert main(["run", str(REPO / "examples" / "recsys.yaml"), "--headless", "--json", "--journal", str(other)]) == 0
+    captured = capsys.readouterr()
+    assert "journal head of run" in captured.err and "journal head" not in captured.out  # stdout stays byte for byte
