@@ -253,7 +253,7 @@ def test_the_end_summary_shows_the_chain_head_to_anchor(tmp_path: Path, capsys: 
     assert main(["run", str(REPO / "examples" / "recsys.yaml"), "--headless", "--journal", str(journal)]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert main(["runs", "--journal", str(journal), "--json"]) == 0
-    row = json.loads(capsys.readouterr().out)
+    [row] = json.loads(capsys.readouterr().out)
     assert last == f"journal head of run {row['run']}: {row['head']}"
     other = tmp_path / "k.db"
     assert main(["run", str(REPO / "examples" / "recsys.yaml"), "--headless", "--json", "--journal", str(other)]) == 0
