@@ -97,16 +97,22 @@ def judge(
         by_service.setdefault(item.service, []).append(item)
         reading, name = item.reading, _name(item.target)
         owner = reading.owner
-        if owner and owner != run_id and owner not in finished_runs:
+        foreign = bool(owner) and owner != run_id and owner not in finished_runs
+        if foreign and _differs(reading.percent, start):
             refusals.append(
-                f"{name} ({item.service}): marked by run {owner}, which is not a finished run of this "
-                "journal; another interlock drives it (finish or abandon that run first)"
+                f"{name} ({item.service}): at {reading.percent:g}% and marked by run {owner}, which is not a "
+                "finished run of this journal; another interlock drives it (finish or abandon that run first)"
             )
+        elif foreign:  # nobody exposed: a mark left behind by an interlock elsewhere
+            warnings.append(f"{name} ({item.service}): last moved by run {owner}, which this journal does not know")
+            if strict:
+                refusals.append(f"{name} ({item.service}): last moved by run {owner}, which this journal does "
+                                "not know (refused with --strict)")
         for warning in reading.warnings:
             warnings.append(f"{name} ({item.service}): {warning}")
             if strict:
                 refusals.append(f"{name} ({item.service}): {warning} (refused with --strict)")
-        if _differs(reading.percent, start) and not adopt:
+        if _differs(reading.percent, start) and not adopt and not foreign:
             what = f"{reading.percent:g}%" + (f" ({reading.detail})" if reading.detail else "")
             refusals.append(
                 f"{name} ({item.service}): found {what}, the plan starts at {start:g}%; "

@@ -124,6 +124,21 @@ def test_a_flag_not_at_zero_refuses_the_run_before_anything_changes(world, tmp_p
         assert j.runs() == [], "nothing was journaled"
 
 
+def test_the_console_is_refused_the_same_way_before_it_opens(world, tmp_path, capsys, monkeypatch) -> None:
+    flags, url = world
+    flags.percent["b-v2"] = 5.0
+    import tui.app
+
+    def no_console(session):  # type: ignore[no-untyped-def]
+        raise AssertionError("the console opened on a refused run")
+
+    monkeypatch.setattr(tui.app, "run_console", no_console)
+    journal = tmp_path / "j.db"
+    assert main(["run", str(plan(tmp_path, url)), "--journal", str(journal)]) == EXIT_REFUSED
+    assert "interlock: refused: flag b-v2 (b): found 5%, the plan starts at 0%" in capsys.readouterr().err
+    assert flags.puts == []
+
+
 def test_adopt_needs_a_reason(world, tmp_path) -> None:
     _, url = world
     assert run(plan(tmp_path, url), "--journal", tmp_path / "j.db", "--adopt") == EXIT_BAD_INPUT
@@ -208,12 +223,18 @@ def found(target: str, percent: float = 0.0, **reading: object) -> Found:
 
 
 def test_a_target_marked_by_a_run_this_journal_does_not_know_is_refused() -> None:
-    report = judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs={"done"})
-    assert report.refusals == (
-        "flag a-v2 (a): marked by run other-journal-run, which is not a finished run of this journal; "
-        "another interlock drives it (finish or abandon that run first)",
-    )
-    assert judge([found("flag:a-v2", owner="done")], run_id="me", finished_runs={"done"}).refusals == ()
+    exposed = [found("flag:a-v2", 20.0, owner="other-journal-run")]
+    for adopt in (False, True):
+        report = judge(exposed, run_id="me", finished_runs={"done"}, adopt=adopt)
+        assert report.refusals == (
+            "flag a-v2 (a): at 20% and marked by run other-journal-run, which is not a finished run of this "
+            "journal; another interlock drives it (finish or abandon that run first)",
+        )
+    assert judge([found("flag:a-v2", 20.0, owner="done")], run_id="me", finished_runs={"done"}, adopt=True).refusals == ()
+    left = judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs={"done"})
+    assert left.refusals == () and left.warnings == (
+        "flag a-v2 (a): last moved by run other-journal-run, which this journal does not know",)
+    assert judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs=(), strict=True).refusals
 
 
 def test_warnings_are_reported_and_refuse_only_with_strict() -> None:

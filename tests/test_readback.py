@@ -138,3 +138,19 @@ def test_replaying_the_events_gives_the_same_state() -> None:
     for event in d.events:
         state, _ = reduce(state, event)
     assert state == d.state and state.hold == d.state.hold
+
+
+def test_the_console_log_and_headless_lines_name_target_expected_and_found() -> None:
+    from tui import printer
+    from tui.widgets.eventlog import batch_lines
+
+    d = routed()
+    started(d)
+    read = periodic(d, 10.0)
+    before = d.state
+    answer(d, read, 10.0, 70.0)
+    event = d.events[-1]
+    shown = [line.plain for line in batch_lines(before, d.state, [event])]
+    assert shown[0].endswith("read back from adapters: flag a-flag 10%, route a-route 70%")
+    assert "rollout held (state differs from the journal: route a-route reads 70% (journal 10%)" in shown[1]
+    assert printer.phase_line(before, d.state) in shown[1]
