@@ -250,3 +250,16 @@ def test_what_users_get_is_shown_and_adopt_refuses_targets_that_disagree() -> No
     assert "found 50% (50%, restricted by segment beta)" in report.refusals[0]
     split = judge([found("flag:a-v2", 20.0), found("route:a", 30.0)], run_id="me", finished_runs=(), adopt=True)
     assert split.refusals == ("a: its targets disagree (flag a-v2 20%, route a 30%); set them alike before --adopt",)
+
+
+def test_a_run_with_a_live_driver_is_not_abandoned(world, tmp_path, capsys) -> None:
+    _, url = world
+    path, journal = plan(tmp_path, url), tmp_path / "j.db"
+    old = unfinished(journal)
+    with open_journal(journal) as other:
+        other.acquire_lease(old, "bo@desk pid 77")
+        assert run(path, "--journal", journal, "--abandon", old, "--reason", "x") == EXIT_TAKEN
+    assert f"run {old} still has a live driver (bo@desk pid 77)" in capsys.readouterr().err
+    with open_journal(journal) as j:
+        assert [r.run_id for r in j.runs()] == [old]
+        assert not any(isinstance(r.event, Abandoned) for r in j.records(old))

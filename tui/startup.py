@@ -123,7 +123,7 @@ def abandon_runs(journal: SharedJournal, runs: list[tuple[RunInfo, RolloutState]
         except LeaseHeld as held:
             raise Refused([
                 f"interlock: run {info.run_id} still has a live driver ({held.holder or 'unknown'}); "
-                f"stop it first (`interlock abort --run {info.run_id}`), then --abandon it"
+                "stop that driver first (quit its console or end its process), then --abandon it"
             ], "driver") from None
         try:
             journal.append(info.run_id, [Abandoned(at=at, operator=operator, reason=reason, by_run=by_run)],
