@@ -70,7 +70,8 @@ def exposed(tx: Tx) -> list[str]:
 def sync_readback(tx: Tx) -> None:
     """Keep the periodic read-back due while a service is exposed: first due one
     `policy.readback` after exposure begins, then one after each answer. It is sent
-    only while the rollout runs and is not held (a hold reads back on its own)."""
+    while the rollout runs or is paused (a person may edit a flag during a pause), not
+    while held (a hold reads back on its own)."""
     if tx.phase not in ("running", "paused") or not any(
         s.exposure > 0 or s.target > 0 for s in tx.services.values()  # `exposed`, stopping at one
     ):
@@ -81,7 +82,7 @@ def sync_readback(tx: Tx) -> None:
     interval = tx.ctx.plan.policy.readback
     if tx.readback_at is None:
         tx.readback_at = tx.at + interval
-    elif tx.phase == "running" and tx.hold is None and tx.at >= tx.readback_at:
+    elif tx.hold is None and tx.at >= tx.readback_at:
         cmd = tx.emit(ReadExposure, services=tuple(exposed(tx)))
         tx.readback_cmd = cmd.cmd_id
         tx.readback_at = None

@@ -297,9 +297,9 @@ def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = F
     candidates: list[float] = []
     if state.hold is not None and state.hold.retry_at is not None:
         candidates.append(state.hold.retry_at)
+    if readback and state.phase in ("running", "paused") and state.hold is None and state.readback_at is not None:
+        candidates.append(state.readback_at)  # a console keeps reading while paused
     if state.phase == "running" and state.hold is None:
-        if readback and state.readback_at is not None:
-            candidates.append(state.readback_at)
         groups = state.groups
         for group in groups if full else (groups[i] for i in state.live):  # bakes are live
             if group.phase == "baking" and group.bake_until is not None:

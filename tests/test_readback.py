@@ -154,3 +154,16 @@ def test_the_console_log_and_headless_lines_name_target_expected_and_found() -> 
     assert shown[0].endswith("read back from adapters: flag a-flag 10%, route a-route 70%")
     assert "rollout held (state differs from the journal: route a-route reads 70% (journal 10%)" in shown[1]
     assert printer.phase_line(before, d.state) in shown[1]
+
+
+def test_a_paused_rollout_keeps_reading_back_and_resume_reapplies() -> None:
+    d = routed()
+    started(d)
+    d.op("pause", at=5.0)
+    assert next_deadline(d.state) is None  # a headless driver stops here (exit 3) ...
+    assert next_deadline(d.state, readback=True) == 10.0  # ... a console keeps reading
+    answer(d, periodic(d, 10.0), 10.0, 70.0)
+    assert (d.state.phase, d.state.effective_phase) == ("paused", "held")
+    cmds = d.op("resume", at=12.0)
+    assert [(c.percent, c.route) for c in cmds if isinstance(c, SetExposure)] == [(10.0, "a-route")]
+    assert d.state.phase == "running"
