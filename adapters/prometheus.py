@@ -153,16 +153,17 @@ class PrometheusMetrics:
         template = self.queries.get(metric)
         if template is None:
             return f"no query for metric {metric!r}; add one to environment.metrics.queries"
-        if "$window" in template or "${window}" in template:
-            scrape = await self.scrape_interval()
-            if scrape is not None and window < 2 * scrape:
-                return (
-                    f"its query's [$window] would be {format_duration(window)}, shorter than twice the scrape "
-                    f"interval Prometheus reports ({format_duration(scrape)}): rate() over it has no data, ever; "
-                    f"make the window at least {format_duration(2 * scrape)} (the gate's interval; for "
-                    "mann_whitney, interval / samples)"
-                )
-        try:  # at Prometheus's own now: the engine's clock has not started
+        try:
+            if "$window" in template or "${window}" in template:
+                scrape = await self.scrape_interval()
+                if scrape is not None and window < 2 * scrape:
+                    return (
+                        f"its query's [$window] would be {format_duration(window)}, shorter than twice the scrape "
+                        f"interval Prometheus reports ({format_duration(scrape)}): rate() over it has no data, "
+                        f"ever; make the window at least {format_duration(2 * scrape)} (the gate's interval; for "
+                        "mann_whitney, interval / samples)"
+                    )
+            # At Prometheus's own now: the engine's clock has not started.
             await self.instant({"query": render(template, service, version, window)})
         except AdapterError as exc:
             return str(exc).removeprefix("prometheus: ")

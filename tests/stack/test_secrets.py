@@ -13,15 +13,14 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from adapters.stack.stack import STATE_FILE, Stack
 from adapters.stack.unleash import UnleashServer
-from core.preflight import Refused
 from stackrun import (
-    REPO, cli, cli_env, events, fast_plan, group_stage, reset, run_engine, shared_stack, stop_shared,
+    REPO, cli, cli_env, events, fast_plan, group_stage, reset, run_engine, shared_stack, stop_shared, wait_state,
 )
 
 
@@ -79,9 +78,38 @@ def test_a_whole_rollout_leaves_the_token_nowhere_but_the_state_file(
     assert checked > 10
 
 
+def refused_before_start(plan: Path, journal: Path, stack: Stack, token: str | None = None) -> list[str]:
+    """The pre-flight refusal of a plan whose adapters fail (their first error now): its lines."""
+    from core.preflight import Refused
+    from tui import runtime
+
+    os.environ[stack.token_env] = token or stack.token
+    with pytest.raises(Refused) as refused:
+        runtime.start_run(plan, journal_path=journal, clock="real", speed=1.0)
+    return refused.value.lines
+
+
+def past_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let a run with failing adapters start, to reach the errors of a running rollout
+    (the pre-flight would refuse it; `refused_before_start` checks that refusal)."""
+    from core.preflight import Report
+    from tui import startup
+
+    monkeypatch.setattr(startup, "preflight", lambda *args, **kwargs: Report(found=()))
+
+
+def wait_for_hold_then_stop(seen: dict[str, Any]):  # noqa: ANN201 - a coroutine factory
+    async def during(session: Any) -> None:
+        await wait_state(session, lambda s: s.hold is not None, timeout=40)
+        seen["reason"] = session.engine.state.hold.reason
+        session.engine.stop()
+
+    return during
+
+
 @pytest.mark.parametrize("broken", ["unleash_url", "wrong_token", "prometheus_url"])
 def test_error_messages_of_failing_adapters_never_carry_the_token(
-    real_stack: Stack, tmp_path: Path, broken: str
+    real_stack: Stack, tmp_path: Path, broken: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = real_stack.token
     reset(real_stack)
@@ -96,23 +124,34 @@ def test_error_messages_of_failing_adapters_never_carry_the_token(
                 gate["consecutive_error_limit"] = 0
 
     plan, journal = fast_plan(real_stack, tmp_path, edit=breaking), tmp_path / "journal.db"
+    seen: dict[str, Any] = {}
     try:
-        # An adapter that cannot be read stops the run at the pre-flight read (issue 11: flags and
-        # routes are read, every gate's query runs once), before anything is journaled; its
-        # refusal is the message to check.
-        with pytest.raises(Refused) as refused:
-            run_engine(plan, journal, real_stack, token=wrong if broken == "wrong_token" else None)
-        messages = list(refused.value.lines)
-        expected = "HTTP 401: not authorised" if broken == "wrong_token" else "cannot reach http://127.0.0.1:9"
-        assert expected in str(refused.value), str(refused.value)
+        refusal = refused_before_start(plan, journal, real_stack, token=wrong if broken == "wrong_token" else None)
+        cause = "HTTP 401: not authorised" if broken == "wrong_token" else "cannot reach http://127.0.0.1:9"
+        assert any(cause in line for line in refusal), refusal
+        for line in refusal:
+            assert_clean("a pre-flight refusal", line, token)
+            assert_clean("a pre-flight refusal", line, wrong)
+        past_preflight(monkeypatch)
+        if broken == "prometheus_url":
+            state, _ = run_engine(plan, journal, real_stack)
+            messages = [e["error"] for e in events(journal) if e["kind"] == "measured" and e["error"]]
+            assert state.phase == "rolled_back" and messages
+            assert all("cannot reach http://127.0.0.1:9" in m for m in messages)
+            messages.append(state.reason)
+        else:
+            state, _ = run_engine(plan, journal, real_stack, during=wait_for_hold_then_stop(seen),
+                                  token=wrong if broken == "wrong_token" else None)
+            messages = [seen["reason"]] + [e["error"] for e in events(journal) if e["kind"] == "command_failed"]
+            expected = "cannot reach http://127.0.0.1:9" if broken == "unleash_url" else "HTTP 401: not authorised"
+            assert expected in seen["reason"], seen["reason"]
     finally:
         os.environ[real_stack.token_env] = token
     for message in messages:
         assert_clean("an error message", message, token)
         assert_clean("an error message", message, wrong)
-    written = journal.read_bytes() if journal.exists() else b""
-    assert_clean("the journal", written, token)
-    assert_clean("the journal", written, wrong)
+    assert_clean("the journal", journal.read_bytes(), token)
+    assert_clean("the journal", journal.read_bytes(), wrong)
 
 
 def screen_text(svg: str) -> str:
