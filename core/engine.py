@@ -365,7 +365,11 @@ class Engine:
         if baseline is not None and baseline == baseline:
             threshold = baseline * (1.0 + cmd.margin)
             slow = await self.metrics.exceedances(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at, threshold)
-            base_requests = await query("requests", cmd.service, cmd.baseline_version, base_window, at)
+            # Only a source that counts exceedances needs `requests` (Prometheus counts none, and
+            # a plan for it need not have a `requests` query).
+            base_requests = (
+                None if slow is None else await query("requests", cmd.service, cmd.baseline_version, base_window, at)
+            )
             if slow is not None and base_requests is not None and base_requests == base_requests:
                 data, base_data = [float(slow[0]), float(slow[1]), threshold], [float(base_requests)]
         return Measured(
