@@ -187,8 +187,10 @@ def through_analyze(c: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     plan, data = tmp_path / "plan.yaml", tmp_path / "measurements.json"
     plan.write_text(yaml.safe_dump(_plan(c.gate)))
     data.write_text(json.dumps(c.items))
-    assert main(["analyze", str(plan), "g", str(data), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    code = main(["analyze", str(plan), "g", str(data), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == (1 if result["phase"] == "failed" else 0)  # exit 1 when the gate fails
+    return result
 
 
 def _answer(item: dict[str, Any]) -> Any:

@@ -20,10 +20,17 @@ REGRESSION = REPO / "examples" / "recsys-regression.yaml"
 def test_analyze_says_when_the_gate_would_have_fired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "m.json"
     data.write_text(json.dumps([{"value": 0.001}, {"value": 0.02}, {"error": "timeout"}, {"value": 0.03}]))
-    assert main(["analyze", str(EXAMPLE), "errors", str(data), "--json"]) == 0
+    assert main(["analyze", str(EXAMPLE), "errors", str(data), "--json"]) == 1  # it fails: exit 1
     out = json.loads(capsys.readouterr().out)
     assert out["phase"] == "failed" and out["decided_at"] == 3  # failure_limit 1: the second failure
     assert [m["phase"] for m in out["measurements"]] == ["running", "running", "running", "failed"]
+
+
+def test_analyze_exits_0_when_the_gate_does_not_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "m.json"
+    data.write_text(json.dumps([{"value": 0.001}, {"value": 0.002}]))
+    assert main(["analyze", str(EXAMPLE), "errors", str(data)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("gate ")
 
 
 def test_analyze_bad_input_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import sqlite3
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def _approval_plan(tmp_path: Path) -> Path:
     return plan
 
 
+def _measurements(tmp_path: Path, name: str, error_rate: float) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps([{"value": error_rate}] * 5))
+    return path
+
+
 def _tamper(journal: Path) -> None:
     db = sqlite3.connect(journal)
     changed = db.execute("UPDATE records SET body = replace(body, 'features', 'featurez') WHERE seq = 2").rowcount
@@ -64,6 +71,8 @@ SCENARIOS = {
     "validate bad": (["validate", "{tmp}/missing.yaml"], 2),
     "plan ok": (["plan", "{example}", "--json"], 0),
     "analyze bad": (["analyze", "{example}", "nope", "{tmp}/m.json"], 2),
+    "analyze passes": (["analyze", "{example}", "errors", "{calm}"], 0),
+    "analyze fails": (["analyze", "{example}", "errors", "{burst}"], 1),
     "run completes": (["run", "{example}", "--headless", "--journal", "{tmp}/a.db"], 0),
     "run rolls back": (["run", "{regression}", "--headless", "--journal", "{tmp}/b.db"], 1),
     "run bad speed": (["run", "{example}", "--headless", "--speed", "nan", "--journal", "{tmp}/c.db"], 2),
@@ -87,7 +96,8 @@ def test_commands_return_the_codes_their_rows_list(tmp_path: Path) -> None:
     """In order: later scenarios use the journals earlier ones wrote."""
     table = documented_exits()
     values = {"example": EXAMPLE, "regression": REGRESSION, "drill": DRILL, "tmp": tmp_path,
-              "approve": _approval_plan(tmp_path)}
+              "approve": _approval_plan(tmp_path), "calm": _measurements(tmp_path, "calm", 0.001),
+              "burst": _measurements(tmp_path, "burst", 0.2)}
     for name, (argv, expected) in SCENARIOS.items():
         if name == "audit tampered":
             (tmp_path / "t.db").write_bytes((tmp_path / "copy.db").read_bytes())  # a consistent copy

@@ -1,5 +1,6 @@
 """`interlock analyze PLAN GATE MEASUREMENTS.json`: would this gate have fired?
 
+Exit 1 when the gate fails on them (it would have rolled back), 0 otherwise.
 Replays recorded measurements (last week's incident, say) through one of the
 plan's gates with exactly the judgement a live rollout uses.
 """
@@ -25,4 +26,4 @@ def analyze_main(plan_path: Path, gate_name: str, measurements: Path, *, as_json
     text = read_input(measurements, "the measurements")
     replay = analyze(plan.gates[gate_name], text, file=shown_path(measurements))
     print(json.dumps(replay.to_json(), indent=2) if as_json else render_text(replay))
-    return 0
+    return 1 if replay.phase == "failed" else 0  # the gate would have fired: a script's `if` can tell

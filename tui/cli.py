@@ -1,18 +1,8 @@
-"""The `interlock` command line.
+"""The `interlock` command line: the parser, exit codes and the one place errors become lines.
 
-Exit codes: 0 done (completed, valid, passed), 1 the rollout rolled back or
-was aborted (or a drill failed), 2 bad input (one `FILE:LINE:COL: path:
-problem` line each on stderr, no traceback), 3 the rollout stopped while
-waiting for an operator (paused, held or awaiting approval); `interlock
-resume` continues it. 4 another console drives this rollout (its lease).
-5 the journal is damaged or was tampered with: `resume`/`run` refuse to drive it
-(one line naming the first bad record; `interlock audit verify` reports 1).
-6 the journal's storage failed (disk full, read-only file or disk, I/O error).
-7 refused before the first command: the world is not as the plan expects (a flag or
-route not at the plan's starting state, marked by another run, other strategies
-exposing users with --strict, a metric query that cannot judge); nothing changed.
-8 refused: another run drives this rollout (an unfinished run) or moves one of its
-flags or routes; nothing changed.
+The exit codes' meanings live in the README's table (one home); `interlock --help` shows
+them from there (`tui.helptext`). A closed pipe (`interlock log | head`) ends a command
+quietly: a run it drives stops as after Ctrl-C, resumable, and nothing prints a traceback.
 """
 
 from __future__ import annotations
@@ -55,20 +45,26 @@ def _journal_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="interlock", description=__doc__.splitlines()[0])
+    from tui.helptext import DESCRIPTION, epilog, version
+
+    p = argparse.ArgumentParser(prog="interlock", description=DESCRIPTION, epilog=epilog(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"interlock {version()}",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     v = sub.add_parser("validate", help="check a plan and its order; exit 2 on problems")
-    v.add_argument("plan", type=Path)
+    v.add_argument("plan", type=Path, help="the plan (YAML)")
 
     pl = sub.add_parser("plan", help="waves, lockstep groups, precedence and blast radius")
-    pl.add_argument("plan", type=Path)
-    pl.add_argument("--json", action="store_true", help="print the DESIGN.md JSON object")
+    pl.add_argument("plan", type=Path, help="the plan (YAML)")
+    pl.add_argument("--json", action="store_true",
+                    help="print the plan as JSON (waves, lockstep, precedence, blast_radius)")
 
     for name, help_text in (("run", "run a plan"), ("demo", "the console on the bundled example")):
         r = sub.add_parser(name, help=help_text)
         if name == "run":
-            r.add_argument("plan", type=Path)
+            r.add_argument("plan", type=Path, help="the plan (YAML)")
             r.add_argument("--adopt", action="store_true",
                            help="start from the flags and routes as found instead of refusing (needs --reason)")
             r.add_argument("--strict", action="store_true",
@@ -88,9 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
     rs = sub.add_parser("resume", help="continue an unfinished rollout from its journal")
     rs.add_argument("--run", default=None, help="run id (default: the latest unfinished run)")
-    rs.add_argument("--headless", action="store_true")
-    rs.add_argument("--json", action="store_true")
-    rs.add_argument("--speed", type=float, default=None)
+    rs.add_argument("--headless", action="store_true", help="no console: one line per event")
+    rs.add_argument("--json", action="store_true", help="with --headless: JSON lines and a summary")
+    rs.add_argument("--speed", type=float, default=None,
+                    help="simulated seconds per second (default: the run's own clock)")
     rs.add_argument("--take-over", action="store_true",
                     help="if another console drives this rollout, wait until it is gone, then drive it")
     _journal_arg(rs)
@@ -102,14 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     _journal_arg(wt)
 
     an = sub.add_parser("analyze", help="replay recorded measurements through one of a plan's gates")
-    an.add_argument("plan", type=Path)
-    an.add_argument("gate")
+    an.add_argument("plan", type=Path, help="the plan (YAML) that defines the gate")
+    an.add_argument("gate", help="the gate's name in the plan")
     an.add_argument("measurements", type=Path, help="a JSON list of measurements, in time order")
-    an.add_argument("--json", action="store_true")
+    an.add_argument("--json", action="store_true", help="the replay as JSON: phase, decided_at, measurements")
 
     d = sub.add_parser("drill", help="rehearse a rollback: run a drill and print its scorecard")
-    d.add_argument("drill", type=Path)
-    d.add_argument("--json", action="store_true", help="print the scorecard as the DESIGN.md JSON object")
+    d.add_argument("drill", type=Path, help="the drill (YAML): a plan, faults and expectations")
+    d.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     d.add_argument("--report", type=Path, default=None, metavar="FILE.md", help="also write the scorecard as Markdown")
     d.add_argument("--junit", type=Path, default=None, metavar="FILE.xml",
                    help="also write JUnit XML, one test case per expectation")
@@ -122,14 +119,14 @@ def _parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="prove the journal untouched")
     ausub = au.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     av = ausub.add_parser("verify", help="exit 0 if every run's hash chain is intact, 1 naming the first bad record")
-    av.add_argument("--run", default=None)
+    av.add_argument("--run", default=None, help="only this run (default: every run)")
     av.add_argument("--anchor", default=None, metavar="SEQ:HASH",
                     help="with --run: a head of that run noted elsewhere (`interlock runs`); it must still be there")
     _journal_arg(av)
 
     lg = sub.add_parser("log", help="a rollout's history from the journal")
     lg.add_argument("--run", default=None, help="run id (default: the latest run)")
-    lg.add_argument("--json", action="store_true")
+    lg.add_argument("--json", action="store_true", help="JSON lines (one per record) and a summary")
     _journal_arg(lg)
     from tui import journal_cmd
     from tui.stack_cmd import add_parsers
@@ -185,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         print("interlock: nothing was changed and nothing was journaled", file=sys.stderr)
         return EXIT_REFUSED if exc.kind == "world" else EXIT_TAKEN
+    except BrokenPipeError:  # the reader left (`| head`): what it read is all it wanted
+        from tui.rollout_cmd import silence_stdout
+
+        silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted: the rollout stays in the journal; `interlock resume` continues it", file=sys.stderr)
         return EXIT_WAITING

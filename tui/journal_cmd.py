@@ -23,12 +23,14 @@ def add_parsers(sub: Any) -> None:
     """The `runs` and `journal` subcommands."""
     rn = sub.add_parser("runs", help="every run in the journal: phase, driver, start, operator, chain head")
     rn.add_argument("--json", action="store_true", help="one JSON array, an object per run")
-    rn.add_argument("--journal", default=None, metavar="PATH|URL")
+    rn.add_argument("--journal", default=None, metavar="PATH|URL",
+                    help="a SQLite file (default: $INTERLOCK_JOURNAL or .interlock/journal.db) or a postgresql:// URL")
     jn = sub.add_parser("journal", help="journal maintenance")
     jsub = jn.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
     bk = jsub.add_parser("backup", help="copy a live SQLite journal consistently into a new file")
-    bk.add_argument("dest", type=Path)
-    bk.add_argument("--journal", default=None, metavar="PATH")
+    bk.add_argument("dest", type=Path, help="the new file (must not exist)")
+    bk.add_argument("--journal", default=None, metavar="PATH",
+                    help="the SQLite journal (default: $INTERLOCK_JOURNAL or .interlock/journal.db)")
 
 
 def head_text(head: tuple[int, str]) -> str:

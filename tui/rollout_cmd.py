@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from core import Event
 from core import load_plan
@@ -50,14 +51,42 @@ def show_plan(path: Path, *, as_json: bool) -> int:
     return 0
 
 
-class HeadlessPrinter:
-    """Prints each event as it is applied: words, or JSON lines."""
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (`| head`): what is still
+    buffered, and the interpreter's flush at exit, then write nowhere instead of raising."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
-    def __init__(self, as_json: bool, initial: RolloutState):
+
+class HeadlessPrinter:
+    """Prints each event as it is applied: words, or JSON lines.
+
+    When the reader closes the pipe, `on_closed` is called (a run stops its engine,
+    which leaves the journal resumable) and nothing more is printed; without it the
+    BrokenPipeError goes on to `tui.cli.main`, which ends the command quietly."""
+
+    def __init__(self, as_json: bool, initial: RolloutState, on_closed: Callable[[], None] | None = None):
         self.as_json = as_json
         self.last = initial
+        self.on_closed = on_closed
+        self.closed = False
 
     def __call__(self, state: RolloutState, events: Sequence[Event]) -> None:
+        if self.closed:
+            self.last = state
+            return
+        try:
+            self._print(state, events)
+        except BrokenPipeError:
+            self.closed = True
+            silence_stdout()
+            if self.on_closed is None:
+                raise
+            self.on_closed()
+        self.last = state
+
+    def _print(self, state: RolloutState, events: Sequence[Event]) -> None:
         out = sys.stdout
         if self.as_json:
             for event in events:
@@ -71,32 +100,44 @@ class HeadlessPrinter:
             if change is not None:
                 out.write(f"{printer.clock_text(state, state.at)}  ▸ {change}\n")
         out.flush()
-        self.last = state
 
 
-def _finish(session: runtime.Session, state: RolloutState, as_json: bool) -> int:
+def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed: bool = False) -> int:
     """The end summary, with the run's chain head to anchor elsewhere (on stderr with
-    `--json`, whose stdout stays the same for the same seed, byte for byte)."""
+    `--json`, whose stdout stays the same for the same seed, byte for byte). When the
+    reader closed stdout, one line on stderr says where the run stands instead."""
     from tui.exits import exit_code_for
     from tui.journal_cmd import head_text
 
     head = f"journal head of run {session.info.run_id}: {head_text(session.journal.head(session.info.run_id))}"
-    if as_json:
-        print(printer.json_line(printer.summary(state)))
-        print(head, file=sys.stderr)
-    else:
-        print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
-        for name, svc in sorted(state.services.items()):
-            print(f"  {name:<20} {svc.phase:<18} {svc.exposure:g}%")
-        if not state.finished:
-            print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
-        print(head)
+    if not closed:
+        try:
+            if as_json:
+                print(printer.json_line(printer.summary(state)))
+                print(head, file=sys.stderr)
+            else:
+                print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
+                for name, svc in sorted(state.services.items()):
+                    print(f"  {name:<20} {svc.phase:<18} {svc.exposure:g}%")
+                if not state.finished:
+                    print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
+                print(head)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            closed = True
+            silence_stdout()
+    if closed:
+        where = state.effective_phase if state.finished else \
+            f"stopped while {state.effective_phase}; `interlock resume` continues it"
+        print(f"interlock: output closed; run {session.info.run_id} {where}", file=sys.stderr)
     session.journal.close()
     return exit_code_for(state)
 
 
 def _headless(session: runtime.Session, as_json: bool) -> int:
-    session.engine.subscribe(HeadlessPrinter(as_json, session.engine.state))
+    show = HeadlessPrinter(as_json, session.engine.state, on_closed=session.engine.stop)
+    session.engine.subscribe(show)
+
     async def drive() -> RolloutState:
         try:
             return await session.engine.run(resuming=session.resuming)
@@ -104,7 +145,7 @@ def _headless(session: runtime.Session, as_json: bool) -> int:
             await session.aclose()
 
     state = asyncio.run(drive())
-    return _finish(session, state, as_json)
+    return _finish(session, state, as_json, closed=show.closed)
 
 
 def _console(session: runtime.Session) -> int:

@@ -40,7 +40,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                            help="where unleash-server is installed (default .stack/node)")
             a.add_argument("--template", type=Path, default=None, help=f"plan template (default {stk.TEMPLATE.name})")
         if action == "exec":
-            a.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+            a.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                           help="the command to run with the stack's addresses in its environment")
 
     sim = sub.add_parser("sim", help="the simulated world as real processes")
     simsub = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
@@ -48,7 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     sv.add_argument("plan", type=Path, nargs="?", help="a plan (its services and sim: blocks)")
     sv.add_argument("--config", type=Path, default=None, help="a serve config JSON (what `stack up` writes)")
     sv.add_argument("--admin-port", type=int, default=0, help="metrics/faults/state port (default: a free one)")
-    sv.add_argument("--seed", type=int, default=0)
+    sv.add_argument("--seed", type=int, default=0, help="seed of the simulated world (default 0)")
     sv.add_argument("--latency-scale", type=float, default=0.01,
                     help="sleep this share of the simulated latency (default 0.01); metrics keep the full value")
     sv.add_argument("--rps-scale", type=float, default=1.0, help="load: the plan's sim.rps times this")
