@@ -103,11 +103,16 @@ def judge(
                 f"{name} ({item.service}): at {reading.percent:g}% and marked by run {owner}, which is not a "
                 "finished run of this journal; another interlock drives it (finish or abandon that run first)"
             )
-        elif foreign:  # nobody exposed: a mark left behind by an interlock elsewhere
+        elif foreign and adopt:  # nobody exposed, and the operator takes it over on the record
             warnings.append(f"{name} ({item.service}): last moved by run {owner}, which this journal does not know")
             if strict:
                 refusals.append(f"{name} ({item.service}): last moved by run {owner}, which this journal does "
                                 "not know (refused with --strict)")
+        elif foreign:  # nobody exposed yet, but an interlock elsewhere may be about to move it: never guess
+            refusals.append(
+                f"{name} ({item.service}): last moved by run {owner}, which this journal does not know; "
+                "if that interlock has finished, take the target over with --adopt --reason TEXT"
+            )
         for warning in reading.warnings:
             warnings.append(f"{name} ({item.service}): {warning}")
             if strict:

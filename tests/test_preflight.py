@@ -231,10 +231,16 @@ def test_a_target_marked_by_a_run_this_journal_does_not_know_is_refused() -> Non
             "journal; another interlock drives it (finish or abandon that run first)",
         )
     assert judge([found("flag:a-v2", 20.0, owner="done")], run_id="me", finished_runs={"done"}, adopt=True).refusals == ()
+    # At 0% another interlock may be about to move it: refused unless the operator takes it over on the record.
     left = judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs={"done"})
-    assert left.refusals == () and left.warnings == (
+    assert left.refusals == (
+        "flag a-v2 (a): last moved by run other-journal-run, which this journal does not know; "
+        "if that interlock has finished, take the target over with --adopt --reason TEXT",)
+    taken = judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs={"done"}, adopt=True)
+    assert taken.refusals == () and taken.warnings == (
         "flag a-v2 (a): last moved by run other-journal-run, which this journal does not know",)
-    assert judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs=(), strict=True).refusals
+    assert judge([found("flag:a-v2", owner="other-journal-run")], run_id="me", finished_runs=(), adopt=True,
+                 strict=True).refusals
 
 
 def test_warnings_are_reported_and_refuse_only_with_strict() -> None:

@@ -165,7 +165,7 @@ def _start(
     startup.show_warnings(report)
     startup.refuse(report)
     opening: list[Event] = []
-    if report.adopted:
+    if adopt:  # journaled even when all was at 0%: taking over a target another run marked is a decision
         opening.append(Adopted(at=the_clock.now(), exposures=dict(report.adopted), targets=report.targets,
                                operator=info.operator, reason=reason))
     startup.abandon_runs(journal, abandoned, info.operator, reason, info.run_id, lease_holder())

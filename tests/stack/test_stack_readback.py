@@ -12,6 +12,7 @@ behind interlock's back are noticed.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -138,3 +139,32 @@ def test_a_fresh_run_refuses_a_world_not_at_zero(real_stack: Stack, tmp_path: Pa
                for line in lines), lines
     assert read_back(real_stack) == before, "nothing was changed"
     assert events(journal) == [], "nothing was journaled"
+
+
+def test_a_flag_another_interlock_marked_is_refused_even_at_zero_until_taken_over(
+    real_stack: Stack, tmp_path: Path
+) -> None:
+    """One driver per target across journals: a strategy marked by a run this journal does not
+    know may be another interlock about to move it, so even at 0% the run is refused; once the
+    operator says that interlock has finished (`--adopt --reason`), the take-over is journaled."""
+    reset(real_stack)
+    asyncio.run(hand_edit(real_stack, "flag:features-v32", 0.0, "elsewhere-run"))
+    plan, journal = fast_plan(real_stack, tmp_path), tmp_path / "journal.db"
+    refused = cli("run", str(plan), "--headless", "--speed", "1", "--journal", str(journal), env=cli_env(real_stack))
+    assert refused.returncode == 7, refused.stdout[-2000:] + refused.stderr
+    assert ("interlock: refused: flag features-v32 (features): last moved by run elsewhere-run, which this journal "
+            "does not know; if that interlock has finished, take the target over with --adopt --reason TEXT"
+            ) in refused.stderr.splitlines(), refused.stderr
+    assert events(journal) == [], "nothing was journaled"
+    taken = cli("run", str(plan), "--headless", "--speed", "1", "--journal", str(journal),
+                "--adopt", "--reason", "its laptop was wiped", env=cli_env(real_stack))
+    assert taken.returncode in (0, 1), taken.stdout[-2000:] + taken.stderr
+    assert "last moved by run elsewhere-run" in taken.stderr  # still said, as a warning
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        kinds = [kind for (kind,) in db.execute("SELECT kind FROM records ORDER BY seq")]
+        (body,) = db.execute("SELECT body FROM records WHERE kind = 'adopted'").fetchone()
+    finally:
+        db.close()
+    assert kinds.index("adopted") < kinds.index("exposure_applied"), kinds[:10]
+    assert "its laptop was wiped" in body
