@@ -226,9 +226,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return rollout_cmd.watch(args)
     if args.command == "log":
         return rollout_cmd.log(args)
-    if args.command in ("runs", "journal"):
+    if args.command in ("runs", "journal", "events"):
         from tui import journal_cmd
 
+        if args.command == "events":
+            return journal_cmd.events_main(args)
         return journal_cmd.runs_main(args) if args.command == "runs" else journal_cmd.backup_main(args)
     raise AssertionError(args.command)
 

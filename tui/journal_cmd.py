@@ -25,6 +25,13 @@ def add_parsers(sub: Any) -> None:
     rn.add_argument("--json", action="store_true", help="one JSON array, an object per run")
     rn.add_argument("--journal", default=None, metavar="PATH|URL",
                     help="a SQLite file (default: $INTERLOCK_JOURNAL or .interlock/journal.db) or a postgresql:// URL")
+    ev = sub.add_parser("events", help="a run's events, one a line, for other tools; --follow until it ends")
+    ev.add_argument("--run", default=None, help="run id (default: the latest unfinished run, else the latest)")
+    ev.add_argument("--follow", action="store_true",
+                    help="keep printing new events until the run ends, then exit with its code")
+    ev.add_argument("--json", action="store_true", help="one JSON object per line (as `log --json`)")
+    ev.add_argument("--journal", default=None, metavar="PATH|URL",
+                    help="a SQLite file (default: $INTERLOCK_JOURNAL or .interlock/journal.db) or a postgresql:// URL")
     jn = sub.add_parser("journal", help="journal maintenance")
     jsub = jn.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
     bk = jsub.add_parser("backup", help="copy a live SQLite journal consistently into a new file")
@@ -74,6 +81,31 @@ def runs_main(args: argparse.Namespace) -> int:
               f"  driver: {driver}")
         print(f"    head {row['head']}")
     return 0
+
+
+def events_main(args: argparse.Namespace) -> int:
+    """Print a run's records as `log` does (`--json`: one object a line, no summary); with
+    `--follow`, go on as they are journaled until the run ends and return its exit code."""
+    from core import folding, initial_state
+    from tui.exits import exit_code_for
+    from tui.rollout_cmd import followed
+
+    journal, label = open_existing(args.journal or runtime.default_journal())
+    try:
+        info = runtime.choose_run(journal, args.run)
+        if info is None:
+            what = f"no run {args.run}" if args.run else "no run"
+            raise InputError([Problem(path=(), message=f"{what} in this journal", file=label)])
+        plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
+        state = before = initial_state(plan, graph)
+        records = followed(journal, info, state) if args.follow else folding(state, journal.records(info.run_id))
+        for record, state in records:
+            for line in printer.record_lines(record, state, before, as_json=args.json):
+                print(line, flush=args.follow)
+            before = state
+    finally:
+        journal.close()
+    return exit_code_for(state) if args.follow else 0
 
 
 def backup_main(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from core import (
     Tick,
 )
 from core import verdict_of_event
-from core import RolloutState
+from core import Record, RolloutState
 
 
 def clock_text(state: RolloutState, at: float) -> str:
@@ -189,6 +189,21 @@ def summary(state: RolloutState) -> dict[str, Any]:
             },
         }
     }
+
+
+def record_lines(record: Record, state: RolloutState, before: RolloutState, *, as_json: bool) -> list[str]:
+    """A journal record as `log` and `events` print it: one JSON object (its `seq` and the
+    event as `event_json` writes it), or its words and any phase change it made."""
+    if as_json:
+        return [json_line({"seq": record.seq, **event_json(record.event, before)})]
+    lines = []
+    line = describe(record.event, state, before)
+    if line is not None:
+        lines.append(f"{record.seq:>6}  {clock_text(state, record.event.at)}  {line}")
+    change = phase_line(before, state)
+    if change is not None:
+        lines.append(f"{'':>6}  {clock_text(state, state.at)}  ▸ {change}")
+    return lines
 
 
 def json_line(obj: dict[str, Any]) -> str:

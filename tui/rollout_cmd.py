@@ -8,15 +8,18 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from core import Event
+from core import Event, Record, RunInfo
 from core import load_plan
 from core import compile_plan
 from core import InputError, Problem
 from core import RolloutState
 from core import collector_paused
 from tui import journal_cmd, printer, runtime
+
+if TYPE_CHECKING:
+    from adapters.journals import SharedJournal
 
 
 def validate(path: Path) -> int:
@@ -190,33 +193,44 @@ def resume(args: argparse.Namespace) -> int:
     return _headless(session, args.json) if args.headless else _console(session)
 
 
+def followed(journal: SharedJournal, info: RunInfo, start: RolloutState) -> Iterator[tuple[Record, RolloutState]]:
+    """Each record of the run as it is journaled, with the state after it, until the run
+    ends: `journal.follow` waits on LISTEN/NOTIFY on PostgreSQL and polls SQLite."""
+    import threading
+
+    from core import folding
+
+    stop = threading.Event()
+    try:
+        for record, state in folding(start, journal.follow(info.run_id, 0, stop=stop)):
+            yield record, state
+            if state.finished:
+                break
+    finally:
+        stop.set()
+
+
 def watch(args: argparse.Namespace) -> int:
     spec = args.journal or runtime.default_journal()
     if not args.headless:
         from tui.app import watch_console
 
         return watch_console(spec, args.run)
-    import threading
-
     journal, label = journal_cmd.open_existing(spec)
     info = runtime.choose_run(journal, args.run)
     if info is None:
+        journal.close()
         raise InputError([Problem(path=(), message="no rollout in this journal", file=label)])
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
     from core import initial_state
-    from core import folding
 
     state = start = initial_state(plan, graph)
     show = HeadlessPrinter(args.json, state)
-    stop = threading.Event()
     try:
-        for record, state in folding(start, journal.follow(info.run_id, 0, stop=stop)):
+        for record, state in followed(journal, info, start):
             show(state, [record.event])
-            if state.finished:
-                stop.set()
-                break
     except KeyboardInterrupt:
-        stop.set()
+        pass
     finally:
         journal.close()
     if args.json:
@@ -260,15 +274,8 @@ def log(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"run {info.run_id}  rollout {info.rollout}  plan {info.plan_path}  started {info.created} by {info.operator}")
     for record, state in folding(before, journal.records(info.run_id)):
-        if args.json:
-            print(printer.json_line({"seq": record.seq, **printer.event_json(record.event, before)}))
-            continue
-        line = printer.describe(record.event, state, before)
-        if line is not None:
-            print(f"{record.seq:>6}  {printer.clock_text(state, record.event.at)}  {line}")
-        change = printer.phase_line(before, state)
-        if change is not None:
-            print(f"{'':>6}  {printer.clock_text(state, state.at)}  ▸ {change}")
+        for line in printer.record_lines(record, state, before, as_json=args.json):
+            print(line)
         before = state
     if args.json:
         print(printer.json_line(printer.summary(state)))
