@@ -88,7 +88,6 @@ def events_main(args: argparse.Namespace) -> int:
     `--follow`, go on as they are journaled until the run ends and return its exit code."""
     from core import folding, initial_state
     from tui.exits import exit_code_for
-    from tui.rollout_cmd import followed
 
     journal, label = open_existing(args.journal or runtime.default_journal())
     try:
@@ -98,7 +97,7 @@ def events_main(args: argparse.Namespace) -> int:
             raise InputError([Problem(path=(), message=f"{what} in this journal", file=label)])
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         state = before = initial_state(plan, graph)
-        records = followed(journal, info, state) if args.follow else folding(state, journal.records(info.run_id))
+        records = runtime.followed(journal, info, state) if args.follow else folding(state, journal.records(info.run_id))
         for record, state in records:
             for line in printer.record_lines(record, state, before, as_json=args.json):
                 print(line, flush=args.follow)

@@ -8,18 +8,15 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
-from core import Event, Record, RunInfo
+from core import Event
 from core import load_plan
 from core import compile_plan
 from core import InputError, Problem
 from core import RolloutState
 from core import collector_paused
 from tui import journal_cmd, printer, runtime
-
-if TYPE_CHECKING:
-    from adapters.journals import SharedJournal
 
 
 def validate(path: Path) -> int:
@@ -193,23 +190,6 @@ def resume(args: argparse.Namespace) -> int:
     return _headless(session, args.json) if args.headless else _console(session)
 
 
-def followed(journal: SharedJournal, info: RunInfo, start: RolloutState) -> Iterator[tuple[Record, RolloutState]]:
-    """Each record of the run as it is journaled, with the state after it, until the run
-    ends: `journal.follow` waits on LISTEN/NOTIFY on PostgreSQL and polls SQLite."""
-    import threading
-
-    from core import folding
-
-    stop = threading.Event()
-    try:
-        for record, state in folding(start, journal.follow(info.run_id, 0, stop=stop)):
-            yield record, state
-            if state.finished:
-                break
-    finally:
-        stop.set()
-
-
 def watch(args: argparse.Namespace) -> int:
     spec = args.journal or runtime.default_journal()
     if not args.headless:
@@ -227,7 +207,7 @@ def watch(args: argparse.Namespace) -> int:
     state = start = initial_state(plan, graph)
     show = HeadlessPrinter(args.json, state)
     try:
-        for record, state in followed(journal, info, start):
+        for record, state in runtime.followed(journal, info, start):
             show(state, [record.event])
     except KeyboardInterrupt:
         pass

@@ -14,7 +14,7 @@ import secrets
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Coroutine, NamedTuple
+from typing import Any, Callable, Coroutine, Iterator, NamedTuple
 
 from adapters.clock import RealClock
 from adapters.journal_chain import ChainCheck
@@ -27,7 +27,7 @@ from core import read_input
 from core import compile_plan
 from core import Plan
 from core import parse_plan
-from core import LeaseHeld, RunInfo
+from core import LeaseHeld, Record, RunInfo
 from core import InputError, Problem
 from core import folding
 from core import RolloutState
@@ -347,3 +347,20 @@ def _resume(
                        state_path=_sim_state_path(journal_path, info.run_id))
     return assemble(state, plan=plan, graph=graph, info=info, journal=journal, clock=the_clock, lease=lease,
                     adapters=adapters, interactive=interactive, resuming=True, backlog=backlog)
+
+
+def followed(journal: SharedJournal, info: RunInfo, start: RolloutState) -> Iterator[tuple[Record, RolloutState]]:
+    """Each record of the run as it is journaled, with the state after it, until the run
+    ends: `journal.follow` waits on LISTEN/NOTIFY on PostgreSQL and polls SQLite."""
+    import threading
+
+    from core import folding
+
+    stop = threading.Event()
+    try:
+        for record, state in folding(start, journal.follow(info.run_id, 0, stop=stop)):
+            yield record, state
+            if state.finished:
+                break
+    finally:
+        stop.set()
