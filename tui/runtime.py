@@ -77,15 +77,14 @@ def _refuse_unkept_cohorts(plan: Plan, graph: RolloutGraph, text: str, file: str
                            close: Callable[[], Coroutine[Any, Any, None]] | None) -> None:
     """Before anything is journaled or set: refuse a lockstep group whose router does not keep
     each user on one side across its routes (`adapters.environment.cohort_refusals`), as bad input."""
-    import asyncio
-
     from adapters.environment import cohort_refusals
+    from tui.startup import run_apart
 
     _, source = parse_plan(text, file)
-    problems = asyncio.run(cohort_refusals(plan, graph, router, source))  # type: ignore[arg-type]
+    problems = run_apart(lambda: cohort_refusals(plan, graph, router, source))  # type: ignore[arg-type]
     if problems:
         if close is not None:
-            asyncio.run(close())
+            run_apart(close)
         raise InputError(problems)
 
 

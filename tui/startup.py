@@ -132,7 +132,7 @@ def abandon_runs(journal: SharedJournal, runs: list[tuple[RunInfo, RolloutState]
             lease.release()
 
 
-def _run_apart(make: Callable[[], Any]) -> Any:
+def run_apart(make: Callable[[], Any]) -> Any:
     """`asyncio.run(make())`, in a thread of its own when the caller already runs a loop
     (a console test or a console starting a run): the read needs a loop of its own."""
     try:
@@ -162,7 +162,7 @@ def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, r
                 await close()
 
     try:
-        found, query_problems = _run_apart(read)
+        found, query_problems = run_apart(read)
     except Exception as exc:  # noqa: BLE001 - an unreadable world is a refusal, not a traceback
         from core import safe_message
 
