@@ -38,8 +38,8 @@ from textual.screen import Screen
 
 from core.events import Event
 from core.state import RolloutState
-from tui import runtime
-from tui.app import InterlockApp
+from tui.session import runtime
+from tui.console.app import InterlockApp
 
 SIZE = (200, 60)
 WARM_UP = 1.5

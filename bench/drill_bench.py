@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 import asyncio  # noqa: E402
 
 from core.durations import format_duration  # noqa: E402
-from tui.drills import prepare_drill  # noqa: E402
+from tui.session.drills import prepare_drill  # noqa: E402
 
 DEFAULT_DRILL = Path(__file__).resolve().parents[1] / "examples" / "drills" / "metrics-outage.yaml"
 

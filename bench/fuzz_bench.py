@@ -3,7 +3,7 @@
     python bench/fuzz_bench.py [--cases 5000] [--workers 2] [--start 0]
 
 Each case is one command (`validate`, `plan`, `drill`, `analyze`, `log`, `audit verify`,
-`runs`, `resume`) called through the CLI entry (`tui.cli.main`, in worker processes) on
+`runs`, `resume`) called through the CLI entry (`tui.cli.main.main`, in worker processes) on
 input mutated from the bundled examples by a seeded mutator (`tests/fuzzing.py`). It
 counts tracebacks, undocumented exit codes and runs over 10 s (a case still running at
 60 s is stopped and counted), prints the exit codes per kind of input, and lists every

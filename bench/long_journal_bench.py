@@ -6,7 +6,7 @@ so it can be opened like any run. Then, each in a fresh process so that its peak
 its own:
 
 - `history`: what a console opened on a resumed run folds first
-  (`tui.watch.history_batches`);
+  (`tui.session.watch.history_batches`);
 - `watch`: `interlock watch`'s console, headless, from opening until it has caught up;
 - `resume` and `resume-console`: `interlock resume` (headless, then for the console, which
   also gathers what the console shows first) from opening the journal to an engine ready to go;
@@ -65,8 +65,8 @@ def rss_mib() -> int:
 
 
 def measure_history(path: Path) -> str:
-    from tui import runtime
-    from tui.watch import history_batches
+    from tui.session import runtime
+    from tui.session.watch import history_batches
 
     with SqliteJournal(path, readonly=True) as journal:
         info = journal.runs()[0]
@@ -80,8 +80,8 @@ def measure_history(path: Path) -> str:
 
 
 def measure_watch(path: Path) -> str:
-    from tui.app import InterlockApp
-    from tui.watch import JournalFollower
+    from tui.console.app import InterlockApp
+    from tui.session.watch import JournalFollower
 
     async def run() -> str:
         follower = JournalFollower.open(path)
@@ -100,7 +100,7 @@ def measure_watch(path: Path) -> str:
 
 
 def measure_resume(path: Path, console: bool) -> str:
-    from tui import runtime
+    from tui.session import runtime
 
     began = time.perf_counter()
     session = runtime.resume_run(journal_path=path, interactive=console)
@@ -115,7 +115,7 @@ def measure_verification(path: Path) -> str:
     """What resume's checks cost on this file: the same replay unverified and verified
     (every record's chain and the head), and SQLite's quick_check."""
     from adapters.journal_sqlite import SqliteJournal
-    from tui import runtime
+    from tui.session import runtime
 
     with SqliteJournal(path, readonly=True) as journal:
         info = journal.runs()[0]

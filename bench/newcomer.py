@@ -40,7 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tui.runtime import start_run  # noqa: E402
+from tui.session.runtime import start_run  # noqa: E402
 
 README_GATES: dict[str, dict[str, Any]] = {
     "errors": {"metric": "error_rate", "compare": "baseline", "max_increase": "100%"},
@@ -125,7 +125,7 @@ def _rolled_back_at(events: list[Any], state_phases: list[tuple[float, str]]) ->
 def _first_rollback(plan_path: Path, events: list[Any]) -> tuple[float | None, str]:
     from core.context import initial_state
     from core.reducer import reduce
-    from tui.runtime import compile_text
+    from tui.session.runtime import compile_text
 
     plan, graph = compile_text(plan_path.read_text(), str(plan_path))
     state = initial_state(plan, graph)

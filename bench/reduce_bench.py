@@ -45,7 +45,7 @@ from core.ports import RunInfo
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
-from tui.runtime import start_run
+from tui.session.runtime import start_run
 
 EXAMPLE = ROOT / "examples" / "recsys.yaml"
 

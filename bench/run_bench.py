@@ -1,7 +1,7 @@
 """How long a whole virtual-clock run of examples/recsys.yaml takes (never asserted in tests).
 
 Exactly what `interlock run examples/recsys.yaml --headless` does minus the
-printing: `tui.runtime.start_run` (read, validate and compile the plan, open
+printing: `tui.session.runtime.start_run` (read, validate and compile the plan, open
 a fresh SQLite journal, wire the simulated world) and `engine.run()` on a
 virtual clock, every event durably journaled. Goal: under 1 s. Median of
 several runs, each in a fresh directory.
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tui.runtime import start_run
+from tui.session.runtime import start_run
 
 
 def one_run(plan: Path, seed: int) -> tuple[float, float, int, str]:

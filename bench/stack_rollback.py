@@ -95,7 +95,7 @@ async def one_run(stack: stk.Stack, plan: Path, folder: Path, index: int) -> dic
     try:
         await reset(stack, flags, router)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "run", str(plan), "--headless", "--speed", "1", "--journal", str(journal)],
+            [sys.executable, "-m", "tui.cli.main", "run", str(plan), "--headless", "--speed", "1", "--journal", str(journal)],
             cwd=REPO, env={**stack.env(), "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 90

@@ -7,7 +7,7 @@ scripted operator actions, and the expected outcome. This module is the
 format (pydantic models that forbid unknown fields) and its loader, which
 reports every problem at once as `FILE:LINE:COL: path: problem` lines, the
 referenced plan's own problems included. Running a drill is wiring and lives
-in `tui.drills`; scoring it is pure and lives in `core.scorecard`.
+in `tui.session.drills`; scoring it is pure and lives in `core.scorecard`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Shared by the CI fuzz test (`tests/test_fuzz.py`, a few hundred cases) and the benchmark
 (`bench/fuzz_bench.py`, thousands). Each case is one command as a user runs it, called
-in-process through the CLI's entry (`tui.cli.main`), on input derived from the bundled
+in-process through the CLI's entry (`tui.cli.main.main`), on input derived from the bundled
 examples by a seeded mutation: plans (`validate`, `plan --json`), drills (`drill`),
 recorded measurements (`analyze`) and journals (`log`, `audit verify`, `runs`, `resume`).
 The same seed always gives the same case.
@@ -133,7 +133,7 @@ class Journals:
 
     @classmethod
     def build(cls, folder: Path) -> Journals:
-        from tui.cli import main
+        from tui.cli.main import main
 
         folder.mkdir(parents=True, exist_ok=True)
         finished, waiting = folder / "finished.db", folder / "waiting.db"
@@ -207,7 +207,7 @@ def _alarm(_signum: int, _frame: object) -> None:
 def run_case(case: Case, hard_limit: int = 0) -> Outcome:
     """Run one case through the CLI entry, as `interlock ARGV` would. With `hard_limit`
     (seconds, main thread only), a case still running then is stopped and reported."""
-    from tui.cli import main
+    from tui.cli.main import main
 
     err = io.StringIO()
     start = time.perf_counter()

@@ -32,9 +32,9 @@ def test_the_readme_key_table_is_the_tables() -> None:
 
 
 def test_console_bindings_palette_and_help_come_from_the_table() -> None:
-    from tui.screens.console import ConsoleScreen, action_name, binding_action
-    from tui.screens.help import KEYS
-    from tui.screens.palette import PALETTE
+    from tui.console.screens.console import ConsoleScreen, action_name, binding_action
+    from tui.console.screens.help import KEYS
+    from tui.console.screens.palette import PALETTE
 
     bound = [(b.key, b.description, b.show) for b in ConsoleScreen.BINDINGS]  # type: ignore[union-attr]
     assert bound == [(a.keys, a.label, a.shown) for a in ACTIONS if a.keys]

@@ -31,7 +31,7 @@ from helpers import Driver, Err
 
 from core.commands import Measure
 from core.schedule import next_deadline
-from tui.cli import main
+from tui.cli.main import main
 
 
 @dataclass(frozen=True)
@@ -312,8 +312,8 @@ def test_a_dry_run_gate_shows_its_verdict_headless_and_in_the_log(
 
 def test_the_console_detail_pane_says_dry_run_with_the_verdict() -> None:
     from core.events import Measured as MeasuredEvent
-    from tui.widgets.detail import gate_table
-    from tui.widgets.history import MetricHistory
+    from tui.console.widgets.detail import gate_table
+    from tui.console.widgets.history import MetricHistory
 
     gate = {"max": 0.01, "count": 3, "dry_run": True}
     d = Driver(_plan(gate))

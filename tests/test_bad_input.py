@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.inputs import MAX_INPUT_BYTES
-from tui.cli import main
+from tui.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "recsys.yaml"

@@ -37,7 +37,7 @@ BAKE = 300.0
 def _frozen_run(tmp_path: Path) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "run", str(EXAMPLE), "--headless", "--json", "--speed", str(SPEED),
+        [sys.executable, "-m", "tui.cli.main", "run", str(EXAMPLE), "--headless", "--json", "--speed", str(SPEED),
          "--journal", str(tmp_path / "j.db")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import DESIGN_PLAN_JSON
-from tui.cli import main
+from tui.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "recsys.yaml"

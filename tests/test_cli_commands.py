@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from tui.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "recsys.yaml"
@@ -85,7 +85,7 @@ def test_watch_headless_follows_another_process_to_the_end(tmp_path: Path) -> No
 
     env = {**os.environ, **env}
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "run", str(REGRESSION), "--headless", "--speed", "600",
+        [sys.executable, "-m", "tui.cli.main", "run", str(REGRESSION), "--headless", "--speed", "600",
          "--journal", str(journal)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -97,7 +97,7 @@ def test_watch_headless_follows_another_process_to_the_end(tmp_path: Path) -> No
 
             time.sleep(0.05)
         watcher = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "watch", "--headless", "--json", "--journal", str(journal)],
+            [sys.executable, "-m", "tui.cli.main", "watch", "--headless", "--json", "--journal", str(journal)],
             env=env, capture_output=True, text=True, timeout=120,
         )
     finally:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import independent_plan
-from tui.cli import _parser, main
-from tui.helptext import exit_codes
+from tui.cli.main import _parser, main
+from tui.cli.helptext import exit_codes
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "recsys.yaml"
@@ -94,7 +94,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
     """`interlock ARGS` with stdout on a pipe of one page, so a long output blocks early."""
     read, write = os.pipe()
     fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", *args], stdout=write, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli.main", *args], stdout=write, stderr=subprocess.PIPE,
                             cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
     os.close(write)
     proc.stdout = os.fdopen(read, "rb")
@@ -112,7 +112,7 @@ def _head(proc: subprocess.Popen[bytes], lines: int) -> tuple[int, str]:
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "tui.cli.main", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
 
 

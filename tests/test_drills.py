@@ -29,8 +29,8 @@ from core.events import Event, ExposureApplied, FaultInjected, Measured, Operato
 from core.problems import InputError
 from core.scorecard import Scorecard
 from core.state import RolloutState
-from tui.drill_cmd import drill_main
-from tui.drills import DrillRunner, prepare_drill, run_drill
+from tui.cli.drill_cmd import drill_main
+from tui.session.drills import DrillRunner, prepare_drill, run_drill
 
 REPO = Path(__file__).resolve().parent.parent
 DRILLS = sorted((REPO / "examples" / "drills").glob("*.yaml"))

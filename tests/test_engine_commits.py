@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tui.runtime import Session, start_run
+from tui.session.runtime import Session, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

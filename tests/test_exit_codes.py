@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.fuzzing import documented_exits
-from tui.cli import _parser, main
+from tui.cli.main import _parser, main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "recsys.yaml"

@@ -25,14 +25,14 @@ import pytest
 from adapters.journal_sqlite import SqliteJournal
 from core.events import Tick
 from core.ports import RunInfo
-from tui.cli import EXIT_IO, main
+from tui.cli.main import EXIT_IO, main
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "examples" / "recsys.yaml"
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", *args]
+    return [sys.executable, "-m", "tui.cli.main", *args]
 
 
 def env() -> dict[str, str]:

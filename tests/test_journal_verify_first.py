@@ -25,8 +25,8 @@ import pytest
 
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_sqlite import SqliteJournal
-from tui import runtime
-from tui.cli import EXIT_BAD_INPUT, EXIT_DAMAGED, main
+from tui.session import runtime
+from tui.cli.main import EXIT_BAD_INPUT, EXIT_DAMAGED, main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ def whole_run(tmp_path: Path, example: str = "recsys.yaml", seed: int = 5) -> Pa
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", *args]
+    return [sys.executable, "-m", "tui.cli.main", *args]
 
 
 def env() -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from core.events import Measured
-from tui import runtime
+from tui.session import runtime
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from core.order import classify, compile_plan, reads
 from core.plan import Contracts, Plan
 from core.problems import InputError, SourceMap
 from tests.helpers import DESIGN_PLAN_JSON, design_services
-from tui.plan_text import render_plan
+from tui.cli.plan_text import render_plan
 
 DESIGN_SERVICES = design_services(ranker_gates=["errors", "latency", "drift"])
 

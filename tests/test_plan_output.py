@@ -9,8 +9,8 @@ import pytest
 
 from core.order import compile_plan
 from core.plan import Plan
-from tui.cli import main
-from tui.plan_text import render_plan
+from tui.cli.main import main
+from tui.cli.plan_text import render_plan
 from tui.printer import json_block
 
 

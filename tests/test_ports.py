@@ -48,7 +48,7 @@ def test_every_adapter_offers_the_whole_port(port: type, classes: list[type]) ->
                 assert inspect.iscoroutinefunction(getattr(cls, name)), f"{cls.__name__}.{name} must be async"
 
 
-@pytest.mark.parametrize("module", ["core/engine.py", "tui/app.py"])
+@pytest.mark.parametrize("module", ["core/engine.py", "tui/console/app.py"])
 def test_nothing_crosses_a_port_by_duck_typing(module: str) -> None:
     calls = [
         node.lineno

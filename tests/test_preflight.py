@@ -24,7 +24,7 @@ from adapters.journals import open_journal
 from core.events import Abandoned, Adopted, RolloutStarted
 from core.ports import RunInfo, TargetReading
 from core.preflight import Found, judge
-from tui.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED, EXIT_TAKEN, main
+from tui.cli.main import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED, EXIT_TAKEN, main
 
 TOKEN = "preflight-token-7"
 
@@ -127,12 +127,12 @@ def test_a_flag_not_at_zero_refuses_the_run_before_anything_changes(world, tmp_p
 def test_the_console_is_refused_the_same_way_before_it_opens(world, tmp_path, capsys, monkeypatch) -> None:
     flags, url = world
     flags.percent["b-v2"] = 5.0
-    import tui.app
+    import tui.console.app
 
     def no_console(session):  # type: ignore[no-untyped-def]
         raise AssertionError("the console opened on a refused run")
 
-    monkeypatch.setattr(tui.app, "run_console", no_console)
+    monkeypatch.setattr(tui.console.app, "run_console", no_console)
     journal = tmp_path / "j.db"
     assert main(["run", str(plan(tmp_path, url)), "--journal", str(journal)]) == EXIT_REFUSED
     assert "interlock: refused: flag b-v2 (b): found 5%, the plan starts at 0%" in capsys.readouterr().err

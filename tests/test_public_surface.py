@@ -101,3 +101,21 @@ def test_no_import_cycles() -> None:
         if start not in state and visit(start, []):
             break
     assert cycle == []
+
+
+def test_the_command_line_the_console_and_the_session_import_downward_only() -> None:
+    """`tui/session` (running a rollout) knows neither the command line nor the console; the
+    console (Textual) never reaches into the command line; the command line may open the
+    console. What both print (`tui/printer.py`, `tui/scorecard_text.py`) sits above them."""
+    forbidden = {"tui/session": ("tui.cli", "tui.console"), "tui/console": ("tui.cli",)}
+    upward = [
+        f"{rel}:{line}: {module}"
+        for folder, banned in forbidden.items()
+        for rel, line, module, _ in _imports(folder)
+        if module is not None and module.startswith(banned)
+    ]
+    assert upward == []
+    textual = [f"{rel}:{line}" for folder in ("tui/cli", "tui/session")
+               for rel, line, module, _ in _imports(folder)
+               if module is not None and module.split(".")[0] == "textual"]
+    assert textual == []

@@ -12,7 +12,7 @@ from helpers import Driver, independent_plan
 from core.actions import available
 from core.commands import Measure
 from core.events import GateMisconfigured
-from tui.cli import EXIT_BAD_INPUT, main
+from tui.cli.main import EXIT_BAD_INPUT, main
 
 PLAN = """\
 rollout: q

@@ -142,7 +142,7 @@ def test_replaying_the_events_gives_the_same_state() -> None:
 
 def test_the_console_log_and_headless_lines_name_target_expected_and_found() -> None:
     from tui import printer
-    from tui.widgets.eventlog import batch_lines
+    from tui.console.widgets.eventlog import batch_lines
 
     d = routed()
     started(d)

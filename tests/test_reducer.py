@@ -402,7 +402,7 @@ def test_the_abort_dialog_shows_the_order_the_reducer_executes(in_flight: str | 
     """What is confirmed is what is shown: the dialog's list (`abort_order`) is the order the
     zeros are sent, also while a rollback is in flight (its queue goes on first, which is
     not "latest first")."""
-    from tui.screens.confirm import AbortScreen
+    from tui.console.screens.confirm import AbortScreen
 
     d = Driver(independent_plan("abc", max_parallel=3))
     d.start()

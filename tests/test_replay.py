@@ -11,7 +11,7 @@ import pytest
 from adapters.journal_sqlite import SqliteJournal
 from core.events import Event
 from core.ports import RunInfo
-from tui import runtime
+from tui.session import runtime
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,10 +99,10 @@ def test_a_console_on_a_long_run_gets_the_last_records_as_batches_and_the_rest_f
     from core.context import initial_state
     from core.events import Measured
     from core.reducer import reduce
-    from tui.backlog import KEEP_BATCHES, KEEP_MEASUREMENTS, Backlog
-    from tui.watch import history_batches
-    from tui.widgets.eventlog import EventLog
-    from tui.widgets.history import MetricHistory
+    from tui.session.backlog import KEEP_BATCHES, KEEP_MEASUREMENTS, Backlog
+    from tui.session.watch import history_batches
+    from tui.console.widgets.eventlog import EventLog
+    from tui.console.widgets.history import MetricHistory
 
     assert KEEP_BATCHES >= EventLog.MAX_LINES  # every line the log can word has its batch
     with SqliteJournal(finished_run(tmp_path), readonly=True) as journal:

@@ -31,7 +31,7 @@ PLANS = {
 
 
 def _cli(*args: str, journal: Path) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", *args, "--journal", str(journal)]
+    return [sys.executable, "-m", "tui.cli.main", *args, "--journal", str(journal)]
 
 
 def _env() -> dict[str, str]:

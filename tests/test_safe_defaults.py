@@ -18,7 +18,7 @@ from core.context import build_context
 from core.judges.mixture import ratio_start, ratio_update, tail_start, tail_update
 from core.order import compile_plan
 from core.plan import Gate, Plan
-from tui import runtime
+from tui.session import runtime
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))

@@ -14,7 +14,7 @@ from core.gates import GateRun
 from core.judges.analysis import sequential_test
 from core.plan import Gate
 from core.verdict import explain, of_sample
-from tui.cli import main
+from tui.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 
 from core.planload import parse_plan
 from core.problems import InputError
-from tui.cli import main
+from tui.cli.main import main
 
 PLAN = """\
 rollout: r

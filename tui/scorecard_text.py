@@ -1,7 +1,7 @@
 """A drill's scorecard as text: a terminal table, JSON, Markdown and JUnit XML.
 
-Shared by the headless `interlock drill` (`tui.drill_cmd`) and the console's drill mode
-(`tui.drill_console`), so both print the same table.
+Shared by the headless `interlock drill` (`tui.cli.drill_cmd`) and the console's drill mode
+(`tui.console.drill_console`), so both print the same table.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ same `SimWorld` and metric models (`adapters.sim.model`):
   sends traffic and keeps the world's exposure in step with the real servers.
 
 `python -m adapters.sim.serve --config FILE` runs it from a JSON config (what
-`interlock stack up` writes); `tui.stack_cmd.sim_serve_main` is the CLI.
+`interlock stack up` writes); `tui.cli.stack_cmd.sim_serve_main` is the CLI.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ def test_sim_serve_runs_as_a_process_until_sigterm(tmp_path: Path) -> None:
 
     ready = tmp_path / "ready.json"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "tui.stack_cmd", "sim", "serve", PLAN, "--no-load",
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli.stack_cmd", "sim", "serve", PLAN, "--no-load",
                              "--ready-file", str(ready)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20

@@ -14,7 +14,7 @@ from adapters.stack import stack as stk
 from adapters.stack.process import ServerUnavailable
 from core.clock import VirtualClock
 from core.planload import parse_plan
-from tui.stack_cmd import main as stack_cli
+from tui.cli.stack_cmd import main as stack_cli
 
 ADDRESSES = {"STACK_UNLEASH_URL": "http://127.0.0.1:4242", "STACK_HAPROXY_ADMIN": "127.0.0.1:9999",
              "STACK_PROMETHEUS_URL": "http://127.0.0.1:9090"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pgtools import Backend
 
-from tui.cli import main
+from tui.cli.main import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recsys.yaml"
 
@@ -39,7 +39,7 @@ def test_runs_lists_every_run_with_its_live_driver(backend: Backend, capsys: pyt
     assert [row["driver"] for row in json.loads(capsys.readouterr().out)] == [None, None]  # the lease went
 
 
-DRIVER = "import sys; from tui.cli import main; sys.exit(main(sys.argv[1:]))"
+DRIVER = "import sys; from tui.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 def test_events_follow_a_run_another_process_drives_until_it_ends(

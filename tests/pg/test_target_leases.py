@@ -11,7 +11,7 @@ from pgtools import Backend
 
 from core.ports import LeaseHeld
 from core.preflight import Refused
-from tui.startup import lease_targets
+from tui.session.startup import lease_targets
 
 HOLDER = """
     import sys, time

@@ -152,7 +152,7 @@ def clear_faults(stack: stk.Stack) -> None:
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "tui.cli.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -196,7 +196,7 @@ def run_engine(plan: Path, journal: Path, stack: stk.Stack, *, during: Callable[
     """Run `plan` in-process on the real clock at speed 1, with `token` (default: the stack's) in
     the plan's token variable; `during(session)` runs as a coroutine alongside the engine (to act
     at a chosen state). Returns the final state and every state seen."""
-    from tui import runtime
+    from tui.session import runtime
 
     os.environ[stack.token_env] = token or stack.token
     session = runtime.start_run(plan, journal_path=journal, clock="real", speed=1.0)

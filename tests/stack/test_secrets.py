@@ -61,7 +61,7 @@ def test_a_whole_rollout_leaves_the_token_nowhere_but_the_state_file(
         shown = cli(*args, "--journal", str(journal), env=cli_env(real_stack))
         assert shown.returncode == 0 and "features" in shown.stdout and "completed" in shown.stdout
         assert_clean(f"`interlock {' '.join(args)}`", shown.stdout + shown.stderr, token)
-    status = subprocess.run([sys.executable, "-m", "tui.stack_cmd", "stack", "status", "--dir", str(real_stack.dir)],
+    status = subprocess.run([sys.executable, "-m", "tui.cli.stack_cmd", "stack", "status", "--dir", str(real_stack.dir)],
                             cwd=REPO, env=cli_env(real_stack), capture_output=True, text=True, timeout=30)
     assert status.returncode == 0 and "passed as $INTERLOCK_STACK_UNLEASH_TOKEN" in status.stdout
     assert_clean("`stack status`", status.stdout + status.stderr, token)
@@ -81,7 +81,7 @@ def test_a_whole_rollout_leaves_the_token_nowhere_but_the_state_file(
 def refused_before_start(plan: Path, journal: Path, stack: Stack, token: str | None = None) -> list[str]:
     """The pre-flight refusal of a plan whose adapters fail (their first error now): its lines."""
     from core.preflight import Refused
-    from tui import runtime
+    from tui.session import runtime
 
     os.environ[stack.token_env] = token or stack.token
     with pytest.raises(Refused) as refused:
@@ -93,7 +93,7 @@ def past_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let a run with failing adapters start, to reach the errors of a running rollout
     (the pre-flight would refuse it; `refused_before_start` checks that refusal)."""
     from core.preflight import Report
-    from tui import startup
+    from tui.session import startup
 
     monkeypatch.setattr(startup, "preflight", lambda *args, **kwargs: Report(found=()))
 
@@ -162,8 +162,8 @@ def screen_text(svg: str) -> str:
 def test_the_console_screen_shows_the_rollout_and_its_errors_but_never_the_token(
     real_stack: Stack, tmp_path: Path
 ) -> None:
-    from tui import runtime
-    from tui.app import InterlockApp
+    from tui.session import runtime
+    from tui.console.app import InterlockApp
 
     token = real_stack.token
     reset(real_stack)

@@ -21,7 +21,7 @@ from stackrun import REPO
 def stack_cli(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "tui.stack_cmd", "stack", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "tui.cli.stack_cmd", "stack", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -19,7 +19,7 @@ from adapters.haproxy import HAProxyRouter
 from adapters.stack.haproxy import HAProxyServer, start_haproxy
 from conftest import start_or_skip
 from core.cohorts import COHORT_HEADER
-from tui.cli import main
+from tui.cli.main import main
 from sdkjudge import within_sampling_error
 
 ROUTES = ("embedder", "ranker")

@@ -25,7 +25,7 @@ from core.events import GateMisconfigured, Measured
 from core.order import compile_plan
 from core.planload import parse_plan
 from core.ports import RunInfo
-from tui.startup import check_queries
+from tui.session.startup import check_queries
 
 
 def plan_with(gate: dict, interval: str = "4s"):  # type: ignore[no-untyped-def]

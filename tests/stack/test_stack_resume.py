@@ -32,7 +32,7 @@ def real_stack(stack_dir: Path, unleash: UnleashServer) -> Iterator[Stack]:
 def run_until_lockstep_moved(stack: Stack, plan: Path, journal: Path) -> None:
     """Start `interlock run` and SIGKILL it once embedder and ranker are both at their first stage."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "run", str(plan), "--headless", "--speed", "1", "--journal", str(journal)],
+        [sys.executable, "-m", "tui.cli.main", "run", str(plan), "--headless", "--speed", "1", "--journal", str(journal)],
         cwd=REPO, env=cli_env(stack), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 90

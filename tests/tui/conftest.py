@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tui import runtime
+from tui.session import runtime
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from core.clock import HeldClock
 from core.events import OperatorAction
 from core.schedule import next_deadline
 from core.state import RolloutState
-from tui import runtime
-from tui.assembly import Adapters, assemble
-from tui.app import InterlockApp
-from tui.widgets.detail import GateChart
+from tui.session import runtime
+from tui.session.assembly import Adapters, assemble
+from tui.console.app import InterlockApp
+from tui.console.widgets.detail import GateChart
 
 OPERATOR = "ops@console-test"
 SIZE = (160, 50)

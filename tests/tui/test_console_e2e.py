@@ -61,7 +61,7 @@ def test_demo_pauses_and_quits_in_a_real_terminal(tmp_path) -> None:
     exit_file = tmp_path / "exit"
     command = (
         f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && INTERLOCK_OPERATOR=e2e "
-        f"{shlex.quote(sys.executable)} -m tui.cli demo --journal {shlex.quote(str(journal))}; "
+        f"{shlex.quote(sys.executable)} -m tui.cli.main demo --journal {shlex.quote(str(journal))}; "
         f"echo $? > {shlex.quote(str(exit_file))}; sleep 30"
     )
     terminal = Terminal(f"bash -c {shlex.quote(command)}")

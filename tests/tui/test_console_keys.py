@@ -25,10 +25,10 @@ from console_plans import RECSYS, REGRESSION, approval_plan, write
 
 from core.events import ExposureApplied, OperatorAction
 from core.rollback import rollback_cascade
-from tui import runtime
-from tui.screens.confirm import AbortScreen, QuitScreen, RollbackScreen
-from tui.screens.console import ConsoleScreen
-from tui.widgets.eventlog import EventLog
+from tui.session import runtime
+from tui.console.screens.confirm import AbortScreen, QuitScreen, RollbackScreen
+from tui.console.screens.console import ConsoleScreen
+from tui.console.widgets.eventlog import EventLog
 
 pytestmark = pytest.mark.anyio
 

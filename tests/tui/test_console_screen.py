@@ -9,13 +9,13 @@ from console_harness import SIZE, at_minute, console, prerun, settle, wait_for
 from console_plans import RECSYS, generated_plan, write
 
 from core.state import RolloutPhase, ServicePhase
-from tui.runtime import compile_text
-from tui.screens.console import ConsoleScreen
-from tui.screens.help import KEYS, HelpScreen, help_text
-from tui.widgets.detail import ServiceDetail
-from tui.widgets.graph import ServiceGraph
-from tui.widgets.lanes import MAX_LANES, layout
-from tui.widgets.status import ROLLOUT, SAMPLE, SERVICE
+from tui.session.runtime import compile_text
+from tui.console.screens.console import ConsoleScreen
+from tui.console.screens.help import KEYS, HelpScreen, help_text
+from tui.console.widgets.detail import ServiceDetail
+from tui.console.widgets.graph import ServiceGraph
+from tui.console.widgets.lanes import MAX_LANES, layout
+from tui.console.widgets.status import ROLLOUT, SAMPLE, SERVICE
 
 
 def test_lanes_draw_the_recsys_chain_and_its_lockstep_bracket() -> None:

@@ -23,10 +23,10 @@ from console_harness import (
 )
 from console_plans import RECSYS, REGRESSION, approval_plan, generated_plan, write
 
-from tui import runtime
-from tui.app import InterlockApp
-from tui.watch import JournalFollower
-from tui.widgets.detail import GateChart
+from tui.session import runtime
+from tui.console.app import InterlockApp
+from tui.session.watch import JournalFollower
+from tui.console.widgets.detail import GateChart
 
 
 def _session(sessions: list[runtime.Session], plan: Path, tmp: Path, *args: object, **kwargs: object) -> runtime.Session:

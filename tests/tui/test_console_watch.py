@@ -8,11 +8,11 @@ import pytest
 from console_harness import OPERATOR, SIZE, HeldClock, at_minute, prerun, wait_for
 from console_plans import RECSYS
 
-from tui import cli
-from tui.app import ALL_ACTIONS, InterlockApp
-from tui.screens.console import ConsoleScreen
-from tui.watch import JournalFollower
-from tui.widgets.eventlog import EventLog
+from tui.cli import main as cli
+from tui.console.app import ALL_ACTIONS, InterlockApp
+from tui.console.screens.console import ConsoleScreen
+from tui.session.watch import JournalFollower
+from tui.console.widgets.eventlog import EventLog
 
 
 @pytest.mark.anyio
@@ -60,11 +60,11 @@ async def test_a_watcher_catches_up_on_a_finished_journal_in_chunks(tmp_path, mo
     """A long journal is folded a chunk at a time, older records feeding the metric
     history only: the watcher ends on the journal's last state, with the same history a
     record-by-record replay gives."""
-    import tui.app as app_module
+    import tui.console.app as app_module
     from core.context import initial_state
     from core.reducer import reduce
-    from tui import runtime
-    from tui.widgets.history import MetricHistory
+    from tui.session import runtime
+    from tui.console.widgets.history import MetricHistory
 
     session = runtime.start_run(RECSYS, journal_path=tmp_path / "journal.db", seed=3)
     final = await session.engine.run()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from core.events import OperatorAction
-from tui.drill_console import DrillApp
-from tui.drills import prepare_drill
-from tui.screens.scorecard import ScorecardScreen
+from tui.console.drill_console import DrillApp
+from tui.session.drills import prepare_drill
+from tui.console.screens.scorecard import ScorecardScreen
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio

@@ -3,7 +3,7 @@
 The composition root shared by the headless runner, the console, `resume`,
 `watch` and drills: where the journal lives, what a new or resumed run needs
 (plan, lease, pre-flight read) and how a run is found again after a crash. The
-engine itself is put together in one place, `tui.assembly`.
+engine itself is put together in one place, `tui.session.assembly`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from core import LeaseHeld, Record, RunInfo
 from core import InputError, Problem
 from core import folding
 from core import RolloutState
-from tui.assembly import Adapters, Session, assemble, connect  # noqa: F401 - the runtime's surface
-from tui.backlog import Backlog
+from tui.session.assembly import Adapters, Session, assemble, connect  # noqa: F401 - the runtime's surface
+from tui.session.backlog import Backlog
 
 DEFAULT_JOURNAL = Path(".interlock") / "journal.db"
 
@@ -78,7 +78,7 @@ def _refuse_unkept_cohorts(plan: Plan, graph: RolloutGraph, text: str, file: str
     """Before anything is journaled or set: refuse a lockstep group whose router does not keep
     each user on one side across its routes (`adapters.environment.cohort_refusals`), as bad input."""
     from adapters.environment import cohort_refusals
-    from tui.startup import run_apart
+    from tui.session.startup import run_apart
 
     _, source = parse_plan(text, file)
     problems = run_apart(lambda: cohort_refusals(plan, graph, router, source))  # type: ignore[arg-type]
@@ -101,7 +101,7 @@ def start_run(
     reason: str = "",
     abandon: str | None = None,
 ) -> Session:
-    """Validate the plan, settle who drives what and read the world (`tui.startup`), then
+    """Validate the plan, settle who drives what and read the world (`tui.session.startup`), then
     record a new run in the journal and wire its engine. A refusal (`core.preflight.Refused`)
     leaves the journal and the world as they were."""
     path = Path(plan_path)
@@ -125,7 +125,7 @@ def _start(
     seed: int, clock: str, speed: float, interactive: bool, adopt: bool, strict: bool, reason: str,
     abandon: str | None,
 ) -> Session:
-    from tui import startup
+    from tui.session import startup
 
     # A simulated world is private to its run (its own state file): only real flags and
     # routes can be driven by two runs at once.
@@ -208,7 +208,7 @@ def replay(
     """The run's state, rebuilt from its journaled plan and events; continuing `since` (an
     earlier replay of the same run) reads only the records appended after it.
     `on_progress(records so far)` is called every `PROGRESS_EVERY` records. With
-    `backlog`, the records are also kept as a console shows them first (`tui.backlog`).
+    `backlog`, the records are also kept as a console shows them first (`tui.session.backlog`).
     `verified` checks the run's facts and each record's place in the chain before it is
     folded (`JournalDamaged` at the first bad one), in the same pass."""
     if since is None:
@@ -338,7 +338,7 @@ def _resume(
         journal.close()
         raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=journal.label)])
     if not plan.simulated:
-        from tui import startup
+        from tui.session import startup
 
         startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
     the_clock = _clock(info.clock, speed or info.speed, state.at)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from textual.content import Content
 
 from core import RolloutState
-from tui.widgets.history import MetricHistory
-from tui.widgets.lanes import LaneRow
-from tui.widgets.status import SERVICE, sample_status, service_status
+from tui.console.widgets.history import MetricHistory
+from tui.console.widgets.lanes import LaneRow
+from tui.console.widgets.status import SERVICE, sample_status, service_status
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 10

@@ -22,9 +22,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from core import RolloutState
-from tui.widgets.history import MetricHistory
-from tui.widgets.lanes import LaneRow, layout
-from tui.widgets.rows import BAKE_WIDTH, Columns, bake_progress, heading, row, row_width
+from tui.console.widgets.history import MetricHistory
+from tui.console.widgets.lanes import LaneRow, layout
+from tui.console.widgets.rows import BAKE_WIDTH, Columns, bake_progress, heading, row, row_width
 
 
 class GraphHeading(Widget):

@@ -21,9 +21,9 @@ from core import Gate
 from core import of_sample
 from core import RolloutState
 from tui import printer
-from tui.widgets.history import MetricHistory, Point
-from tui.widgets.rows import bake_progress, format_value
-from tui.widgets.status import SAMPLE, sample_status, service_status
+from tui.console.widgets.history import MetricHistory, Point
+from tui.console.widgets.rows import bake_progress, format_value
+from tui.console.widgets.status import SAMPLE, sample_status, service_status
 
 GATES_HEIGHT = 16
 """Lines of the gate panel (as in DEFAULT_CSS). Heights are fixed so new data never moves

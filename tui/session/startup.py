@@ -26,7 +26,7 @@ from core import Refused, Report, judge, read_targets
 from core import InputError, Problem
 
 Replay = Callable[..., Any]
-"""`tui.runtime.replay`, handed in by the runtime (which imports this module)."""
+"""`tui.session.runtime.replay`, handed in by the runtime (which imports this module)."""
 
 if TYPE_CHECKING:
     from adapters.journals import SharedJournal
@@ -47,7 +47,7 @@ def targets_of(plan: Plan, graph: RolloutGraph) -> list[str]:
 
 def unfinished_runs(journal: SharedJournal, rollout: str, replay: Replay) -> list[tuple[RunInfo, RolloutState]]:
     """The rollout's runs that have not ended, each verified as it is replayed with `replay`
-    (`tui.runtime.replay`: `JournalDamaged` for a tampered or cut run: refused, never taken
+    (`tui.session.runtime.replay`: `JournalDamaged` for a tampered or cut run: refused, never taken
     for unfinished and abandoned)."""
     out = []
     for info in journal.runs():

@@ -19,7 +19,7 @@ from typing import Callable
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_codec import JournalError, JournalIOError
 from core import InputError, Scorecard, shown_path
-from tui.drills import DrillRunner, prepare_drill
+from tui.session.drills import DrillRunner, prepare_drill
 from tui.scorecard_text import render_junit, render_markdown, render_table, scorecard_json
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -63,7 +63,7 @@ def drill_main(args: argparse.Namespace) -> int:
         try:
             Path(target).write_text(render(), encoding="utf-8")
         except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            from tui.exits import EXIT_IO
+            from tui.cli.exits import EXIT_IO
 
             why = getattr(exc, "strerror", None) or str(exc)
             print(f"interlock: cannot write --{option} {shown_path(target)}: {why}", file=sys.stderr)
@@ -79,9 +79,9 @@ def _raise_storage(exc: JournalError) -> None:
 
 
 def _console() -> Callable[[DrillRunner], Scorecard] | None:
-    """The console's drill mode, `tui.drill_console.run_drill_console(runner) -> Scorecard`, if built."""
+    """The console's drill mode, `tui.console.drill_console.run_drill_console(runner) -> Scorecard`, if built."""
     try:
-        from tui.drill_console import run_drill_console
+        from tui.console.drill_console import run_drill_console
     except ImportError:
         print("the console's drill mode is not available in this build; running headless", file=sys.stderr)
         return None

@@ -1,7 +1,7 @@
 """The `interlock` command line: the parser, exit codes and the one place errors become lines.
 
 The exit codes' meanings live in the README's table (one home); `interlock --help` shows
-them from there (`tui.helptext`). A closed pipe (`interlock log | head`) ends a command
+them from there (`tui.cli.helptext`). A closed pipe (`interlock log | head`) ends a command
 quietly: a run it drives stops as after Ctrl-C, resumable, and nothing prints a traceback.
 """
 
@@ -18,7 +18,7 @@ from core import LeaseHeld, LeaseLost
 from core import Refused
 from core import InputError
 
-from tui.exits import (  # noqa: F401 - the exit codes are part of the command line's surface
+from tui.cli.exits import (  # noqa: F401 - the exit codes are part of the command line's surface
     EXIT_BAD_INPUT,
     EXIT_DAMAGED,
     EXIT_IO,
@@ -33,7 +33,7 @@ from tui.exits import (  # noqa: F401 - the exit codes are part of the command l
 
 
 def bundled_example(name: str = "recsys.yaml") -> Path:
-    return Path(__file__).resolve().parent.parent / "examples" / name
+    return Path(__file__).resolve().parents[2] / "examples" / name
 
 
 def _journal_arg(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def _journal_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tui.helptext import DESCRIPTION, epilog, version
+    from tui.cli.helptext import DESCRIPTION, epilog, version
 
     p = argparse.ArgumentParser(prog="interlock", description=DESCRIPTION, epilog=epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("--run", default=None, help="run id (default: the latest run)")
     lg.add_argument("--json", action="store_true", help="JSON lines (one per record) and a summary")
     _journal_arg(lg)
-    from tui import journal_cmd
-    from tui.stack_cmd import add_parsers
+    from tui.cli import journal_cmd
+    from tui.cli.stack_cmd import add_parsers
 
     journal_cmd.add_parsers(sub)
     add_parsers(sub)
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interlock: nothing was changed and nothing was journaled", file=sys.stderr)
         return EXIT_REFUSED if exc.kind == "world" else EXIT_TAKEN
     except BrokenPipeError:  # the reader left (`| head`): what it read is all it wanted
-        from tui.rollout_cmd import silence_stdout
+        from tui.cli.rollout_cmd import silence_stdout
 
         silence_stdout()
         return EXIT_OK
@@ -193,10 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from tui import rollout_cmd
+    from tui.cli import rollout_cmd
 
     if args.command in ("stack", "sim") or (args.command == "demo" and args.stack):
-        from tui import stack_cmd
+        from tui.cli import stack_cmd
 
         if args.command == "stack":
             return stack_cmd.stack_main(args)
@@ -204,11 +204,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return stack_cmd.sim_serve_main(args)
         return stack_cmd.demo_stack_main(args)
     if args.command == "drill":
-        from tui.drill_cmd import drill_main
+        from tui.cli.drill_cmd import drill_main
 
         return drill_main(args)
     if args.command == "analyze":
-        from tui.analyze_cmd import analyze_main
+        from tui.cli.analyze_cmd import analyze_main
 
         return analyze_main(args.plan, args.gate, args.measurements, as_json=args.json)
     if args.command == "audit":
@@ -227,7 +227,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "log":
         return rollout_cmd.log(args)
     if args.command in ("runs", "journal", "events"):
-        from tui import journal_cmd
+        from tui.cli import journal_cmd
 
         if args.command == "events":
             return journal_cmd.events_main(args)

@@ -24,17 +24,17 @@ from textual.widgets import Footer, Input
 
 from core import ACTIONS, BY_NAME, Action
 from core import RolloutState
-from tui.screens.confirm import AbortScreen, RollbackScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.detail import ServiceDetail
-from tui.widgets.eventlog import EventLog
-from tui.widgets.graph import GraphHeading, ServiceGraph
-from tui.widgets.header import RolloutHeader
-from tui.widgets.history import MetricHistory
-from tui.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
+from tui.console.screens.confirm import AbortScreen, RollbackScreen
+from tui.console.screens.help import HelpScreen
+from tui.console.widgets.detail import ServiceDetail
+from tui.console.widgets.eventlog import EventLog
+from tui.console.widgets.graph import GraphHeading, ServiceGraph
+from tui.console.widgets.header import RolloutHeader
+from tui.console.widgets.history import MetricHistory
+from tui.console.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
 
 class RolloutApp(Protocol):
-    """What this screen (and the palette) ask of the app that hosts them (`tui.app.InterlockApp`,
+    """What this screen (and the palette) ask of the app that hosts them (`tui.console.app.InterlockApp`,
     not imported: it imports this screen)."""
 
     def availability(self, action: str) -> bool | None: ...

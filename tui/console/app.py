@@ -30,16 +30,17 @@ from core import ACTIONS, ALL_VERBS, BY_NAME, available, why_not
 from core import initial_state
 from core import Event, OperatorAction
 from core import RolloutState
-from tui import printer, runtime
-from tui.backlog import Batch
-from tui.screens.confirm import CascadeScreen, QuitScreen
-from tui.screens.console import ConsoleScreen
-from tui.screens.palette import ConsoleCommands
-from tui.watch import CATCH_UP_CHUNK, JournalFollower, history_batches
-from tui.widgets.eventlog import EventLog, batch_lines
-from tui.widgets.header import speed_label
-from tui.widgets.history import MetricHistory
-from tui.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
+from tui import printer
+from tui.session import runtime
+from tui.session.backlog import Batch
+from tui.console.screens.confirm import CascadeScreen, QuitScreen
+from tui.console.screens.console import ConsoleScreen
+from tui.console.screens.palette import ConsoleCommands
+from tui.session.watch import CATCH_UP_CHUNK, JournalFollower, history_batches
+from tui.console.widgets.eventlog import EventLog, batch_lines
+from tui.console.widgets.header import speed_label
+from tui.console.widgets.history import MetricHistory
+from tui.console.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
 
 VERBS: frozenset[str] = frozenset(ALL_VERBS)
 ALL_ACTIONS: tuple[str, ...] = tuple(a.name for a in ACTIONS if a.changes_rollout)

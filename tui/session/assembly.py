@@ -1,7 +1,7 @@
 """Putting a run together: the adapters a plan needs (`connect`) and the one place an `Engine`
 is built with them, a journal, a clock and a lease (`assemble`), into a `Session`.
 
-`tui.runtime` decides what a new or resumed run needs (the plan, the journal, the lease, the
+`tui.session.runtime` decides what a new or resumed run needs (the plan, the journal, the lease, the
 pre-flight read) and comes here for the parts; drills and the console tests do too.
 """
 
@@ -27,7 +27,7 @@ from core import (
     RunInfo,
     SourceMap,
 )
-from tui.backlog import Backlog
+from tui.session.backlog import Backlog
 
 
 @dataclass

@@ -27,7 +27,7 @@ class ScorecardScreen(ModalScreen[None]):
     def __init__(self, table: str, passed: bool) -> None:
         super().__init__()
         self.table = table
-        """The scorecard, rendered by `tui.drill_cmd.render_table`."""
+        """The scorecard, rendered by `tui.cli.drill_cmd.render_table`."""
         self.passed = passed
 
     def compose(self) -> ComposeResult:

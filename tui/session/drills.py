@@ -40,8 +40,8 @@ from core import AdapterError, FaultInjector, RunInfo
 from core import InputError, located
 from core import Scorecard, score
 from core import RolloutState
-from tui.assembly import assemble, connect
-from tui.runtime import DEFAULT_JOURNAL, default_journal, lease_holder, operator_identity
+from tui.session.assembly import assemble, connect
+from tui.session.runtime import DEFAULT_JOURNAL, default_journal, lease_holder, operator_identity
 
 
 def default_drill_journal() -> Path:

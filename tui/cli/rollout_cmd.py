@@ -16,7 +16,9 @@ from core import compile_plan
 from core import InputError, Problem
 from core import RolloutState
 from core import collector_paused
-from tui import journal_cmd, printer, runtime
+from tui import printer
+from tui.cli import journal_cmd
+from tui.session import runtime
 
 
 def validate(path: Path) -> int:
@@ -45,7 +47,7 @@ def show_plan(path: Path, *, as_json: bool) -> int:
             buffer.write(b"\n")
             buffer.flush()
     else:
-        from tui.plan_text import render_plan
+        from tui.cli.plan_text import render_plan
 
         print(render_plan(plan, graph))
     return 0
@@ -64,7 +66,7 @@ class HeadlessPrinter:
 
     When the reader closes the pipe, `on_closed` is called (a run stops its engine,
     which leaves the journal resumable) and nothing more is printed; without it the
-    BrokenPipeError goes on to `tui.cli.main`, which ends the command quietly."""
+    BrokenPipeError goes on to `tui.cli.main.main`, which ends the command quietly."""
 
     def __init__(self, as_json: bool, initial: RolloutState, on_closed: Callable[[], None] | None = None):
         self.as_json = as_json
@@ -106,8 +108,8 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
     """The end summary, with the run's chain head to anchor elsewhere (on stderr with
     `--json`, whose stdout stays the same for the same seed, byte for byte). When the
     reader closed stdout, one line on stderr says where the run stands instead."""
-    from tui.exits import exit_code_for
-    from tui.journal_cmd import head_text
+    from tui.cli.exits import exit_code_for
+    from tui.cli.journal_cmd import head_text
 
     head = f"journal head of run {session.info.run_id}: {head_text(session.journal.head(session.info.run_id))}"
     if not closed:
@@ -150,7 +152,7 @@ def _headless(session: runtime.Session, as_json: bool) -> int:
 
 def _console(session: runtime.Session) -> int:
     try:
-        from tui.app import run_console
+        from tui.console.app import run_console
     except ImportError:
         print("the console is not available in this build; running headless", file=sys.stderr)
         return _headless(session, as_json=False)
@@ -193,7 +195,7 @@ def resume(args: argparse.Namespace) -> int:
 def watch(args: argparse.Namespace) -> int:
     spec = args.journal or runtime.default_journal()
     if not args.headless:
-        from tui.app import watch_console
+        from tui.console.app import watch_console
 
         return watch_console(spec, args.run)
     journal, label = journal_cmd.open_existing(spec)
@@ -217,7 +219,7 @@ def watch(args: argparse.Namespace) -> int:
         print(printer.json_line(printer.summary(state)))
     else:
         print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
-    from tui.exits import exit_code_for
+    from tui.cli.exits import exit_code_for
 
     return exit_code_for(state)
 

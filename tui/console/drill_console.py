@@ -13,9 +13,9 @@ from textual.widgets import Static
 
 from core import Scorecard
 from core import RolloutState
-from tui.app import InterlockApp
-from tui.drills import DrillRunner
-from tui.screens.scorecard import ScorecardScreen
+from tui.console.app import InterlockApp
+from tui.session.drills import DrillRunner
+from tui.console.screens.scorecard import ScorecardScreen
 
 
 class DrillBanner(Static):

@@ -29,7 +29,7 @@ examples:
   interlock log --json | jq .                        a rollout's history as JSON lines
   interlock drill examples/drills/ranker-error-burst.yaml --junit drill.xml"""
 
-_README = Path(__file__).resolve().parent.parent / "README.md"
+_README = Path(__file__).resolve().parents[2] / "README.md"
 _HEADER = "| code | meaning |"
 
 

@@ -25,8 +25,8 @@ from core import RunInfo
 from core import InputError, Problem
 from core import fold, folding
 from core import RolloutState
-from tui import runtime
-from tui.backlog import Backlog, Batch
+from tui.session import runtime
+from tui.session.backlog import Backlog, Batch
 
 CATCH_UP_CHUNK = 20_000
 """Records a watcher folds between two repaints while it catches up on a long journal."""
@@ -62,7 +62,7 @@ class JournalFollower:
 
     def catch_up(self, limit: int | None = None) -> tuple[list[Measured], list[Batch]]:
         """Reduce the records appended since the last call (at most `limit` of them), as a
-        console takes them in (see `tui.backlog`): (older measurements, batches)."""
+        console takes them in (see `tui.session.backlog`): (older measurements, batches)."""
         state = start = self.state
         coming = self.journal.last_seq(self.info.run_id) - self.last_seq
         backlog = Backlog(expected=coming if limit is None else min(coming, limit))

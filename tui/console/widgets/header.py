@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.widget import Widget
 
 from core import RolloutState
-from tui.widgets.status import MODE, rollout_status
+from tui.console.widgets.status import MODE, rollout_status
 
 
 def clock_label(seconds: float) -> str:

@@ -1,7 +1,7 @@
 """Exit codes of the `interlock` command, and the one for a rollout's end.
 
-A leaf module: the command line (`tui.cli`) and its subcommands (`tui.rollout_cmd`,
-`tui.journal_cmd`, ...) all use these, so none of them imports the others for a number.
+A leaf module: the command line (`tui.cli.main`) and its subcommands (`tui.cli.rollout_cmd`,
+`tui.cli.journal_cmd`, ...) all use these, so none of them imports the others for a number.
 """
 
 from __future__ import annotations

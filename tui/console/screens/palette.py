@@ -13,7 +13,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from core import ACTIONS, Action
-from tui.screens.console import ConsoleScreen, RolloutApp, binding_action
+from tui.console.screens.console import ConsoleScreen, RolloutApp, binding_action
 
 
 PALETTE: tuple[Action, ...] = tuple(

@@ -1,8 +1,8 @@
 """`interlock stack up|down|status|exec`, `interlock sim serve` and `interlock demo --stack`.
 
-`tui.cli` owns the parser; `add_parsers(sub)` adds these commands to it and
+`tui.cli.main` owns the parser; `add_parsers(sub)` adds these commands to it and
 `stack_main`, `sim_serve_main` and `demo_stack_main` run them. The same
-parser also runs standalone as ``python -m tui.stack_cmd ...`` (the stack
+parser also runs standalone as ``python -m tui.cli.stack_cmd ...`` (the stack
 tests use it that way).
 
 Exit codes: 0 done (for `status`: every server up); 1 the stack cannot start
@@ -119,7 +119,7 @@ def stack_main(args: argparse.Namespace) -> int:
 def demo_stack_main(args: argparse.Namespace) -> int:
     """`interlock demo --stack`: `stack up` unless it is up, then the console (or --headless) on its plan,
     on the real clock at speed 1 unless --speed says otherwise."""
-    from tui import rollout_cmd
+    from tui.cli import rollout_cmd
 
     folder = stk.DEFAULT_DIR.resolve()
     stack = stk.load_state(folder)
@@ -166,7 +166,7 @@ def sim_serve_main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tui.stack_cmd")
+    parser = argparse.ArgumentParser(prog="python -m tui.cli.stack_cmd")
     add_parsers(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     if args.command == "stack":

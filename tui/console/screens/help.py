@@ -1,6 +1,6 @@
 """The help screen: every key, and what every status glyph and word means.
 
-The keys come from the action table (`core.actions.ACTIONS`); the legends are drawn from `tui.widgets.status`, the same tables the screen
+The keys come from the action table (`core.actions.ACTIONS`); the legends are drawn from `tui.console.widgets.status`, the same tables the screen
 draws from, so the help cannot drift from what is on screen.
 """
 
@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from core import help_rows
-from tui.widgets.status import MODE, ROLLOUT, SAMPLE, SERVICE, Status
+from tui.console.widgets.status import MODE, ROLLOUT, SAMPLE, SERVICE, Status
 
 KEYS: tuple[tuple[str, str], ...] = tuple(help_rows())
 """Every key of the console, in the order the help lists them (from `core.actions.ACTIONS`)."""

@@ -16,7 +16,8 @@ from typing import Any
 
 from adapters.journals import SharedJournal, is_url, journal_label
 from core import InputError, Problem
-from tui import printer, runtime
+from tui import printer
+from tui.session import runtime
 
 
 def add_parsers(sub: Any) -> None:
@@ -87,7 +88,7 @@ def events_main(args: argparse.Namespace) -> int:
     """Print a run's records as `log` does (`--json`: one object a line, no summary); with
     `--follow`, go on as they are journaled until the run ends and return its exit code."""
     from core import folding, initial_state
-    from tui.exits import exit_code_for
+    from tui.cli.exits import exit_code_for
 
     journal, label = open_existing(args.journal or runtime.default_journal())
     try:
