@@ -27,7 +27,8 @@ from core.graph import RolloutGraph
 from core.inputs import MAX_SPEED, SEED_RANGE, read_input, shown_path
 from core.order import compile_plan
 from core.plan import Duration, Plan, Strict
-from core.planload import parse_plan, sort_problems, validation_problems
+from core.planload import parse_plan
+from core.validation import sort_problems, validation_problems
 from core.problems import InputError, Path, Problem, SourceMap, located
 from core.state import RolloutPhase
 from core.yamlsrc import load_yaml
