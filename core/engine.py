@@ -22,6 +22,7 @@ from typing import Awaitable, Callable, Iterable, Sequence
 from core.clock import Clock
 from core.commands import Command, Measure, ReadExposure, SetExposure
 from core.coverage import measurement_gaps
+from core.measuring import measure
 from core.events import (
     CommandFailed,
     Event,
@@ -47,10 +48,6 @@ in the bake's measurements (`core.coverage`); an answer may take the command tim
 
 MAX_VIRTUAL_HOLD_RETRIES = 40
 """On a virtual clock with nothing else scheduled, give up waiting for an adapter after this."""
-
-TAIL_BASELINE_WINDOW = 60.0
-"""Seconds of baseline traffic a quantile gate places the baseline's quantile on, at least."""
-
 
 def safe_message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
@@ -316,7 +313,7 @@ class Engine:
             return ExposureApplied(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
         if isinstance(cmd, Measure):
             try:
-                return await self._measure(cmd)
+                return await measure(self.metrics, self.clock, cmd)
             except ConfigurationError as exc:  # not the canary's fault: the rollout holds
                 return GateMisconfigured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - a metric failure is a gate error
@@ -328,66 +325,6 @@ class Engine:
                 return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=safe_message(exc))
             return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, exposures=exposures, targets=targets)
         raise TypeError(f"unknown command {cmd!r}")
-
-    async def _one_side(self, cmd: Measure, version: str) -> tuple[float | None, list[float] | None]:
-        """What one version measures, in the shape the gate's judge needs."""
-        at = self.clock.now()
-        query = self.metrics.query
-        if cmd.shape == "value":
-            return await query(cmd.metric, cmd.service, version, cmd.window, at), None
-        if cmd.shape == "series":
-            step = cmd.window / cmd.points
-            points = []
-            for k in range(cmd.points):
-                value = await query(cmd.metric, cmd.service, version, step, at - cmd.window + (k + 1) * step)
-                if value is not None and value == value:
-                    points.append(float(value))
-            return None, points
-        if cmd.shape == "counts":
-            rate = await query(cmd.metric, cmd.service, version, cmd.window, at)
-            requests = await query("requests", cmd.service, version, cmd.window, at)
-            if rate is None or requests is None or rate != rate or requests != requests:
-                return None, None
-            return None, [float(round(rate * requests)), float(round(requests))]
-        bins = await self.metrics.histogram(cmd.service, version, cmd.window, at)
-        return None, None if bins is None else [float(b) for b in bins]
-
-    async def _tail(self, cmd: Measure) -> Measured:
-        """The baseline's quantile and the canary's requests slower than it x (1 + margin); a
-        metric source that cannot count them gives the two quantiles only."""
-        at, query = self.clock.now(), self.metrics.query
-        value = await query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at)
-        # The baseline's quantile over at least a minute: a short window of a quiet baseline
-        # cannot place its p99, and the baseline changes slowly.
-        base_window = max(cmd.window, TAIL_BASELINE_WINDOW)
-        baseline = await query(cmd.metric, cmd.service, cmd.baseline_version, base_window, at)
-        data = base_data = None
-        if baseline is not None and baseline == baseline:
-            threshold = baseline * (1.0 + cmd.margin)
-            slow = await self.metrics.exceedances(cmd.metric, cmd.service, cmd.canary_version, cmd.window, at, threshold)
-            # Only a source that counts exceedances needs `requests` (Prometheus counts none, and
-            # a plan for it need not have a `requests` query).
-            base_requests = (
-                None if slow is None else await query("requests", cmd.service, cmd.baseline_version, base_window, at)
-            )
-            if slow is not None and base_requests is not None and base_requests == base_requests:
-                data, base_data = [float(slow[0]), float(slow[1]), threshold], [float(base_requests)]
-        return Measured(
-            at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value,
-            baseline=baseline, canary_data=data, baseline_data=base_data,
-        )
-
-    async def _measure(self, cmd: Measure) -> Measured:
-        if cmd.shape == "tail":
-            return await self._tail(cmd)
-        value, data = await self._one_side(cmd, cmd.canary_version)
-        baseline, baseline_data = (None, None)
-        if cmd.with_baseline:
-            baseline, baseline_data = await self._one_side(cmd, cmd.baseline_version)
-        return Measured(
-            at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value,
-            baseline=baseline, canary_data=data, baseline_data=baseline_data,
-        )
 
     def _failure(self, cmd: Command, exc: BaseException) -> Event:
         reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else safe_message(exc)
