@@ -67,7 +67,7 @@ from core.scorecard import Scorecard, score
 from core.state import Context, RolloutState
 from core.verdict import of_event as verdict_of_event
 from core.verdict import of_sample
-from core.yamlsrc import collector_paused
+from core.yamlcompose import collector_paused
 
 __all__ = [
     "Abandoned", "abort_order", "Action", "ACTIONS", "AdapterError", "adopt_event", "Adopted",

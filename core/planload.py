@@ -20,7 +20,8 @@ from core.plan import Gate, Plan, Stage, StageSpec
 from core.inputs import read_input, shown_path
 from core.problems import InputError, Path, Problem, SourceMap, located
 from core.validation import number_text, sort_problems, validation_problems
-from core.yamlsrc import collector_paused, load_yaml
+from core.yamlcompose import collector_paused
+from core.yamlsrc import load_yaml
 
 if TYPE_CHECKING:
     from core.graph import RolloutGraph

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-import core.yamlsrc as yamlsrc
+import core.yamlcompose as yamlcompose
 from core.yamlsrc import MAX_NODES, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def both(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """`load_yaml` through libyaml, then through the pure-Python loader only."""
     fast = load_yaml(text, "f.yaml")
     with monkeypatch.context() as patch:
-        patch.setattr(yamlsrc, "_C_LOADER", None)
+        patch.setattr(yamlcompose, "C_LOADER", None)
         slow = load_yaml(text, "f.yaml")
     return _comparable(fast), _comparable(slow)
 
@@ -86,15 +86,15 @@ def _comparable(result: tuple[Any, Any, Any]) -> Any:
 
 
 def test_libyaml_is_there_and_used_for_valid_documents(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert yamlsrc._C_LOADER is yaml.CSafeLoader, "PyYAML was built without libyaml"
+    assert yamlcompose.C_LOADER is yaml.CSafeLoader, "PyYAML was built without libyaml"
     paths: list[bool] = []
-    real = yamlsrc.compose
+    real = yamlcompose.compose
 
     def spy(text: str, *, fast: bool = True) -> Any:
         paths.append(fast)
         return real(text, fast=fast)
 
-    monkeypatch.setattr(yamlsrc, "compose", spy)
+    monkeypatch.setattr(yamlcompose, "compose", spy)
     text = (ROOT / "examples" / "recsys.yaml").read_text()
     assert load_yaml(text, "f")[2] == []
     assert paths == [True]
