@@ -30,7 +30,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from core import yamlcompose
+import core.yamlcompose as yamlcompose
 from core.yamlcompose import MAX_DEPTH, Inexact
 from core.problems import Path, Problem, SourceMap
 
