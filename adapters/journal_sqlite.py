@@ -34,8 +34,9 @@ from typing import Any
 from pathlib import Path
 
 from adapters.journal_chain import JournalDamaged
-from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon, NotText
+from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
+from adapters.sqlite_file import BUSY_TIMEOUT, SCHEMA, busy, connect, damaged_text, no_tables, sqlite_error
 from adapters.lease import FileLease, acquire_file_lease, file_lease_holder, target_lease_name
 from core import Event, ExposureApplied
 from core import Record, RunInfo
@@ -45,46 +46,12 @@ __all__ = ["SCHEMA_VERSION", "JournalError", "SqliteJournal"]
 FOLLOW_POLL = 0.2
 """Seconds between looks for new records in `follow` (SQLite cannot notify)."""
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL UNIQUE,
-    rollout TEXT NOT NULL,
-    plan_path TEXT NOT NULL,
-    plan_text TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    clock TEXT NOT NULL,
-    speed REAL,
-    created TEXT NOT NULL,
-    operator TEXT NOT NULL DEFAULT '',
-    facts TEXT NOT NULL,
-    seal TEXT NOT NULL,
-    head_seq INTEGER NOT NULL,
-    head_hash TEXT NOT NULL,
-    head_mac TEXT NOT NULL
-);
-CREATE TABLE records (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    at REAL,
-    kind TEXT NOT NULL,
-    body TEXT NOT NULL,
-    operator TEXT NOT NULL DEFAULT '',
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-"""
-
 _INSERT = (
     "INSERT INTO records (run_id, seq, at, kind, body, operator, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
-BUSY_TIMEOUT = 5.0
-"""Seconds a statement (and opening) waits for another process's lock."""
 CHECKPOINT_EVERY = 0.25
 """Wall seconds between two stage-boundary checkpoints at most (each costs an fsync of the
 main file): a virtual-clock run crossing dozens of stages in a second is checkpointed
@@ -124,15 +91,15 @@ class SqliteJournal(JournalCommon):
         deadline = time.monotonic() + BUSY_TIMEOUT
         while True:
             try:
-                self._conn = self._connect()
+                self._conn = connect(self.path, readonly=self.readonly, create=self._create)
                 self._check_schema()
                 return
             except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
                 self.close()
-                raise self._damaged_text() from None
+                raise damaged_text(self.path) from None
             except sqlite3.DatabaseError as exc:
                 self.close()
-                if _busy(exc) and time.monotonic() < deadline:
+                if busy(exc) and time.monotonic() < deadline:
                     time.sleep(0.05)  # another console is making the file a journal
                     continue
                 raise self._error(exc) from None
@@ -142,48 +109,6 @@ class SqliteJournal(JournalCommon):
 
     # -- opening -------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        if self.readonly:
-            return self._connect_readonly()
-        if not self._create and not self.path.is_file():
-            raise JournalError(f"{self.path}: no journal here")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalIOError(f"{self.path}: cannot create its directory ({exc.strerror})") from None
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            if not self._create and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall():
-                raise self._no_tables()  # before WAL mode, which would write a header page
-            if not self.readonly:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise JournalError(f"{self.path}: cannot switch the journal to WAL mode")
-                conn.execute("PRAGMA synchronous = FULL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _connect_readonly(self) -> sqlite3.Connection:
-        """Read-only; on a read-only file or directory where SQLite cannot make the WAL's
-        shared-memory file, the file is read as immutable (nobody can be writing it)."""
-        if not self.path.is_file():
-            raise JournalError(f"{self.path}: no journal here")
-        base = self.path.resolve().as_uri()
-        conn = sqlite3.connect(base + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            if "unable to open" not in str(exc) and "readonly" not in str(exc):
-                raise
-        return sqlite3.connect(base + "?mode=ro&immutable=1", uri=True, isolation_level=None,
-                               check_same_thread=False)
-
     def _tables(self) -> set[str]:
         rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {name for (name,) in rows}
@@ -191,12 +116,12 @@ class SqliteJournal(JournalCommon):
     def _check_schema(self) -> None:
         tables = self._tables()
         if not tables and not self._create:
-            raise self._no_tables()
+            raise no_tables(self.path)
         if not tables:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if not self._tables():  # another process may have just created it
-                    for statement in _SCHEMA.split(";"):
+                    for statement in SCHEMA.split(";"):
                         if statement.strip():
                             self._db.execute(statement)
                     self._db.execute(
@@ -212,37 +137,8 @@ class SqliteJournal(JournalCommon):
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         self._check_version(tables, {"runs", "records"}, row)
 
-    def _no_tables(self) -> JournalError:
-        return JournalError(
-            f"{self.path}: not an interlock journal (no tables; if it was one, its -wal "
-            "file may have been lost before a checkpoint)"
-        )
-
-    def _damaged_text(self) -> JournalDamaged:
-        """A damaged schema or page can make SQLite's answer (or its error message) bytes
-        that are not UTF-8: Python's sqlite3 then raises UnicodeDecodeError, never a
-        sqlite3.Error. The decoding boundary turns it into this one line."""
-        return JournalDamaged(f"{self.path}: the database file is damaged (SQLite answered with bytes that are not text)")
-
     def _error(self, exc: sqlite3.Error, suffix: str = "") -> JournalError:
-        """The operator's one line for a SQLite error (never a record's contents)."""
-        text = str(exc)
-        if "Could not decode to UTF-8" in text:
-            return NotText(f"{self.path}: a stored value is not valid UTF-8 text: it was changed outside interlock")
-        if "malformed" in text:
-            return JournalDamaged(f"{self.path}: the database file is damaged (SQLite: database disk image is malformed){suffix}")
-        if "not a database" in text:
-            return JournalError(f"{self.path}: not an interlock journal (not a SQLite database, or damaged){suffix}")
-        if "locked" in text or "busy" in text:
-            return JournalError(f"{self.path}: the journal is locked by another process; try again{suffix}")
-        if "full" in text:
-            return JournalIOError(f"{self.path}: the disk is full: the journal cannot grow{suffix}")
-        if "readonly" in text or "read-only" in text:
-            return JournalIOError(f"{self.path}: the journal is read-only here (file, directory or disk){suffix}")
-        if "disk I/O" in text or "unable to open" in text:
-            where = "cannot open the journal file" if "unable to open" in text else "the disk reported an I/O error"
-            return JournalIOError(f"{self.path}: {where}{suffix}")
-        return JournalError(f"{self.path}: journal error: {text.splitlines()[0] if text else type(exc).__name__}{suffix}")
+        return sqlite_error(self.path, exc, suffix)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -277,7 +173,7 @@ class SqliteJournal(JournalCommon):
         except sqlite3.Error as exc:
             raise self._error(exc) from None
         except UnicodeDecodeError:
-            raise self._damaged_text() from None
+            raise damaged_text(self.path) from None
 
     def _first_not_text(self, run_id: str, after: int) -> int | None:
         self._db.text_factory = bytes
@@ -463,8 +359,3 @@ class SqliteJournal(JournalCommon):
                     pass  # closing still goes on; the WAL keeps what the file lacks
                 self._conn.close()
                 self._conn = None
-
-
-def _busy(exc: sqlite3.Error) -> bool:
-    text = str(exc)
-    return "locked" in text or "busy" in text
