@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterator, get_args
 
 import pytest
 
-from adapters.sim.model import FAULT_KINDS
-from adapters.sim.model import SERVICE_FAULTS as SIM_SERVICE_FAULTS
+from adapters.sim.faults import FAULT_KINDS
+from adapters.sim.faults import SERVICE_FAULTS as SIM_SERVICE_FAULTS
 from core.drill import SCRIPT_OPERATOR, SERVICE_FAULTS, FaultKind, load_drill, parse_drill
 from core.events import Event, ExposureApplied, FaultInjected, Measured, OperatorAction
 from core.problems import InputError

@@ -5,7 +5,8 @@ process, seeded and deterministic; see :mod:`adapters.sim.world` for its
 behaviour and :mod:`adapters.sim.model` for the metric models.
 """
 
-from adapters.sim.model import FAULT_KINDS, VersionModel
+from adapters.sim.faults import FAULT_KINDS
+from adapters.sim.model import VersionModel
 from core import reads
 from adapters.sim.world import METRICS, ROUTE_COHORT, SimFaults, SimFlags, SimMetrics, SimRouter, SimWorld
 

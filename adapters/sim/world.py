@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import adapters.sim.model as model
-from adapters.sim.model import SERVICE_FAULTS, validate_fault
+from adapters.sim.faults import SERVICE_FAULTS, validate_fault, with_faults
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
 from adapters.sim.statefile import StateFile, percent_of
 from core import Clock
@@ -242,7 +242,7 @@ class SimWorld(StateFile):
             if f["kind"] == "schema_break":
                 produces[str(f["contract"])] = int(f["produces"])
         effective = contracts.model_copy(update={"produces": produces})
-        return model.Side(model.with_faults(params, mine), effective, bool(mine) or regressed)
+        return model.Side(with_faults(params, mine), effective, bool(mine) or regressed)
 
     def _side(self, service: str, version: str) -> str:
         s = self._service(service)

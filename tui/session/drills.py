@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from adapters.clock import RealClock
 from adapters.journals import SharedJournal, is_url, open_journal
-from adapters.sim.model import validate_fault
+from adapters.sim.faults import validate_fault
 from adapters.sim.world import SimWorld
 from core import Clock, VirtualClock
 from core import initial_state
