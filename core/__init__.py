@@ -42,7 +42,7 @@ from core.judges.measure import classify as classify_measurement
 from core.order import classify as classify_edge
 from core.order import compile_plan, mismatches, reads
 from core.plan import Contracts, Gate, Plan, Service, SimService, SimVersion
-from core.planload import load_plan, parse_plan
+from core.planload import load_and_compile, load_plan, parse_plan
 from core.ports import (
     AdapterError,
     ConfigurationError,
@@ -77,7 +77,7 @@ __all__ = [
     "Event", "ExposureApplied", "ExposureRead", "Fault", "FaultInjected", "FaultInjector",
     "FlagService", "fold", "folding", "format_duration", "Found", "Gate", "GateMisconfigured",
     "HeldClock", "help_rows", "initial_state", "InputError", "Journal", "judge", "Lease",
-    "LeaseHeld", "LeaseLost", "load_drill", "load_plan", "LoadedDrill", "located", "Measured",
+    "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
     "MeasurementGap", "MetricSource", "mismatches", "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
     "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "render_text",

@@ -191,10 +191,11 @@ def test_every_bad_item_is_reported_with_its_line_and_path() -> None:
     text = '[\n  {"value": "high"},\n  {"valu": 1},\n  {"canary": [1, "a"], "baseline": [2]},\n  7,\n  {"errors": 3, "requests": 2}\n]\n'
     assert problems(gate(max=0.01), text) == [
         'm.json:2:4: [0].value: expected a number, NaN or null, got "high"',
-        "m.json:3:4: [1].valu: unknown field; expected one of value, baseline, error, canary, errors, requests, at",
+        "m.json:3:4: [1].valu: unknown field; expected one of value, baseline, error, canary, errors, requests, slow, baseline_requests, at",
         'm.json:4:4: [2].canary[1]: expected a number, got "a"',
         'm.json:5:3: [3]: expected an object: {"value": x}, {"error": "..."}, '
-        '{"canary": [...], "baseline": [...]} or {"errors": e, "requests": n}',
+        '{"canary": [...], "baseline": [...]}, {"errors": e, "requests": n} '
+        'or {"slow": k, "requests": n, "baseline_requests": m}',
         "m.json:6:3: [4]: errors and requests must be whole numbers with 0 <= errors <= requests",
     ]
 
@@ -226,3 +227,52 @@ def test_text_rendering_names_the_decision() -> None:
     text = render_text(analyze(gate(max=0.01), '[{"value": 0.5}]'))
     assert "failed" in text.splitlines()[1]
     assert text.splitlines()[-1] == "gate failed: decided at measurement 0"
+
+
+# -- quantile gates (issue 15: analyze judges as the live gate does) -------------------
+
+
+def test_a_quantile_gate_replays_slow_request_counts_through_the_live_anytime_valid_test() -> None:
+    g = Gate.model_validate({"metric": "latency_p99", "compare": "baseline", "max_increase": 0.1})
+    assert g.judge == "quantile"
+    looks = [{"value": 190.0 + k, "baseline": 150.0, "slow": 9, "requests": 300, "baseline_requests": 6000}
+             for k in range(12)]
+    result = run(g, looks)
+    # The same looks through the live gate's rules, one `record` per measurement.
+    live, expected = GateRun(service="", gate="", next_at=None), []
+    for i, look in enumerate(looks):
+        if live.phase != "running":
+            break
+        live = record(g, live, i * g.interval, look["value"], 150.0, None,
+                      canary_data=[9.0, 300.0, 165.0], baseline_data=[6000.0])
+        expected.append(live.phase)
+    assert phases(result)[: len(expected)] == expected
+    assert result["phase"] == "failed" == expected[-1]  # 3% slow against 1% allowed: it fires
+    decided = result["measurements"][result["decided_at"]]
+    # The arithmetic is the live verdict's: the counts, the limit and the crossed bound.
+    assert "canary requests slower than the limit" in decided["detail"]
+    assert "crossed the rollback bound" in decided["detail"]
+    assert decided["verdict"] == "failed"
+
+
+def test_a_quantile_gate_on_a_healthy_canary_never_fires_on_counts_the_ratio_rule_would_fail() -> None:
+    """The old replay judged a quantile gate by the ratio of two p99s: a noisy window with the
+    canary's p99 25% above the baseline's failed it. The live test counts slow requests: 1%
+    slow (what a healthy canary shows) is no evidence, whatever the two quantiles say."""
+    g = Gate.model_validate({"metric": "latency_p99", "compare": "baseline", "max_increase": 0.1})
+    looks = [{"value": 190.0, "baseline": 150.0, "slow": 3, "requests": 300, "baseline_requests": 6000}
+             for _ in range(30)]
+    result = run(g, looks)
+    assert result["phase"] != "failed"
+    assert all(m["verdict"] != "failed" for m in result["measurements"])
+
+
+def test_tail_measurements_are_checked_with_their_position() -> None:
+    g = Gate.model_validate({"metric": "latency_p99", "compare": "baseline", "max_increase": 0.1})
+    text = '[\n  {"slow": 5, "requests": 3, "baseline_requests": 10}\n]'
+    assert problems(g, text) == ["m.json:2:3: [0]: slow, requests and baseline_requests must be whole numbers "
+                                 "with slow <= requests"]
+    threshold = gate(max=1.0)
+    text = '[{"slow": 1, "requests": 3, "baseline_requests": 10}]'
+    assert problems(threshold, text)[0].endswith('a threshold gate judges a value ({"value": x}) or samples '
+                                                 '({"canary": [...], "baseline": [...]})')

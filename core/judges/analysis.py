@@ -18,7 +18,13 @@ The file is a JSON list. Each item is one measurement:
   (Mann–Whitney judgement), or binned prediction counts (``judge: drift``);
 * ``{"errors": e, "requests": n}`` — the canary's counts (``judge: sequential``),
   or ``{"canary": {"errors": e, "requests": n}, "baseline": {...}}`` to
-  judge the canary against the baseline.
+  judge the canary against the baseline;
+* ``{"slow": k, "requests": n, "baseline_requests": m}`` (optionally with ``"value"`` and
+  ``"baseline"``, the two quantiles) — one look of a ``quantile`` gate: the canary's
+  requests slower than (1 + max_increase) x the baseline's quantile. It is judged by the
+  same anytime-valid test as in a rollout (``core.gates.record``), and so is a quantile
+  gate given only ``{"value": x, "baseline": y}``: as a live gate whose metric source
+  cannot count slow requests, by the two quantiles.
 
 Any item may carry ``"at"`` (seconds), echoed in the report. Problems are
 reported all at once, as ``FILE:LINE:COL: [i].field: what is wrong``.
@@ -26,10 +32,12 @@ reported all at once, as ``FILE:LINE:COL: [i].field: what is wrong``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, cast
 
-from core.gates import GatePhase, GateRun, tally
+from core.events import Measured
+from core.gates import GatePhase, GateRun, record, tally
 from core.judges import drift
 from core.judges.measure import SPRT_PHASE, MeasurementPhase, judge_samples, sequential_test, wald_verdict
 from core.judges.measure import classify as classify_value
@@ -80,6 +88,8 @@ ACCEPTS = {
     "mann_whitney": ({"error", "samples"}, f"samples of both versions ({_BOTH})"),
     "drift": ({"value", "error", "samples"}, f"histogram counts ({_BOTH}) or a value"),
     "sequential": ({"error", "counts", "arm_counts"}, 'error counts ({"errors": e, "requests": n})'),
+    "quantile": ({"value", "error", "tail"},
+                 'slow requests ({"slow": k, "requests": n, "baseline_requests": m}) or two quantiles'),
 }
 """Judge → (measurement kinds it takes, how to say so)."""
 
@@ -177,6 +187,8 @@ def replay(gate: Gate, measurements: list[Measurement]) -> Replay:
         raise ValueError(f"{path}: {message}")
     if _judge(gate) == "sequential":
         return _sequential(gate, measurements)
+    if _judge(gate) == "quantile":
+        return _live(gate, measurements)
     run = GateRun(service="", gate="", next_at=None)
     steps: list[Step] = []
     decided_at: int | None = None
@@ -189,6 +201,35 @@ def replay(gate: Gate, measurements: list[Measurement]) -> Replay:
         if run.phase != "running" and decided_at is None:
             decided_at = i
         steps.append(Step(i, run.phase, phase or "ignored", detail, m.at))
+    return Replay(run.phase, decided_at, tuple(steps), gate.dry_run)
+
+
+def _live(gate: Gate, ms: list[Measurement]) -> Replay:
+    """Each measurement through the live gate's own rules (`core.gates.record`) and its
+    arithmetic (`core.verdict.explain`), as a rollout's `Measured` events would be."""
+    from core.verdict import explain  # the verdict module reads gate runs; it imports no judge replay
+
+    run = GateRun(service="", gate="", next_at=None)
+    steps: list[Step] = []
+    decided_at: int | None = None
+    for i, m in enumerate(ms):
+        if run.phase != "running":
+            steps.append(Step(i, run.phase, "skipped", at=m.at))
+            continue
+        at = m.at if m.at is not None else i * gate.interval
+        canary = base = None
+        if m.kind == "tail" and m.baseline_value is not None:
+            limit = m.baseline_value * (1.0 + (gate.max_increase or 0.0))
+            canary, base = [float(m.counts[0]), float(m.counts[1]), limit], [float(m.counts[2])]
+        elif m.kind == "tail":
+            canary, base = [float(m.counts[0]), float(m.counts[1]), math.nan], [float(m.counts[2])]
+        event = Measured(at=at, value=m.value, baseline=m.baseline_value, error=m.error,
+                         canary_data=canary, baseline_data=base)
+        verdict = explain(gate, run, event)
+        run = record(gate, run, at, m.value, m.baseline_value, m.error, canary_data=canary, baseline_data=base)
+        if run.phase != "running" and decided_at is None:
+            decided_at = i
+        steps.append(Step(i, run.phase, verdict.phase, verdict.text, m.at))
     return Replay(run.phase, decided_at, tuple(steps), gate.dry_run)
 
 

@@ -15,20 +15,21 @@ from typing import Any
 
 from core.problems import InputError, Path, Problem, SourceMap, located
 
-FIELDS = ("value", "baseline", "error", "canary", "errors", "requests", "at")
+FIELDS = ("value", "baseline", "error", "canary", "errors", "requests", "slow", "baseline_requests", "at")
 
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
     kind: str
-    """value | error | samples | counts | arm_counts"""
+    """value | error | samples | counts | arm_counts | tail"""
     value: float | None = None
     baseline_value: float | None = None
     error: str | None = None
     canary: tuple[float, ...] = ()
     baseline: tuple[float, ...] = ()
     counts: tuple[int, ...] = ()
-    """(errors, requests), or (canary errors, canary requests, baseline errors, baseline requests)."""
+    """(errors, requests), or (canary errors, canary requests, baseline errors, baseline requests),
+    or for a tail (slow canary requests, canary requests, baseline requests)."""
     at: float | None = None
 
 
@@ -163,7 +164,8 @@ def _samples(values: Any, path: Path, problems: list[tuple[Path, str]]) -> tuple
 
 def _parse_item(item: Any, i: int, problems: list[tuple[Path, str]]) -> Measurement | None:
     shapes = (
-        '{"value": x}, {"error": "..."}, {"canary": [...], "baseline": [...]} or {"errors": e, "requests": n}'
+        '{"value": x}, {"error": "..."}, {"canary": [...], "baseline": [...]}, {"errors": e, "requests": n} '
+        'or {"slow": k, "requests": n, "baseline_requests": m}'
     )
     if not isinstance(item, dict):
         problems.append(((i,), f"expected an object: {shapes}"))
@@ -201,6 +203,19 @@ def _parse_item(item: Any, i: int, problems: list[tuple[Path, str]]) -> Measurem
         if c is None or b is None or len(problems) > start:
             return None
         return Measurement("samples", canary=c, baseline=b, at=at)
+    if keys in ({"slow", "requests", "baseline_requests"}, {"slow", "requests", "baseline_requests", "value", "baseline"}):
+        # A quantile gate's look: the canary's requests slower than (1 + max_increase) x the
+        # baseline's quantile, out of its requests, and the baseline's requests that placed it.
+        tail = (item["slow"], item["requests"], item["baseline_requests"])
+        if not all(_count(c) for c in tail) or tail[0] > tail[1]:
+            problems.append(((i,), "slow, requests and baseline_requests must be whole numbers with slow <= requests"))
+        value, base = _reading(item.get("value")), _reading(item.get("baseline"))
+        for key, read in (("value", value), ("baseline", base)):
+            if read is False:
+                problems.append(((i, key), f"expected a number, NaN or null, got {json.dumps(item[key])}"))
+        if len(problems) > start or value is False or base is False:
+            return None
+        return Measurement("tail", value=value, baseline_value=base, counts=tail, at=at)
     if keys == {"errors", "requests"}:
         counts = _counts({k: item[k] for k in keys}, (i,), problems)
         return None if counts is None or len(problems) > start else Measurement("counts", counts=counts, at=at)
