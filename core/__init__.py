@@ -9,11 +9,11 @@ are free to move. (Inside `core`, modules import each other directly.)
 from __future__ import annotations
 
 from core.actions import ACTIONS, ALL_VERBS, BY_NAME, Action, available, awaiting_approval, help_rows, why_not
-from core.clock import Clock, HeldClock, VirtualClock
+from core.clock import SPEEDS, Clock, HeldClock, VirtualClock, next_speed
 from core.cohorts import COHORT_HEADER
 from core.context import build_context, initial_state
 from core.drill import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
-from core.durations import format_duration, parse_duration
+from core.durations import format_duration, format_moment, parse_duration
 from core.engine import Engine, safe_message
 from core.events import (
     Abandoned,
@@ -75,14 +75,14 @@ __all__ = [
     "classify_edge", "classify_measurement", "Clock", "COHORT_HEADER", "collector_paused",
     "CommandFailed", "compile_plan", "ConfigurationError", "Context", "Contracts", "Engine",
     "Event", "ExposureApplied", "ExposureRead", "Fault", "FaultInjected", "FaultInjector",
-    "FlagService", "fold", "folding", "format_duration", "Found", "Gate", "GateMisconfigured",
+    "FlagService", "fold", "folding", "format_duration", "format_moment", "Found", "Gate", "GateMisconfigured",
     "HeldClock", "help_rows", "initial_state", "InputError", "Journal", "judge", "Lease",
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
-    "MeasurementGap", "MetricSource", "mismatches", "of_sample", "OperatorAction", "OperatorStep",
+    "MeasurementGap", "MetricSource", "mismatches", "next_speed", "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
     "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "render_text",
     "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
     "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
-    "Service", "shown_path", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
+    "Service", "shown_path", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
     "TargetReading", "Tick", "Trigger", "verdict_of_event", "VirtualClock", "why_not",
 ]

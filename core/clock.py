@@ -111,3 +111,16 @@ class HeldClock(VirtualClock):
         """Let time run again, up to `until`."""
         self.limit = until
         self.interrupt()
+
+
+SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 3600, 7200)
+"""The console's clock speeds (`+` and `-`): a fixed ladder, so `-` then `+` returns to
+where it was (×60 → ×30 → ×60); multiplying by 2 and clamping at the ends did not."""
+
+
+def next_speed(speed: float, faster: bool) -> float:
+    """The next rung of `SPEEDS` above (`faster`) or below `speed`; `speed` itself at the
+    ladder's end. A speed between rungs (`--speed 45`) goes to the rung beside it."""
+    if faster:
+        return next((rung for rung in SPEEDS if rung > speed), speed)
+    return next((rung for rung in reversed(SPEEDS) if rung < speed), speed)

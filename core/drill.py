@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
 from core.actions import ALL_VERBS
-from core.durations import format_duration, parse_duration
+from core.durations import format_moment, parse_duration
 from core.events import OperatorVerb
 from core.graph import RolloutGraph
 from core.inputs import MAX_SPEED, SEED_RANGE, read_input, shown_path
@@ -123,7 +123,7 @@ class Trigger(Strict):
 
     def describe(self) -> str:
         if self.time is not None:
-            return f"T+{format_duration(self.time)}"
+            return format_moment(self.time)
         return f"{self.service} at {self.percent:g}%"
 
 

@@ -61,15 +61,22 @@ def parse_percent(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """`1h05m`, `4m30s`, `12s`: short and exact enough for a status line."""
+    """`2h06m10s`, `4m30s`, `12s`: short, and exact to the second (the one way every
+    output writes a length of time; a moment of a run is `format_moment`)."""
     seconds = max(0.0, seconds)
     whole = int(round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours}h{minutes:02d}m"
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
     if minutes:
         return f"{minutes}m{secs:02d}s"
     if seconds < 10 and seconds != whole:
         return f"{seconds:.1f}s"
     return f"{secs}s"
+
+
+def format_moment(seconds: float, width: int = 0) -> str:
+    """`T+ 2h06m10s`: a moment of a run, counted from its start; `width` right-aligns the
+    duration (`T+  5m00s` lines up under `T+ 25m30s` in a column)."""
+    return f"T+ {format_duration(seconds):>{width}}"

@@ -52,8 +52,13 @@ class Problem:
     file: str = "<input>"
     line: int = 1
     col: int = 1
+    plain: bool = False
+    """Not about a place in a file (a journal without the run, a flag without its partner):
+    written as a plain one-liner, `interlock: message`, with no made-up location."""
 
     def format(self) -> str:
+        if self.plain:
+            return f"interlock: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {format_path(self.path)}: {self.message}"
 
 
@@ -63,6 +68,12 @@ class InputError(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__("\n".join(p.format() for p in problems))
         self.problems = problems
+
+    @classmethod
+    def plain(cls, message: str) -> InputError:
+        """Bad input that is not a file's (an option, a run that is not in the journal):
+        one line, `interlock: message`, exit 2 like every bad input."""
+        return cls([Problem(path=(), message=message, file="<command line>", plain=True)])
 
 
 def located(source: SourceMap | None, path: Path, message: str, *, key: bool = False) -> Problem:

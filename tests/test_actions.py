@@ -84,3 +84,17 @@ def test_a_rollback_after_the_rollout_rolled_back_applies_to_what_still_moved() 
     assert why_not(final, "rollback", "ranker") == "nothing to roll back: ranker and what follows it have not moved"
     after, commands = reduce(final, OperatorAction(at=final.at, action="rollback", service="features", operator="t"))
     assert after.phase == "rolling_back" and commands
+
+
+def test_clock_speeds_come_from_a_fixed_ladder() -> None:
+    from core import SPEEDS, next_speed
+
+    assert next_speed(60, faster=False) == 30 and next_speed(30, faster=True) == 60
+    assert next_speed(45, faster=True) == 60 and next_speed(45, faster=False) == 30
+    assert next_speed(SPEEDS[-1], faster=True) == SPEEDS[-1] and next_speed(1, faster=False) == 1
+    speed = 60.0
+    for _ in range(len(SPEEDS)):
+        speed = next_speed(speed, faster=False)
+    for _ in range(SPEEDS.index(60)):
+        speed = next_speed(speed, faster=True)
+    assert speed == 60

@@ -300,7 +300,7 @@ def test_a_dry_run_gate_shows_its_verdict_headless_and_in_the_log(
     assert "svc: gate errors (dry run): error_rate" in out
     assert "svc gate errors failed (dry run: shown, not acted on)" in out
     assert "rollout completed" in out
-    assert "rolled_back" not in out and "paused" not in out
+    assert "rolled back" not in out and "rolled_back" not in out and "paused" not in out
     assert main(["log", "--journal", str(journal)]) == 0
     log = capsys.readouterr().out
     assert log.count("svc gate errors failed (dry run: shown, not acted on)") == 2  # one per stage

@@ -112,7 +112,7 @@ def test_log_replays_the_history(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["log", "--journal", str(journal)]) == 0
     out = capsys.readouterr().out
     assert "rollout recsys-embeddings-v3-regression started" in out
-    assert "rollout rolled_back" in out.splitlines()[-1]
+    assert "rollout rolled back" in out.splitlines()[-1]
     assert main(["log", "--journal", str(journal), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["seq"] for line in lines[:-1]] == list(range(1, len(lines)))

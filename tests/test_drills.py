@@ -399,7 +399,7 @@ def test_the_simulated_world_is_always_allowed_even_with_live(journal: Path) -> 
     runner = DrillRunner(load_drill(REPO / "examples" / "drills" / "api-latency.yaml"),
                          journal_path=journal, live=True)
     assert runner.session.world is runner.world and runner.session.info.operator == SCRIPT_OPERATOR
-    assert runner.banner() == "DRILL api-latency · T+0s · faults 0/1 fired"
+    assert runner.banner() == "DRILL api-latency · T+ 0s · faults 0/1 fired"
     runner.close()
 
 

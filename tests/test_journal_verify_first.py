@@ -107,7 +107,7 @@ def test_a_loosened_plan_is_found_by_audit_and_never_resumed(
     assert count(journal) == records
 
     assert main(["resume", "--headless", "--speed", "100000", "--journal", str(untouched)]) == 1  # it rolls back
-    assert "rollout rolled_back" in capsys.readouterr().out
+    assert "rollout rolled back" in capsys.readouterr().out
 
 
 def hide_the_last_leaf(path: Path) -> None:

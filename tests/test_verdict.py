@@ -102,10 +102,10 @@ def test_a_rollback_names_the_measurement_and_every_printer_shows_the_arithmetic
     assert main(["log", "--journal", str(journal)]) == 0
     log = capsys.readouterr().out
     assert v["text"] in log
-    reason = [line for line in log.splitlines() if "rollout rolling_back" in line]
+    reason = [line for line in log.splitlines() if "rollout rolling back" in line]
     assert reason and f"gate latency on api failed: {v['text']}" in reason[0]
 
     assert main(["run", str(plan), "--headless", "--journal", str(tmp_path / "k.db")]) == 1
     words = capsys.readouterr().out
     assert f"api: gate latency: {v['text']}" in words
-    assert "rollout rolled_back: gate latency on api failed: latency_p99 " in words
+    assert "rollout rolled back: gate latency on api failed: latency_p99 " in words

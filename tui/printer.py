@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from core import format_duration
+from core import format_moment
 from core import (
     Abandoned,
     Adopted,
@@ -33,8 +33,16 @@ from core import Record, RolloutState
 
 
 def clock_text(state: RolloutState, at: float) -> str:
+    """`T+ 25m30s`, `T+ 2h06m10s`: the one way a moment of a run is written (right-aligned
+    for the usual lengths, always a space after `T+`)."""
     start = state.started_at if state.started_at is not None else at
-    return f"T+{format_duration(at - start):>7}"
+    return format_moment(at - start, width=6)
+
+
+def words(phase: str) -> str:
+    """A phase as people read it (`rolled back`, `awaiting approval`). Human output only:
+    JSON keeps the phase names (`rolled_back`), which are a contract."""
+    return phase.replace("_", " ")
 
 
 def _value(value: float | None) -> str:
@@ -161,7 +169,7 @@ def dry_run_verdicts(before: RolloutState, after: RolloutState) -> list[str]:
         for run in new.gates:
             if gates[run.gate].dry_run and run.phase != "running" and \
                     was.get((run.service, run.gate), "running") == "running":
-                out.append(f"{run.service} gate {run.gate} {run.phase} (dry run: shown, not acted on)")
+                out.append(f"{run.service} gate {run.gate} {words(run.phase)} (dry run: shown, not acted on)")
     return out
 
 
@@ -170,12 +178,35 @@ def phase_line(before: RolloutState, after: RolloutState) -> str | None:
     parts = dry_run_verdicts(before, after)
     if before.effective_phase != after.effective_phase:
         why = f" ({after.reason or (after.hold.reason if after.hold else '')})"
-        parts.append(f"rollout {after.effective_phase}" + (why if why != " ()" else ""))
-    for name, svc in after.services.items():
-        old = before.services.get(name)
+        parts.append(f"rollout {words(after.effective_phase)}" + (why if why != " ()" else ""))
+    for name in rollout_order(after):
+        svc, old = after.services[name], before.services.get(name)
         if old is None or old.phase != svc.phase:
-            parts.append(f"{name} {svc.phase}")
+            parts.append(f"{name} {words(svc.phase)}")
     return "; ".join(parts) or None
+
+
+def rollout_order(state: RolloutState) -> tuple[str, ...]:
+    """The run's moving services in rollout order (the compiled graph's `order`, which the
+    state's services are): how every human list of services is ordered."""
+    return state.ctx.graph.order
+
+
+def end_line(state: RolloutState) -> str:
+    """`rollout rolled back: why`: the last line of `run`, `log`, `watch` and `status`."""
+    return f"rollout {words(state.effective_phase)}" + (f": {state.reason}" if state.reason else "")
+
+
+def service_table(state: RolloutState, indent: str = "  ") -> str:
+    """Each service, in rollout order: name, phase in words, exposure (the end of `run`)."""
+    from tui.cells import fit, width_of
+
+    order = rollout_order(state)
+    width = width_of(order)
+    return "\n".join(
+        f"{indent}{fit(name, width)}  {words(state.services[name].phase):<18} {state.services[name].exposure:g}%"
+        for name in order
+    )
 
 
 def summary(state: RolloutState) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from core import Scorecard, format_duration
+from core import Scorecard, format_duration, format_moment
+from tui.printer import words
 
 
 def scorecard_json(card: Scorecard) -> str:
@@ -21,7 +22,7 @@ def _time(seconds: float | None) -> str:
 
 
 def _at(seconds: float | None) -> str:
-    return "—" if seconds is None else f"T+{format_duration(seconds)}"
+    return "—" if seconds is None else format_moment(seconds)
 
 
 def _names(names: list[str]) -> str:
@@ -40,7 +41,7 @@ def _summary(card: Scorecard) -> list[tuple[str, str]]:
         ("untouched", _names(card.untouched)),
         ("collateral", _names(card.collateral)),
         ("journal intact", "yes" if card.journal_intact else "NO"),
-        ("final phase", card.final),
+        ("final phase", words(card.final)),
     ]
     if card.human is not None:
         h = card.human

@@ -235,7 +235,7 @@ async def test_quit_asks_then_stops_and_the_rollout_resumes_later(tmp_path, sess
         await wait_for(pilot, lambda: not again.is_running)
 
 
-async def test_speed_keys_double_and_halve_a_real_clock(tmp_path, sessions) -> None:
+async def test_speed_keys_climb_a_fixed_ladder_and_come_back(tmp_path, sessions) -> None:
     session = runtime.start_run(
         RECSYS, journal_path=tmp_path / "journal.db", clock="real", speed=60.0, interactive=True
     )
@@ -249,6 +249,12 @@ async def test_speed_keys_double_and_halve_a_real_clock(tmp_path, sessions) -> N
         assert session.clock.speed == 30.0
         await pilot.pause()
         assert "×30" in str(app.query_one("#header").render())
+        await pilot.press("plus")
+        assert session.clock.speed == 60.0  # `-` then `+` returns to where it was
+        await pilot.press(*["minus"] * 8)
+        assert session.clock.speed == 1.0
+        await pilot.press(*["plus"] * 6)
+        assert session.clock.speed == 60.0  # from the floor, back up to ×60 (not ×64)
         session.engine.stop()
         await wait_for(pilot, lambda: not app.engine_running)
 

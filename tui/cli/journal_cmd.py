@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.journals import SharedJournal, is_url, journal_label
-from core import InputError, Problem
+from core import InputError
 from tui import printer
 from tui.session import runtime
 
@@ -78,7 +78,7 @@ def runs_main(args: argparse.Namespace) -> int:
         print("no runs in this journal")
     for row in rows:
         driver = row["driver"] or "no live driver"
-        print(f"{row['run']}  {row['rollout']}  {row['phase']:<12} started {row['started']} by {row['operator']}"
+        print(f"{row['run']}  {row['rollout']}  {printer.words(row['phase']):<12} started {row['started']} by {row['operator']}"
               f"  driver: {driver}")
         print(f"    head {row['head']}")
     return 0
@@ -95,7 +95,7 @@ def events_main(args: argparse.Namespace) -> int:
         info = runtime.choose_run(journal, args.run)
         if info is None:
             what = f"no run {args.run}" if args.run else "no run"
-            raise InputError([Problem(path=(), message=f"{what} in this journal", file=label)])
+            raise InputError.plain(f"{what} in {label}")
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         state = before = initial_state(plan, graph)
         records = runtime.followed(journal, info, state) if args.follow else folding(state, journal.records(info.run_id))
@@ -111,10 +111,7 @@ def events_main(args: argparse.Namespace) -> int:
 def backup_main(args: argparse.Namespace) -> int:
     spec = args.journal or runtime.default_journal()
     if is_url(spec):
-        raise InputError([Problem(
-            path=(), file=journal_label(spec),
-            message="a PostgreSQL journal is backed up with the database's own tools (pg_dump)",
-        )])
+        raise InputError.plain(f"{journal_label(spec)}: a PostgreSQL journal is backed up with the database's own tools (pg_dump)")
     journal = _open(spec)
     try:
         pages = journal.backup(args.dest)  # type: ignore[attr-defined]
@@ -128,5 +125,5 @@ def open_existing(spec: str) -> tuple[SharedJournal, str]:
     from adapters.journals import is_url, journal_label, open_journal
 
     if not is_url(spec) and not Path(spec).exists():
-        raise InputError([Problem(path=(), message="no journal here", file=str(spec))])
+        raise InputError.plain(f"{spec}: no journal here")
     return open_journal(spec, readonly=True), journal_label(spec)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from core import Precedence, RolloutGraph
 from core import classify_edge, mismatches
 from core import Contracts, Plan
+from tui.cells import fit, width_of
 
 
 def render_plan(plan: Plan, graph: RolloutGraph) -> str:
@@ -23,7 +24,7 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
         "",
         "waves",
     ]
-    width = max((len(name) for name in plan.services), default=0)
+    width = width_of(plan.services)
     for number, wave in enumerate(graph.waves, start=1):
         for i, name in enumerate(wave):
             service = plan.services[name]
@@ -32,7 +33,7 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
             versions = f"{service.from_.version} -> {service.to.version}"
             partners = [other for other in graph.group(name) if other != name]
             note = f"   lockstep with {', '.join(partners)}" if partners else ""
-            lines.append(f"{label}{name:<{width}}  {versions}{note}")
+            lines.append(f"{label}{fit(name, width)}  {versions}{note}")
     if graph.order:
         lines += [
             "",
@@ -57,7 +58,7 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
 
     lines += ["", "static services (not rolled out; their contracts still count)"]
     for name in graph.static:
-        lines.append(f"  {name:<{width}}  {plan.services[name].from_.version}")
+        lines.append(f"  {fit(name, width)}  {plan.services[name].from_.version}")
     if not graph.static:
         lines.append("  none")
 
@@ -66,11 +67,11 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
     for name in sorted(graph.blast_radius):
         count = graph.downstream_count(name)
         if not count:
-            lines.append(f"  {name:<{width}}  none")
+            lines.append(f"  {fit(name, width)}  none")
             continue
         nearest = _nearest(name, consumers, NEAREST)
         more = f", ... {count - len(nearest)} more" if count > len(nearest) else ""
-        lines.append(f"  {name:<{width}}  {count} downstream: {', '.join(nearest)}{more}")
+        lines.append(f"  {fit(name, width)}  {count} downstream: {', '.join(nearest)}{more}")
     return "\n".join(lines)
 
 

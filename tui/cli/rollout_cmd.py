@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from core import Event
 from core import load_plan
 from core import compile_plan
-from core import InputError, Problem
+from core import InputError
 from core import RolloutState
 from core import collector_paused
 from tui import printer
@@ -118,9 +118,8 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
                 print(printer.json_line(printer.summary(state)))
                 print(head, file=sys.stderr)
             else:
-                print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
-                for name, svc in sorted(state.services.items()):
-                    print(f"  {name:<20} {svc.phase:<18} {svc.exposure:g}%")
+                print(printer.end_line(state))
+                print(printer.service_table(state))
                 if not state.finished:
                     print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
                 print(head)
@@ -129,8 +128,8 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
             closed = True
             silence_stdout()
     if closed:
-        where = state.effective_phase if state.finished else \
-            f"stopped while {state.effective_phase}; `interlock resume` continues it"
+        phase = printer.words(state.effective_phase)
+        where = phase if state.finished else f"stopped while {phase}; `interlock resume` continues it"
         print(f"interlock: output closed; run {session.info.run_id} {where}", file=sys.stderr)
     session.journal.close()
     return exit_code_for(state)
@@ -162,7 +161,7 @@ def _console(session: runtime.Session) -> int:
 
 def run(plan_path: Path, args: argparse.Namespace) -> int:
     if args.json and not args.headless:
-        raise InputError([Problem(path=(), message="--json needs --headless", file="<command line>")])
+        raise InputError.plain("--json needs --headless")
     journal = args.journal or runtime.default_journal()
     if args.headless:
         clock, speed = ("virtual", 1.0) if args.speed is None else ("real", args.speed)
@@ -202,7 +201,7 @@ def watch(args: argparse.Namespace) -> int:
     info = runtime.choose_run(journal, args.run)
     if info is None:
         journal.close()
-        raise InputError([Problem(path=(), message="no rollout in this journal", file=label)])
+        raise InputError.plain(f"no run {args.run} in {label}" if args.run else f"no rollout in {label}")
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
     from core import initial_state
 
@@ -218,7 +217,7 @@ def watch(args: argparse.Namespace) -> int:
     if args.json:
         print(printer.json_line(printer.summary(state)))
     else:
-        print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
+        print(printer.end_line(state))
     from tui.cli.exits import exit_code_for
 
     return exit_code_for(state)
@@ -232,7 +231,7 @@ def audit(args: argparse.Namespace) -> int:
         anchor = parse_anchor(args.anchor)
         if anchor is None or args.run is None:
             why = "needs --run ID" if anchor is not None else "is not SEQ:HASH as `interlock runs` prints a head"
-            raise InputError([Problem(path=(), message=f"--anchor {why}", file="<command line>")])
+            raise InputError.plain(f"--anchor {why}")
     journal, _label = journal_cmd.open_existing(args.journal or runtime.default_journal())
     try:
         code, lines = audit_verify(journal, args.run, anchor)
@@ -250,7 +249,7 @@ def log(args: argparse.Namespace) -> int:
     info = runtime.find_run(journal, args.run, unfinished=False)
     if info is None:
         what = f"no run {args.run}" if args.run else "no run"
-        raise InputError([Problem(path=(), message=f"{what} in this journal", file=label)])
+        raise InputError.plain(f"{what} in {label}")
     plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
     state = before = initial_state(plan, graph)
     if not args.json:
@@ -262,6 +261,6 @@ def log(args: argparse.Namespace) -> int:
     if args.json:
         print(printer.json_line(printer.summary(state)))
     else:
-        print(f"rollout {state.effective_phase}" + (f": {state.reason}" if state.reason else ""))
+        print(printer.end_line(state))
     journal.close()
     return 0

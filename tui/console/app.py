@@ -26,7 +26,7 @@ from typing import ClassVar
 from textual.app import App
 from textual.content import Content
 
-from core import ACTIONS, ALL_VERBS, BY_NAME, available, why_not
+from core import ACTIONS, ALL_VERBS, BY_NAME, SPEEDS, available, next_speed, why_not
 from core import initial_state
 from core import Event, OperatorAction
 from core import RolloutState
@@ -45,7 +45,7 @@ from tui.console.widgets.intents import OperatorIntent, RefusedIntent, SpeedInte
 VERBS: frozenset[str] = frozenset(ALL_VERBS)
 ALL_ACTIONS: tuple[str, ...] = tuple(a.name for a in ACTIONS if a.changes_rollout)
 """What can be greyed out, from the action table."""
-MIN_SPEED, MAX_SPEED = 1.0, 7680.0
+MIN_SPEED, MAX_SPEED = SPEEDS[0], SPEEDS[-1]
 
 class InterlockApp(App[RolloutState]):
     """The rollout console. Give it a `Session` to drive, or a `JournalFollower` to watch."""
@@ -322,7 +322,7 @@ class InterlockApp(App[RolloutState]):
             self.note(f"{action}: {self.refusal(action)}", style="$text-warning")
             return
         clock = self.session.clock
-        speed = min(MAX_SPEED, max(MIN_SPEED, clock.speed * message.factor))
+        speed = next_speed(clock.speed, faster=message.factor > 1)
         clock.set_speed(speed)
         self.session.engine.wake()
         self.note(f"clock speed ×{speed:g}, set by {self.operator}")

@@ -34,7 +34,7 @@ from adapters.sim.world import SimWorld
 from core import Clock, VirtualClock
 from core import initial_state
 from core import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
-from core import format_duration
+from core import format_moment
 from core import Event, FaultInjected, OperatorAction
 from core import AdapterError, FaultInjector, RunInfo
 from core import InputError, located
@@ -243,7 +243,7 @@ class DrillRunner:
         start = self.started_at if self.started_at is not None else state.at
         fired = sum(1 for f in self.faults if f.fired_at is not None)
         active = [f"#{f.index}" for f in self.faults if f.fired_at is not None and f.cleared_at is None]
-        text = f"DRILL {self.loaded.drill.drill} · T+{format_duration(state.at - start)} · faults {fired}/{len(self.faults)} fired"
+        text = f"DRILL {self.loaded.drill.drill} · {format_moment(state.at - start)} · faults {fired}/{len(self.faults)} fired"
         return text + (f" (active: {', '.join(active)})" if active else "")
 
     def close(self) -> None:

@@ -28,7 +28,8 @@ from core import compile_plan
 from core import Plan
 from core import parse_plan
 from core import LeaseHeld, Record, RunInfo
-from core import InputError, Problem
+from core import InputError
+from tui.printer import words
 from core import folding
 from core import RolloutState
 from tui.session.assembly import Adapters, Session, assemble, connect  # noqa: F401 - the runtime's surface
@@ -109,7 +110,7 @@ def start_run(
     plan, graph = compile_text(text, str(path))
     if (adopt or abandon) and not reason.strip():
         flag = "--adopt" if adopt else "--abandon"
-        raise InputError([Problem(path=(), message=f"{flag} needs --reason TEXT (it is journaled)", file="<command line>")])
+        raise InputError.plain(f"{flag} needs --reason TEXT (it is journaled)")
     journal = open_journal(journal_path)
     try:
         journal.check_integrity()  # a damaged file is refused before anything is added to it
@@ -294,7 +295,7 @@ def resume_run(
     before the engine's first command (`JournalDamaged` otherwise). Resume never
     creates a journal or its tables."""
     if not is_url(journal_path) and not Path(journal_path).exists():
-        raise InputError([Problem(path=(), message="no journal here; start a rollout with `interlock run`", file=str(journal_path))])
+        raise InputError.plain(f"{journal_path}: no journal here; start a rollout with `interlock run`")
     journal = open_journal(journal_path, create=False)
     try:
         return _resume(journal, journal_path, run_id, interactive, speed, take_over, on_wait, on_progress)
@@ -313,7 +314,7 @@ def _resume(
     if found is None:
         journal.close()
         what = f"no run {run_id!r}" if run_id else "no unfinished rollout"
-        raise InputError([Problem(path=(), message=f"{what} in this journal", file=journal.label)])
+        raise InputError.plain(f"{what} in {journal.label}")
     info, found_replay = found
     try:
         lease = journal.acquire_lease(info.run_id, lease_holder())
@@ -336,7 +337,7 @@ def _resume(
     if state.finished:
         lease.release()
         journal.close()
-        raise InputError([Problem(path=(), message=f"run {info.run_id} already ended ({state.phase})", file=journal.label)])
+        raise InputError.plain(f"run {info.run_id} already ended ({words(state.phase)}) in {journal.label}")
     if not plan.simulated:
         from tui.session import startup
 

@@ -23,7 +23,8 @@ from core import RolloutGraph
 from core import Plan
 from core import Lease, LeaseHeld, RunInfo
 from core import Refused, Report, judge, read_targets
-from core import InputError, Problem
+from core import InputError
+from tui.printer import words
 
 Replay = Callable[..., Any]
 """`tui.session.runtime.replay`, handed in by the runtime (which imports this module)."""
@@ -71,16 +72,13 @@ def check_unfinished(
     names); refuses (`Refused`, kind `driver`) when any other is left."""
     open_runs = unfinished_runs(journal, plan.rollout, replay)
     if abandon is not None and abandon not in {info.run_id for info, _ in open_runs}:
-        raise InputError([Problem(
-            path=(), file="<command line>",
-            message=f"--abandon {abandon}: no unfinished run of rollout {plan.rollout} has that id",
-        )])
+        raise InputError.plain(f"--abandon {abandon}: no unfinished run of rollout {plan.rollout} has that id")
     lines = []
     for info, state in open_runs:
         if info.run_id == abandon:
             continue
         lines.append(
-            f"interlock: rollout {plan.rollout} has an unfinished run {info.run_id} ({state.effective_phase}, "
+            f"interlock: rollout {plan.rollout} has an unfinished run {info.run_id} ({words(state.effective_phase)}, "
             f"driver: {_driver(journal, info.run_id)}); continue it with `interlock resume --run {info.run_id}`, "
             f"follow it with `interlock watch --run {info.run_id}`, or give it up with "
             f"`interlock run PLAN --abandon {info.run_id} --reason TEXT`"

@@ -22,7 +22,7 @@ from core import Measured
 from core import RolloutGraph
 from core import Plan
 from core import RunInfo
-from core import InputError, Problem
+from core import InputError
 from core import fold, folding
 from core import RolloutState
 from tui.session import runtime
@@ -50,13 +50,13 @@ class JournalFollower:
     def open(cls, spec: str | Path, run_id: str | None = None) -> JournalFollower:
         """Follow `run_id`, or else the latest unfinished run, or else the latest run."""
         if isinstance(spec, Path) and not spec.exists():
-            raise InputError([Problem(path=(), message="no journal here", file=str(spec))])
+            raise InputError.plain(f"{spec}: no journal here")
         journal = open_journal(spec, readonly=True)
         info = runtime.choose_run(journal, run_id)
         if info is None:
             journal.close()
-            what = f"no run {run_id!r}" if run_id else "no run"
-            raise InputError([Problem(path=(), message=f"{what} in this journal", file=journal_label(spec))])
+            what = f"no run {run_id}" if run_id else "no run"
+            raise InputError.plain(f"{what} in {journal_label(spec)}")
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         return cls(journal=journal, info=info, state=initial_state(plan, graph))
 
