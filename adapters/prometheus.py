@@ -1,7 +1,8 @@
 """Prometheus (HTTP API) as a `MetricSource`: instant queries from the plan's templates.
 
 The plan's ``metrics.queries`` maps a gate's metric name to a PromQL template;
-``$service``, ``$version`` and ``$window`` are substituted (``${service}`` works
+``$service``, ``$version``, ``$window`` and ``$contract`` (a data-contract check's
+contract, `core.datagates`) are substituted (``${service}`` works
 too), the window as a duration Prometheus reads (``30s``, ``1500ms``). Label
 values are escaped for a double-quoted PromQL string, so a version such as
 ``3.1"x`` cannot change the query. Each measurement is one instant query,
@@ -37,6 +38,7 @@ from adapters.http_retry import HttpClient, RetryPolicy
 from core import Clock
 from core import format_duration, parse_duration
 from core import AdapterError, ConfigurationError
+from core import split_metric
 
 
 def fmt_window(seconds: float) -> str:
@@ -52,15 +54,24 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(template: str, service: str, version: str, window: float) -> str:
-    """The PromQL for one measurement."""
+def render(template: str, service: str, version: str, window: float, contract: str = "") -> str:
+    """The PromQL for one measurement (`$contract`: a data-contract check's contract)."""
     try:
-        return Template(template).substitute(service=_label(service), version=_label(version), window=fmt_window(window))
+        return Template(template).substitute(service=_label(service), version=_label(version), window=fmt_window(window),
+                                             contract=_label(contract))
     except (KeyError, ValueError) as exc:
         raise AdapterError(
             f"prometheus: the query template {template!r} has a placeholder other than "
-            f"$service, $version, $window ({exc})"
+            f"$service, $version, $window, $contract ({exc})"
         ) from None
+
+
+def template_of(queries: Mapping[str, str], metric: str) -> tuple[str | None, str]:
+    """(the query template of `metric`, its contract): a data-contract metric
+    (`data_freshness@features`) takes a query written for it, else its base metric's
+    (`data_freshness`) with `$contract` filled in."""
+    base, contract = split_metric(metric)
+    return queries.get(metric, queries.get(base) if contract is not None else None), contract or ""
 
 
 class PrometheusMetrics:
@@ -94,10 +105,10 @@ class PrometheusMetrics:
         return clock is not None and not clock.virtual and clock.speed == 1.0
 
     async def query(self, metric: str, service: str, version: str, window: float, at: float) -> float | None:
-        template = self.queries.get(metric)
+        template, contract = template_of(self.queries, metric)
         if template is None:
             raise AdapterError(f"prometheus: no query for metric {metric!r} in the plan's metrics.queries")
-        params = {"query": render(template, service, version, window)}
+        params = {"query": render(template, service, version, window, contract)}
         if self._wall_time():
             params["time"] = f"{at:.3f}"
         return await self.instant(params)
@@ -150,7 +161,7 @@ class PrometheusMetrics:
         return max(seconds) if seconds else None
 
     async def check(self, metric: str, service: str, version: str, window: float) -> str | None:
-        template = self.queries.get(metric)
+        template, contract = template_of(self.queries, metric)
         if template is None:
             return f"no query for metric {metric!r}; add one to environment.metrics.queries"
         try:
@@ -164,7 +175,7 @@ class PrometheusMetrics:
                         "mann_whitney, interval / samples)"
                     )
             # At Prometheus's own now: the engine's clock has not started.
-            await self.instant({"query": render(template, service, version, window)})
+            await self.instant({"query": render(template, service, version, window, contract)})
         except AdapterError as exc:
             return str(exc).removeprefix("prometheus: ")
         return None

@@ -12,6 +12,9 @@ from core.actions import ACTIONS, ALL_VERBS, BY_NAME, Action, available, awaitin
 from core.clock import SPEEDS, Clock, HeldClock, VirtualClock, next_speed
 from core.cohorts import COHORT_HEADER
 from core.context import build_context, initial_state
+from core.datacontract import DataContract, incomplete
+from core.datacontract import validate as validate_payload
+from core.datagates import split_metric
 from core.drill import SCRIPT_OPERATOR, Fault, LoadedDrill, OperatorStep, Trigger, load_drill
 from core.durations import format_duration, format_moment, parse_duration
 from core.engine import Engine, safe_message
@@ -73,16 +76,16 @@ __all__ = [
     "Abandoned", "abort_order", "Action", "ACTIONS", "AdapterError", "adopt_event", "Adopted",
     "ALL_VERBS", "analyze", "available", "awaiting_approval", "build_context", "BY_NAME",
     "classify_edge", "classify_measurement", "Clock", "COHORT_HEADER", "collector_paused",
-    "CommandFailed", "compile_plan", "ConfigurationError", "Context", "Contracts", "Engine",
+    "CommandFailed", "compile_plan", "ConfigurationError", "Context", "Contracts", "DataContract", "Engine",
     "Event", "ExposureApplied", "ExposureRead", "Fault", "FaultInjected", "FaultInjector",
     "FlagService", "fold", "folding", "format_duration", "format_moment", "Found", "Gate", "GateMisconfigured",
-    "HeldClock", "help_rows", "initial_state", "InputError", "Journal", "judge", "Lease",
+    "HeldClock", "help_rows", "incomplete", "initial_state", "InputError", "Journal", "judge", "Lease",
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
     "MeasurementGap", "MetricSource", "mismatches", "next_speed", "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
     "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "render_text",
     "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
     "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
-    "Service", "shown_path", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
-    "TargetReading", "Tick", "Trigger", "verdict_of_event", "VirtualClock", "why_not",
+    "Service", "shown_path", "split_metric", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
+    "TargetReading", "Tick", "Trigger", "validate_payload", "verdict_of_event", "VirtualClock", "why_not",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.datagates import contract_gates, contract_gates_of
 from core.graph import RolloutGraph
 from core.plan import Gate, Plan, Stage
 from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState, live_groups
@@ -120,8 +121,8 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         service = plan.services[name]
         assert service.to is not None
         versions[name] = (service.from_.version, service.to.version)
-    gates = _spend_alpha(plan, _scored_gates(plan), groups)
-    service_gates = {name: tuple(plan.gates_of(name)) for name in graph.moving}
+    gates = _spend_alpha(plan, {**_scored_gates(plan), **contract_gates(plan)}, groups)
+    service_gates = {name: tuple(plan.gates_of(name) + contract_gates_of(plan, name)) for name in graph.moving}
     return Context(
         plan=plan,
         graph=graph,

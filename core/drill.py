@@ -45,8 +45,12 @@ FaultKind = Literal[
     "router_timeout",
     "metrics_outage",
     "slow_adapter",
+    "stale_data",
+    "missing_fields",
+    "schema_drift",
 ]
-SERVICE_FAULTS: tuple[str, ...] = ("error_rate", "latency", "prediction_drift", "schema_break")
+SERVICE_FAULTS: tuple[str, ...] = (
+    "error_rate", "latency", "prediction_drift", "schema_break", "stale_data", "missing_fields", "schema_drift")
 """Faults that degrade one version of one service; the others hit an adapter."""
 
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -59,8 +63,13 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "router_timeout": ((), ()),
     "metrics_outage": ((), ()),
     "slow_adapter": (("delay_s",), ()),
+    # The data a producer's version publishes (`adapters.sim.data`); `contract` defaults to all it produces.
+    "stale_data": (("service",), ("version", "contract", "age")),
+    "missing_fields": (("service", "value"), ("version", "contract", "field")),
+    "schema_drift": (("service",), ("version", "contract", "field", "value")),
 }
-_INJECT_KEYS = ("service", "version", "value", "add_ms", "multiply", "shift", "contract", "produces", "delay_s")
+_INJECT_KEYS = ("service", "version", "value", "add_ms", "multiply", "shift", "contract", "produces", "delay_s",
+                "age", "field")
 
 
 MAX_FAULT_DURATION = 6 * 3600.0
@@ -86,7 +95,8 @@ class Inject(Strict):
     version: str | None = None
     """`new` (the default), `old`, or one of the service's version strings."""
     value: float | None = Field(default=None, ge=0, le=1)
-    """error_rate: the version's error probability while the fault lasts."""
+    """error_rate: the version's error probability while the fault lasts; missing_fields,
+    schema_drift: the share of records spoiled."""
     add_ms: float | None = Field(default=None, ge=0)
     multiply: float | None = Field(default=None, gt=0)
     shift: float | None = None
@@ -96,6 +106,10 @@ class Inject(Strict):
     """schema_break: the contract version the service produces instead."""
     delay_s: float | None = Field(default=None, ge=0, le=60)
     """slow_adapter: wall seconds every flag and router call takes."""
+    age: Duration | None = None
+    """stale_data: how long before the fault the feed stopped (default 1h)."""
+    field: str | None = None
+    """missing_fields, schema_drift: the declared field spoiled (default: any / the first)."""
     duration: FaultDuration | None = None
     """Also accepted here (DESIGN.md's example); same as the fault's `duration`."""
 
@@ -384,6 +398,13 @@ def _inject_references(inject: Inject, where: Path, plan: Plan, source: SourceMa
         it = f"it produces: {', '.join(produced)}" if produced else "it produces no contract"
         message = f"{inject.service} {side.version} does not produce '{inject.contract}'; {it}"
         return [located(source, where + ("contract",), message)]
+    if inject.field is not None:
+        names = [inject.contract] if inject.contract is not None else sorted(side.produces)
+        declared = sorted({f for c in names if c in plan.contracts for f in plan.contracts[c].declared_fields()})
+        if inject.field not in declared:
+            fields = f"its declared fields: {', '.join(declared)}" if declared else "no schema under `contracts` declares any"
+            message = f"'{inject.field}' is not a field of {', '.join(names) or 'any contract'} ({fields})"
+            return [located(source, where + ("field",), message)]
     return []
 
 

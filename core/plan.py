@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from core.datacontract import DataContract
 from core.envspec import Environment, FlagsEnv, MetricsEnv, RouterEnv, RouteTarget
 from core.gatespec import ANYTIME_INTERVAL, Gate, quantile_of
 from core.spec import Duration, Fraction, Strict
@@ -151,6 +152,9 @@ class Plan(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     gates: dict[str, Gate] = Field(default_factory=dict)
     services: dict[str, Service]
+    contracts: dict[str, DataContract] = Field(default_factory=dict)
+    """Contract name → its declared fields and the checks on the data consumers read
+    (`core.datacontract`; as gates: `core.datagates`)."""
 
     @property
     def simulated(self) -> bool:

@@ -94,6 +94,9 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
     from core.preflight import query_problems
 
     problems += query_problems(plan, source)
+    from core.datagates import problems as contract_problems
+
+    problems += contract_problems(plan, source)
     return problems
 
 

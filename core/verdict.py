@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import core.gates as gate_rules
+from core.durations import format_duration
 from core.events import Measured
 from core.gates import GateRun
 from core.judges.mixture import MixtureState
@@ -56,6 +57,14 @@ def fmt(metric: str, value: float | None) -> str:
         return f"{value:.1f} ms" if abs(value) < 1000 else f"{value:,.0f} ms"
     if metric == "error_rate":
         return f"{value * 100:.3g}%"
+    if metric.startswith("data_"):  # a data contract's check (`core.datagates`)
+        base = metric.partition("@")[0]
+        if base == "data_freshness":
+            return format_duration(value)
+        if base in ("data_missing", "data_invalid"):
+            return f"{value * 100:.3g}%"
+        if base == "data_volume":
+            return f"{value:,.0f} rows"
     return f"{value:.4g}"
 
 

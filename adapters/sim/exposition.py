@@ -19,12 +19,19 @@ canary's first requests would vanish into the series' creation.
   drift gate works at 100% too.
 - ``interlock_exposure_percent{kind,name}``: the flag and route percentages
   the simulated world currently applies (read from Unleash and HAProxy).
+- The data each version reads on a contract the plan declares under `contracts:`
+  (`adapters.sim.data.InputExport`), labelled ``service``, ``version``, ``contract``:
+  ``interlock_input_newest_timestamp_seconds`` (the newest record's time: freshness is
+  ``time()`` minus it), ``interlock_input_rows_total``, and of the records sampled
+  (``interlock_input_records_sampled_total``) those with a declared field missing or null
+  (``interlock_input_records_incomplete_total``) and those failing the contract's schema
+  (``interlock_input_records_invalid_total``).
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 DURATION_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125,
                     0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
@@ -76,6 +83,8 @@ class Registry:
         self.bins = {sv: [0] * BINS for sv in self.versions}
         self.exposure: dict[tuple[str, str], float] = {}
         self.faults = 0
+        self.inputs: Any = None
+        """An `adapters.sim.data.InputExport`, scraped by the server before each render."""
 
     def observe(self, service: str, version: str, code: int, seconds: float, prediction: float | None) -> None:
         key = (service, version)
@@ -113,4 +122,22 @@ class Registry:
         for (kind, name), percent in sorted(self.exposure.items()):
             out.append(f"interlock_exposure_percent{_labels(kind=kind, name=name)} {_num(percent)}")
         out += ["# TYPE interlock_faults_active gauge", f"interlock_faults_active {self.faults}"]
+        if self.inputs is not None:
+            out += list(_input_lines(self.inputs))
         return "\n".join(out) + "\n"
+
+
+_INPUT_SERIES = {"rows": "interlock_input_rows_total", "sampled": "interlock_input_records_sampled_total",
+                 "incomplete": "interlock_input_records_incomplete_total",
+                 "invalid": "interlock_input_records_invalid_total"}
+
+
+def _input_lines(inputs: Any) -> Iterable[str]:
+    yield "# HELP interlock_input_newest_timestamp_seconds Time of the newest record a version reads on a contract."
+    yield "# TYPE interlock_input_newest_timestamp_seconds gauge"
+    for (s, v, c), when in sorted(inputs.newest.items()):
+        yield f"interlock_input_newest_timestamp_seconds{_labels(service=s, version=v, contract=c)} {when!r}"
+    for key, series in _INPUT_SERIES.items():
+        yield f"# TYPE {series} counter"
+        for (s, v, c), counts in sorted(inputs.counters.items()):
+            yield f"{series}{_labels(service=s, version=v, contract=c)} {counts[key]}"

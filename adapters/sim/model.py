@@ -247,6 +247,10 @@ def _joint_segments(
     return joint
 
 
+segments = _joint_segments
+"""Which producer versions one side's traffic meets, with their shares (`adapters.sim.data`)."""
+
+
 def _interval_segments(
     low: float, high: float, from_below: bool, members: list[Node]
 ) -> list[tuple[float, dict[str, str]]]:

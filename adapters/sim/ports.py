@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import TargetReading
+import adapters.sim.data as data
+from core import TargetReading, split_metric
 
 World = Any
 """The `SimWorld` these faces share (not imported: `adapters.sim.world` builds them, and
@@ -77,7 +78,13 @@ class SimMetrics:
         self, metric: str, service: str, version: str, window: float, at: float
     ) -> float | None:
         """`prediction_psi` compares against the `from` version's sample of the same
-        window, so asking it of the `from` version itself gives 0."""
+        window, so asking it of the `from` version itself gives 0. A data metric
+        (`data_freshness@features`) is measured on the feed the version reads."""
+        base, contract = split_metric(metric)
+        if contract is not None:  # a data-contract check: what this version reads
+            self._world._seen(at)
+            return None if self._world._outage("metrics_outage") else data.query(
+                self._world, base, contract, service, version, window, at)
         return self._world._query(metric, service, version, window, at)
 
     async def check(self, metric: str, service: str, version: str, window: float) -> str | None:

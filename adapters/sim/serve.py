@@ -22,7 +22,9 @@ same `SimWorld` and metric models (`adapters.sim.model`):
   ``POST /faults`` with a drill's ``inject`` mapping, ``DELETE /faults`` (all,
   or the one in the body), and ``PUT /exposure`` to set flag/route percentages
   by hand when no Unleash or HAProxy is polled. Service faults (error_rate,
-  latency, prediction_drift, schema_break) change the versions' models;
+  latency, prediction_drift, schema_break) change the versions' models; data
+  faults (stale_data, missing_fields, schema_drift) spoil the feeds consumers
+  read, which ``/metrics`` exports (`adapters.sim.data.InputExport`);
   ``metrics_outage`` makes ``/metrics`` answer 503 (Prometheus then scrapes
   nothing). Adapter faults (flag_service_outage, router_timeout, slow_adapter)
   are refused: on the real stack, stop or slow the real server instead.
@@ -50,6 +52,7 @@ from typing import Any, Callable, Sequence
 
 from adapters.clock import RealClock
 import adapters.sim.model as model
+from adapters.sim.data import InputExport
 from adapters.sim.exposition import Registry
 from adapters.sim.httpmini import Handler, HttpServer, Request, Response, start_server
 from adapters.sim.world import SimWorld
@@ -152,6 +155,7 @@ class SimServer:
         self.rng = random.Random(config.seed)
         versions = [(s, version_of(plan, s, r)) for s in plan.services for r in roles_of(plan, s)]
         self.registry = Registry(versions, {s: reference_bins(plan, s) for s in plan.services})
+        self.registry.inputs = InputExport(self.world)
         self.listeners: dict[str, dict[str, int]] = {}
         self.admin_port = 0
         self.load_stats: dict[str, dict[str, Any]] = {}
@@ -259,6 +263,7 @@ class SimServer:
             if any(f["kind"] == "metrics_outage" for f in self.world.active_faults):
                 return Response(503, b"metrics outage injected\n")
             self.registry.faults = len(self.world.active_faults)
+            self.registry.inputs.scrape(time.time())
             return Response(200, self.registry.render().encode(), "text/plain; version=0.0.4")
         if path == "/healthz" and method == "GET":
             return Response(200, b"ok\n")

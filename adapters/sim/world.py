@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import adapters.sim.model as model
-from adapters.sim.faults import SERVICE_FAULTS, validate_fault, with_faults
+from adapters.sim.faults import DATA_FAULTS, SERVICE_FAULTS, validate_fault, with_faults
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
 from adapters.sim.statefile import StateFile, percent_of
 from core import Clock
@@ -236,7 +236,8 @@ class SimWorld(StateFile):
     def _side_of(
         self, name: str, side: str, params: model.Params, contracts: Contracts, regressed: bool = False
     ) -> model.Side:
-        mine = [f for f in self._faults if f.get("service") == name and f["_side"] == side]
+        mine = [f for f in self._faults if f.get("service") == name and f["_side"] == side
+                and f["kind"] not in DATA_FAULTS]  # data faults spoil feeds, not requests
         produces = dict(contracts.produces)
         for f in mine:
             if f["kind"] == "schema_break":
@@ -335,11 +336,12 @@ class SimWorld(StateFile):
     @property
     def active_faults(self) -> list[dict[str, Any]]:
         """The faults in effect, in injection order, as they were injected."""
-        return [{k: v for k, v in f.items() if k != "_side"} for f in self._faults]
+        return [{k: v for k, v in f.items() if not k.startswith("_")} for f in self._faults]
 
     def _inject(self, fault: dict[str, Any], at: float) -> None:
         stored = dict(fault)
         stored["_side"] = self._fault_side(fault)
+        stored["_at"] = at
         self._faults.append(stored)
         self._seen(at)
         self._changed(at)
@@ -348,7 +350,7 @@ class SimWorld(StateFile):
         """Remove one active fault equal to `fault`; clearing an inactive fault does nothing."""
         self._fault_side(fault)
         for i, active in enumerate(self._faults):
-            if {k: v for k, v in active.items() if k != "_side"} == dict(fault):
+            if {k: v for k, v in active.items() if not k.startswith("_")} == dict(fault):
                 del self._faults[i]
                 break
         self._seen(at)
