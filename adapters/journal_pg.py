@@ -220,6 +220,10 @@ class PgJournal(JournalCommon):
                 raise self._error(exc) from None
             self._created(info, values)
 
+    def relax_sync(self) -> None:
+        """`SqliteJournal.relax_sync`'s counterpart does nothing here: a shared store keeps
+        every commit synchronous (its runs are watched and taken over by other machines)."""
+
     # -- records -------------------------------------------------------------
 
     def append(self, run_id: str, events: Sequence[Event], operator: str = "") -> None:

@@ -217,10 +217,24 @@ class SqliteJournal(JournalCommon):
                 raise self._error(exc) from None
             self._checkpointed = time.monotonic()
 
+    def relax_sync(self) -> None:
+        """Commit without waiting for the disk from now on (`synchronous=NORMAL` in WAL
+        mode): each append has reached the WAL file when it returns, so it survives the
+        process being killed, not a power cut; the WAL is synced at every checkpoint
+        (each stage boundary, at most every `CHECKPOINT_EVERY` s) and when the journal
+        closes. Only for a virtual-clock run of the simulated world, whose own state file
+        is written the same way (no sync): a sync per round of commands protected nothing
+        that world keeps, and was most of the run's time on a slow disk."""
+        if self.readonly or self._conn is None:
+            return
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+
     # -- records -------------------------------------------------------------
 
     def append(self, run_id: str, events: Sequence[Event], operator: str = "") -> None:
-        """Append `events` in one transaction; durable on disk when this returns.
+        """Append `events` in one transaction; durable on disk when this returns
+        (against a crash of the process only, after `relax_sync`).
         Operator actions are attributed to their own `operator`, the rest to `operator`.
         Raises `core.ports.LeaseLost` if this journal leased the run and lost the lease."""
         self._writable()

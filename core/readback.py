@@ -11,9 +11,11 @@ event, like everything else, so a replay reaches the same state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from core.commands import ReadExposure, SetExposure
 from core.events import ExposureRead
-from core.state import Context
+from core.state import Context, exposure_keys
 from core.tx import Tx
 
 READ_BACK_TOLERANCE = 0.5
@@ -25,22 +27,26 @@ Difference = tuple[str, str, float, float]
 
 def target_keys(ctx: Context, service: str) -> list[str]:
     """The service's targets as read-backs name them: `flag:NAME`, `route:NAME`."""
-    handle = ctx.exposure[service]
-    keys = [f"flag:{handle.flag}"] if handle.flag is not None else []
-    if handle.route is not None:
-        keys.append(f"route:{handle.route}")
-    return keys
+    return exposure_keys(ctx.exposure[service])
 
 
 def differences(tx: Tx, event: ExposureRead) -> list[Difference]:
     """Every target whose reading matches neither the journal's exposure nor a setting
     still in flight for its service. Journals from before per-target reads carry only
-    a summary per service: that is compared instead."""
+    a summary per service: that is compared instead.
+
+    A read-back answers for every exposed target (most of a large plan, once promoted),
+    so the common answer, "nothing differs", is found by one pass over the readings
+    (`_agrees`); only a read-back that differs somewhere is explained in full."""
+    if event.targets and not tx.full and _agrees(tx, event.targets):
+        return []
+    return all_differences(tx, event)
+
+
+def all_differences(tx: Tx, event: ExposureRead) -> list[Difference]:
+    """`differences` the long way: every service in name order, each target compared."""
     out: list[Difference] = []
-    pending: dict[str, list[float]] = {}  # in-flight settings per service, gathered once
-    for c in tx.inflight.values():
-        if isinstance(c, SetExposure):
-            pending.setdefault(c.service, []).append(c.percent)
+    pending = _pending(tx)
     for name in sorted(tx.services):
         if event.targets:
             readings = [(key, event.targets[key]) for key in target_keys(tx.ctx, name) if key in event.targets]
@@ -57,6 +63,33 @@ def differences(tx: Tx, event: ExposureRead) -> list[Difference]:
     return out
 
 
+def _pending(tx: Tx) -> dict[str, list[float]]:
+    """In-flight exposure settings per service, gathered once."""
+    pending: dict[str, list[float]] = {}
+    for c in tx.inflight.values():
+        if isinstance(c, SetExposure):
+            pending.setdefault(c.service, []).append(c.percent)
+    return pending
+
+
+def _agrees(tx: Tx, targets: Mapping[str, float]) -> bool:
+    """True when `all_differences` would find nothing: each reading is within tolerance
+    of its service's exposure or of a setting in flight for it."""
+    owners = tx.ctx.target_owners
+    services = tx.services
+    pending: dict[str, list[float]] | None = None
+    for key, actual in targets.items():
+        for name in owners.get(key, ()):
+            state = services.get(name)
+            if state is None or abs(actual - state.exposure) <= READ_BACK_TOLERANCE:
+                continue
+            if pending is None:
+                pending = _pending(tx)
+            if all(abs(actual - value) > READ_BACK_TOLERANCE for value in pending.get(name, ())):
+                return False
+    return True
+
+
 def describe_differences(found: list[Difference]) -> str:
     return ", ".join(
         f"{key.replace(':', ' ', 1)} reads {actual:g}% (journal {expected:g}%)" for _, key, expected, actual in found
@@ -64,7 +97,11 @@ def describe_differences(found: list[Difference]) -> str:
 
 
 def exposed(tx: Tx) -> list[str]:
-    return sorted(name for name, s in tx.services.items() if s.moved)
+    """The services serving (or commanded to serve) the new version, in name order."""
+    services = tx.services
+    if tx.full or len(services) != len(tx.ctx.moving_sorted):
+        return sorted(name for name, s in services.items() if s.moved)
+    return [name for name in tx.ctx.moving_sorted if services[name].moved]
 
 
 def sync_readback(tx: Tx) -> None:

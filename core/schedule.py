@@ -198,6 +198,8 @@ def _step_group(tx: Tx, index: int) -> None:
     spec = tx.ctx.groups[index]
     phase = group.phase
     if phase == "waiting":
+        if tx.ctx.plan.policy.approval != "each_wave" and not _has_capacity(tx, index):
+            return  # the same answer as below, asked in the cheaper order: most waits are for room
         if _dependencies_met(tx, index):
             if _needs_wave_approval(tx, index):
                 tx.set_group(index, phase="awaiting_approval", reason="wave approval")

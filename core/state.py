@@ -9,6 +9,7 @@ snapshots; since they are frozen, sharing them across tasks is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import AbstractSet, Any, Iterable, Literal, Mapping, Sequence
 
 from core.commands import Command
@@ -49,6 +50,14 @@ class GroupSpec:
     cohort: str
 
 
+def exposure_keys(handle: Exposure) -> list[str]:
+    """A service's targets as read-backs name them: `flag:NAME`, `route:NAME`."""
+    keys = [f"flag:{handle.flag}"] if handle.flag is not None else []
+    if handle.route is not None:
+        keys.append(f"route:{handle.route}")
+    return keys
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything about a run that does not change while it runs."""
@@ -65,6 +74,20 @@ class Context:
     """(service, gate) → every field but `cmd_id` of the `Measure` its runs ask for."""
     succs: tuple[tuple[int, ...], ...] = ()
     """Per group: the groups that list it in their `preds` (whose liveness its phase decides)."""
+
+    @cached_property
+    def moving_sorted(self) -> tuple[str, ...]:
+        """The moving services in name order (the order read-backs list them in)."""
+        return tuple(sorted(self.exposure))
+
+    @cached_property
+    def target_owners(self) -> Mapping[str, tuple[str, ...]]:
+        """`flag:NAME` / `route:NAME` → the moving services exposed through that target."""
+        owners: dict[str, tuple[str, ...]] = {}
+        for name in self.moving_sorted:
+            for key in exposure_keys(self.exposure[name]):
+                owners[key] = (*owners.get(key, ()), name)
+        return owners
 
 
 @dataclass(frozen=True)

@@ -251,8 +251,16 @@ def explain(gate: Gate, run: GateRun, event: Measured) -> Verdict:
     return Verdict(phase, f"{text} {GLYPH[phase]}", data)
 
 
-def pending_run(state: RolloutState, cmd_id: int) -> GateRun | None:
-    """The gate run waiting for measurement `cmd_id` (in the state before its answer)."""
+def pending_run(state: RolloutState, cmd_id: int, service: str | None = None) -> GateRun | None:
+    """The gate run waiting for measurement `cmd_id` (in the state before its answer).
+    A measurement is asked for one service's gate, so that service's group is looked at
+    first (a 1,000-service plan has 1,000 groups); a command id is pending in one run at
+    most, so the answer is the one a scan of every group would give."""
+    index = state.ctx.graph.group_of.get(service) if service is not None else None
+    if index is not None:
+        for run in state.groups[index].gates:
+            if run.pending == cmd_id:
+                return run
     for group in state.groups:
         for run in group.gates:
             if run.pending == cmd_id:
@@ -263,7 +271,7 @@ def pending_run(state: RolloutState, cmd_id: int) -> GateRun | None:
 def of_event(before: RolloutState, event: Measured) -> Verdict | None:
     """The verdict on a measurement, given the state just before it was applied; None when
     no gate run was waiting for it (a late answer the reducer ignores)."""
-    run = pending_run(before, event.cmd_id)
+    run = pending_run(before, event.cmd_id, event.service)
     gate = before.ctx.gates.get(event.gate)
     if run is None or gate is None:
         return None

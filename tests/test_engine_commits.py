@@ -68,3 +68,50 @@ def test_a_real_clock_appends_every_batch_before_reducing_it(tmp_path: Path) -> 
     assert state.phase == "completed"
     assert seen["late"] == []
     assert seen["appends"] == seen["batches"]
+
+
+def _sync_level(session: Session) -> int:
+    return int(session.journal._db.execute("PRAGMA synchronous").fetchone()[0])  # type: ignore[attr-defined]
+
+
+def test_a_virtual_run_of_the_simulated_world_commits_without_waiting_for_the_disk(tmp_path: Path) -> None:
+    """Each round still reaches the WAL before its commands (the first test), but unsynced
+    (NORMAL, 1): the simulated world's own state file is never synced either. A real clock
+    keeps FULL (2), and the records end up in the file all the same."""
+    virtual = start_run(ROOT / "examples" / "recsys.yaml", journal_path=tmp_path / "v.db", seed=3)
+    real = start_run(ROOT / "examples" / "recsys.yaml", journal_path=tmp_path / "r.db", seed=3,
+                     clock="real", speed=50_000)
+    try:
+        assert _sync_level(virtual) == 1
+        assert _sync_level(real) == 2
+        asyncio.run(virtual.engine.run())
+        total = virtual.journal.last_seq(virtual.info.run_id)
+    finally:
+        virtual.journal.close()
+        real.journal.close()
+    import sqlite3
+
+    raw = sqlite3.connect(tmp_path / "v.db")
+    assert raw.execute("SELECT count(*) FROM records").fetchone()[0] == total > 300
+    raw.close()
+
+
+def test_real_adapters_on_a_virtual_clock_keep_synced_commits(tmp_path: Path) -> None:
+    """`run --headless` of a real environment is on a virtual clock too: its flags and routes
+    live outside this process, so every round is synced before its commands."""
+    from core import VirtualClock
+    from tui.session.assembly import Adapters, assemble
+
+    base = start_run(ROOT / "examples" / "recsys.yaml", journal_path=tmp_path / "j.db", seed=3,
+                     clock="real", speed=50_000)
+    world = base.world
+    assert world is not None
+    session = assemble(
+        base.engine.state, plan=base.plan, graph=base.graph, info=base.info, journal=base.journal,
+        clock=VirtualClock(), lease=None, adapters=Adapters(None, world.flags, world.router, world.metrics, None),
+        interactive=False, resuming=False,
+    )
+    try:
+        assert _sync_level(session) == 2
+    finally:
+        base.journal.close()

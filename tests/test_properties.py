@@ -43,7 +43,7 @@ from core.problems import InputError
 from core.reducer import reduce, reduce_fully
 from core.rollback import rollback_cascade
 from core.schedule import next_deadline
-from core.state import TERMINAL, RolloutState
+from core.state import TERMINAL, RolloutState, exposure_keys
 
 FROZEN = ("paused", "held")
 
@@ -336,13 +336,17 @@ class World:
         self.feed(Measured(at=self.now, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate,
                            value=value, baseline=baseline, error=error))
 
-    def answer_read(self, cmd: ReadExposure, error: bool) -> None:
+    def answer_read(self, cmd: ReadExposure, error: bool, per_target: bool = False) -> None:
         self.running.remove(cmd)
         if error:
             self.feed(ExposureRead(at=self.now, cmd_id=cmd.cmd_id, error="cannot read"))
         else:
             exposures = {name: self.actual.get(name, 0.0) for name in cmd.services}
-            self.feed(ExposureRead(at=self.now, cmd_id=cmd.cmd_id, exposures=exposures))
+            # As the engine reads: each flag and route on its own (the reducer's fast
+            # "nothing differs" pass, `core.readback._agrees`, then meets the full one).
+            targets = {key: exposures[name] for name in cmd.services
+                       for key in exposure_keys(self.state.ctx.exposure[name])} if per_target else {}
+            self.feed(ExposureRead(at=self.now, cmd_id=cmd.cmd_id, exposures=exposures, targets=targets))
 
     def tick(self, jump: float | None) -> None:
         deadline = next_deadline(self.state)
@@ -371,7 +375,8 @@ class World:
         elif kind == "read":
             options = [c for c in self.running if isinstance(c, ReadExposure)]
             if options:
-                self.answer_read(data.draw(st.sampled_from(options)), error=data.draw(st.integers(0, 3)) == 0)
+                self.answer_read(data.draw(st.sampled_from(options)), error=data.draw(st.integers(0, 3)) == 0,
+                                 per_target=data.draw(st.booleans()))
         elif kind == "tick":
             self.tick(data.draw(st.sampled_from([None, None, 1.0, 7.0, 100.0, 500.0])))
         elif kind == "operator":

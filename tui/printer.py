@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from adapters.journal_codec import encode_body
+
 from core import format_moment
 from core import (
     Abandoned,
@@ -238,7 +240,9 @@ def record_lines(record: Record, state: RolloutState, before: RolloutState, *, a
 
 
 def json_line(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    """`json.dumps(obj, sort_keys=True, separators=(",", ":"))`, byte for byte: the
+    journal's own encoder (orjson where that is exact, `adapters.journal_codec.encode_body`)."""
+    return encode_body(obj)
 
 
 def json_block(obj: Any) -> str:

@@ -366,6 +366,8 @@ class SimWorld(StateFile):
         return any(f["kind"] == kind for f in self._faults)
 
     async def _adapter_call(self, outage: str, message: str) -> None:
+        if not self._faults:
+            return  # nothing slows or stops an adapter (a read-back asks for every target)
         delays = [float(f["delay_s"]) for f in self._faults if f["kind"] == "slow_adapter"]
         if delays:
             await asyncio.sleep(max(delays))

@@ -84,7 +84,14 @@ def assemble(
     opening: Sequence[Event] = (), command_timeout: float = 10.0, backlog: Backlog | None = None,
 ) -> Session:
     """The one place an `Engine` is put together with its adapters, journal, clock and lease:
-    a new run, a resumed one, a drill and the stack demo all come through here."""
+    a new run, a resumed one, a drill and the stack demo all come through here.
+
+    A virtual clock over the simulated world commits each round of events before its
+    commands run without waiting for the disk (`SqliteJournal.relax_sync`): that world
+    lives in this process and its state file is never synced either. Real adapters, and
+    every real-clock run, keep a synced commit before each command."""
+    if clock.virtual and adapters.world is not None:
+        journal.relax_sync()
     engine = Engine(
         state, clock=clock, journal=journal, run_id=info.run_id,
         flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
