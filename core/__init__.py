@@ -8,7 +8,17 @@ are free to move. (Inside `core`, modules import each other directly.)
 
 from __future__ import annotations
 
-from core.actions import ACTIONS, ALL_VERBS, BY_NAME, Action, available, awaiting_approval, help_rows, why_not
+from core.actions import (
+    ACTIONS,
+    ALL_VERBS,
+    BY_NAME,
+    Action,
+    available,
+    awaiting_approval,
+    help_rows,
+    refused,
+    why_not,
+)
 from core.clock import SPEEDS, Clock, HeldClock, VirtualClock, next_speed
 from core.cohorts import COHORT_HEADER
 from core.context import build_context, initial_state
@@ -83,7 +93,7 @@ __all__ = [
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
     "MeasurementGap", "MetricSource", "mismatches", "next_speed", "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
-    "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "render_text",
+    "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "refused", "render_text",
     "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
     "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
     "Service", "shown_path", "split_metric", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from core.events import OperatorVerb
+from core.events import OperatorAction, OperatorVerb
 from core.rollback import rollback_cascade
 from core.state import TERMINAL, RolloutState
 
@@ -21,8 +21,10 @@ ActionKind = Literal["verb", "clock", "view"]
 """`verb`: journaled, changes the rollout. `clock`: changes the clock's speed. `view`: the console only."""
 
 Role = Literal["driver", "watcher"]
-"""Who is asking: the console driving the run, or one watching its journal. Issue 13's
-governance (named operators, approvers) refines this field; nothing else needs to change."""
+"""Who is asking: the console driving the run, or one watching its journal. A watcher's
+verbs go to the driver as requests through the journal (`tui.session.steering`), which
+asks `refused` like a key on its own console. Issue 13's governance (named operators,
+approvers) refines who may, in `refused`."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class Action:
     """Who may ask for it."""
     on_app: bool = False
     """Bound on the app rather than the console screen (quit)."""
+    cli: str = ""
+    """The command line's spelling (`interlock promote SERVICE --full`): the subcommand,
+    then a flag that selects this action; empty: not a command (views, the clock)."""
 
     @property
     def verb(self) -> OperatorVerb | None:
@@ -74,20 +79,29 @@ _ANYONE: frozenset[Role] = frozenset({"driver", "watcher"})
 
 ACTIONS: tuple[Action, ...] = (
     Action("pause", "verb", "space", "space", "Pause", "Pause the rollout", "no exposure rises until resumed",
-           "pause the rollout / resume it (no exposure rises while paused)", ack="‖"),
+           "pause the rollout / resume it (no exposure rises while paused)", ack="‖", may=_ANYONE, cli="pause"),
     Action("resume", "verb", "space", "space", "Resume", "Resume the rollout", "carry on from where it paused",
-           ack="▶"),
+           ack="▶", may=_ANYONE, cli="resume"),
     Action("step", "verb", "s", "s", "Step", "Step one transition", "while paused: exactly one transition, then pause",
-           "step: while paused, let exactly one transition happen, then pause again", ack="⏵"),
+           "step: while paused, let exactly one transition happen, then pause again", ack="⏵", may=_ANYONE,
+           cli="step"),
     Action("approve", "verb", "a", "a", "Approve", "Approve the selected service", "its stage or wave awaits approval",
-           "approve the selected service's stage or wave (when it awaits approval)", needs_service=True, ack="◆"),
+           "approve the selected service's stage or wave (when it awaits approval)", needs_service=True, ack="◆",
+           may=_ANYONE, cli="approve"),
+    Action("promote", "verb", "p", "p P", "Promote", "Promote the selected service now…",
+           "break-glass: end its bake, take the next stage (asks for a reason)",
+           "break-glass promote, asks why: p takes the next stage now, P goes to 100%", shown=False, needs_service=True, needs_reason=True, confirm=True,
+           ack="⇡", may=_ANYONE, cli="promote"),
+    Action("promote_full", "verb", "P", "p P", "Promote 100%", "Promote the selected service to 100% now…",
+           "break-glass: every user on the new version now (asks for a reason)", shown=False,
+           needs_service=True, needs_reason=True, confirm=True, ack="⤒", may=_ANYONE, cli="promote --full"),
     Action("rollback", "verb", "r", "r", "Roll back", "Roll back the selected service…",
            "shows the cascade before anything happens",
            "roll back the selected service: shows the cascade, Cancel focused",
-           needs_service=True, confirm=True, ack="↺"),
+           needs_service=True, confirm=True, ack="↺", may=_ANYONE, cli="rollback"),
     Action("abort", "verb", "ctrl+x", "ctrl+x", "Abort all", "Abort the whole rollout…",
            "every moved service back to 0%, asks first", "abort all: every moved service back to 0% (asks first)",
-           confirm=True, ack="■"),
+           confirm=True, ack="■", may=_ANYONE, cli="abort"),
     Action("select", "view", "", "↑ ↓ j k", help="select a service (home/end, page up/down too)", may=_ANYONE),
     Action("details", "view", "enter", "enter", "Details", "Toggle the detail pane full screen",
            "the selected service up close", "details: the selected service's pane full screen (escape returns)",
@@ -165,7 +179,30 @@ def available(state: RolloutState, service: str | None = None) -> set[OperatorVe
         verbs.add("rollback")
     if phase not in TERMINAL and phase != "planned":
         verbs.add("abort")
+    if service is not None and _promotable(state, service) is None:
+        verbs.update(("promote", "promote_full"))
     return verbs
+
+
+_PROMOTABLE = frozenset({"baking", "analyzing", "awaiting_approval"})
+"""A group at one of its stages, settled there: break-glass may move it on."""
+
+
+def _promotable(state: RolloutState, service: str) -> str | None:
+    """Why a break-glass promotion of `service` cannot happen now; None when it can. Only
+    while running and not held: exposure never rises while paused or held."""
+    if state.phase != "running" or state.hold is not None:
+        phase = state.effective_phase
+        hint = ": resume first (exposure never rises while paused)" if phase == "paused" else ""
+        return f"the rollout is {phase}{hint}"
+    index = state.ctx.graph.group_of.get(service)
+    if index is None or service not in state.ctx.graph.moving:
+        return f"{service} does not move in this rollout"
+    group = state.groups[index]
+    if group.stage < 0 or group.phase not in _PROMOTABLE:
+        where = "has not started its first stage" if group.stage < 0 else f"is {group.phase}"
+        return f"{service} {where}; only a service at a stage (baking, analyzing, awaiting approval) can be promoted"
+    return None
 
 
 def why_not(state: RolloutState, verb: OperatorVerb, service: str | None = None) -> str | None:
@@ -182,6 +219,8 @@ def why_not(state: RolloutState, verb: OperatorVerb, service: str | None = None)
         waiting = awaiting_approval(state)
         tail = f"; awaiting: {', '.join(waiting)}" if waiting else "; nothing awaits approval"
         return f"{service or 'no service'} does not await approval{tail}"
+    if verb in ("promote", "promote_full"):
+        return _promotable(state, service) if service is not None else "no service selected"
     if verb == "rollback":
         if state.phase not in _ROLLBACK_PHASES:
             return f"the rollout is {phase}"
@@ -189,3 +228,24 @@ def why_not(state: RolloutState, verb: OperatorVerb, service: str | None = None)
             return "no service selected"
         return f"nothing to roll back: {service} and what follows it have not moved"
     return f"the rollout is {phase}"
+
+
+def refused(state: RolloutState, request: OperatorAction) -> str | None:
+    """The one question every operator request is asked before it is applied: a key on
+    the driving console, `interlock pause|approve|...` from another terminal, a watching
+    console's key (`tui.session.steering`). None: it applies; else why not, one line.
+
+    The rollout's rules first (`why_not`, the reducer's own), then what the action
+    needs (its service, its reason). Governance (who may, quorum, windows: issue 13)
+    belongs here too, reading `request.operator`, so no surface can skip it."""
+    action = BY_NAME.get(request.action)
+    if action is None or action.kind != "verb":
+        return f"{request.action!r} is not an operator action"
+    if action.needs_service and not request.service:
+        return f"{request.action} needs a service"
+    why = why_not(state, request.action, request.service)
+    if why is not None:
+        return why
+    if action.needs_reason and not request.reason.strip():
+        return f"{action.cli or request.action} needs a reason (--reason TEXT): break-glass is journaled with who and why"
+    return None

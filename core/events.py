@@ -12,7 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-OperatorVerb = Literal["pause", "resume", "step", "approve", "rollback", "abort"]
+OperatorVerb = Literal["pause", "resume", "step", "approve", "promote", "promote_full", "rollback", "abort"]
+"""`promote` and `promote_full` are break-glass (issue 13): end the bake and take the next
+stage now, or go to 100% now; both need a reason."""
 
 
 @dataclass(frozen=True)

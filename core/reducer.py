@@ -263,6 +263,9 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
             tx.approved_waves = tx.approved_waves | {tx.ctx.groups[index].wave}
         else:
             tx.groups[index] = evolve(group, approved=True)
+    elif action in ("promote", "promote_full"):
+        assert event.service is not None
+        _promote(tx, tx.ctx.graph.group_of[event.service], full=action == "promote_full")
     elif action == "rollback":
         assert event.service is not None
         index = tx.ctx.graph.group_of[event.service]
@@ -273,6 +276,18 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
         queue = abort_queue(tx.groups, tx.rollback_queue, moved=tx.moved)
         start_rollback(tx, queue, "aborted",
                        f"aborted by {event.operator or 'operator'}")
+
+
+def _promote(tx: Tx, index: int, *, full: bool) -> None:
+    """Break-glass: the group's bake (and any approval it waits for) ends now; it takes
+    its next stage, or with `full` its last (100%); already there, it is promoted. Its
+    gates start afresh at the new stage, as after any stage change."""
+    spec, group = tx.ctx.groups[index], tx.groups[index]
+    last = len(spec.stages) - 1
+    if group.stage >= last:
+        tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
+    else:
+        start_stage(tx, index, last if full else group.stage + 1)
 
 
 def _on_misconfigured(tx: Tx, event: GateMisconfigured) -> None:

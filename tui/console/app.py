@@ -26,7 +26,7 @@ from typing import ClassVar
 from textual.app import App
 from textual.content import Content
 
-from core import ACTIONS, ALL_VERBS, BY_NAME, SPEEDS, available, next_speed, why_not
+from core import ACTIONS, ALL_VERBS, BY_NAME, SPEEDS, available, next_speed, refused, why_not
 from core import initial_state
 from core import Event, OperatorAction
 from core import RolloutState
@@ -305,11 +305,15 @@ class InterlockApp(App[RolloutState]):
             self.note(f"{verb} does not apply now: {self.refusal(verb)}", style="$text-warning")
             return
         assert self.session is not None
+        event = OperatorAction(at=0.0, action=verb, service=message.service, operator=self.operator,
+                               reason=message.reason)
+        why = refused(self.state, event)  # the question every request is asked (core.actions)
+        if why is not None:
+            self.note(f"{verb} does not apply now: {why}", style="$text-warning")
+            return
         target = f" {message.service}" if message.service else ""
         self.note(f"{BY_NAME[verb].ack or '▸'} {verb}{target} requested by {self.operator}")
-        self.session.engine.submit(
-            OperatorAction(at=0.0, action=verb, service=message.service, operator=self.operator, reason=message.reason)
-        )
+        self.session.engine.submit(event)
 
     def on_refused_intent(self, message: RefusedIntent) -> None:
         key = {"space": "space", "plus": "+", "minus": "-", "equals_sign": "="}.get(message.key, message.key)

@@ -26,6 +26,7 @@ from core import ACTIONS, BY_NAME, Action
 from core import RolloutState
 from tui.console.screens.confirm import AbortScreen, RollbackScreen
 from tui.console.screens.help import HelpScreen
+from tui.console.screens.promote import PromoteScreen
 from tui.console.widgets.detail import ServiceDetail
 from tui.console.widgets.eventlog import EventLog
 from tui.console.widgets.graph import GraphHeading, ServiceGraph
@@ -165,6 +166,17 @@ class ConsoleScreen(Screen[None]):
             self.post_message(OperatorIntent(verb, service))
             return
         if action.needs_service and service is None:
+            return
+        if action.needs_reason:
+            assert service is not None
+
+            def because(reason: str | None) -> None:
+                if reason:
+                    self.post_message(OperatorIntent(verb, service, reason))
+                else:
+                    self.rollout_app.note(f"{verb} of {service} cancelled; nothing changed")
+
+            self.app.push_screen(PromoteScreen(self.state, service, full=verb == "promote_full"), because)
             return
         what = f"{verb} of {service}" if service is not None else verb
 
