@@ -134,6 +134,12 @@ class PgJournal(JournalCommon):
     def __repr__(self) -> str:
         return f"PgJournal({self.label!r}, readonly={self.readonly})"
 
+    @property
+    def url(self) -> str:
+        """The URL it was opened with, for another connection to the same journal (operator
+        requests). It may hold a password: never show it; messages use `label`."""
+        return self._url
+
     # -- opening -------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection:

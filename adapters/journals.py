@@ -18,7 +18,7 @@ from adapters.journal_chain import ChainCheck, JournalDamaged, Verdict, audit_ke
 from adapters.journal_codec import JournalError
 from adapters.journal_common import mask_url
 from adapters.journal_sqlite import SqliteJournal
-from core import Journal, Lease, Record
+from core import Journal, Lease, Record, RequestBox
 
 __all__ = [
     "AUDIT_BAD_INPUT",
@@ -32,6 +32,7 @@ __all__ = [
     "journal_label",
     "mask_url",
     "open_journal",
+    "open_requests",
 ]
 
 _PG_SCHEMES = ("postgresql://", "postgres://")
@@ -108,6 +109,20 @@ def open_journal(spec: str | Path, *, readonly: bool = False, create: bool = Tru
             "address; use a file path (SQLite) or a postgresql:// URL"
         )
     return SqliteJournal(Path(text), readonly=readonly, create=create, audit_key=key)
+
+
+def open_requests(journal: SharedJournal) -> RequestBox:
+    """The operator requests' mailbox of `journal` (`core.ports.RequestBox`), on connections
+    of its own: a requester, or a driver that serves requests beside its appends."""
+    if isinstance(journal, SqliteJournal):
+        from adapters.requests_sqlite import SqliteRequests
+
+        return SqliteRequests(journal.path)
+    from adapters.journal_pg import PgJournal
+    from adapters.requests_pg import PgRequests
+
+    assert isinstance(journal, PgJournal)
+    return PgRequests(journal.url)
 
 
 def parse_anchor(text: str) -> tuple[int, str] | None:

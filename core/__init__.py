@@ -58,6 +58,7 @@ from core.plan import Contracts, Gate, Plan, Service, SimService, SimVersion
 from core.planload import load_and_compile, load_plan, parse_plan
 from core.ports import (
     AdapterError,
+    Answer,
     ConfigurationError,
     FaultInjector,
     FlagService,
@@ -67,6 +68,8 @@ from core.ports import (
     LeaseLost,
     MetricSource,
     Record,
+    Request,
+    RequestBox,
     Router,
     RunInfo,
     TargetReading,
@@ -84,7 +87,7 @@ from core.yamlcompose import collector_paused
 
 __all__ = [
     "Abandoned", "abort_order", "Action", "ACTIONS", "AdapterError", "adopt_event", "Adopted",
-    "ALL_VERBS", "analyze", "available", "awaiting_approval", "build_context", "BY_NAME",
+    "ALL_VERBS", "analyze", "Answer", "available", "awaiting_approval", "build_context", "BY_NAME",
     "classify_edge", "classify_measurement", "Clock", "COHORT_HEADER", "collector_paused",
     "CommandFailed", "compile_plan", "ConfigurationError", "Context", "Contracts", "DataContract", "Engine",
     "Event", "ExposureApplied", "ExposureRead", "Fault", "FaultInjected", "FaultInjector",
@@ -93,7 +96,7 @@ __all__ = [
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
     "MeasurementGap", "MetricSource", "mismatches", "next_speed", "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
-    "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Refused", "refused", "render_text",
+    "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Request", "RequestBox", "Refused", "refused", "render_text",
     "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
     "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
     "Service", "shown_path", "split_metric", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",

@@ -190,3 +190,55 @@ class Lease(Protocol):
 
     def release(self) -> None:
         """Give the lease up (idempotent)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """An operator's request to the live driver of a run, sent through the journal from
+    another terminal (`interlock pause`, ...) or a watching console. `id` makes it
+    idempotent: sending the same id again changes nothing and gets the same answer."""
+
+    id: str
+    run_id: str
+    action: str
+    """An operator verb of `core.actions.ACTIONS` (`promote_full` for `promote --full`)."""
+    service: str | None
+    operator: str
+    """Who asks (`user@host`), journaled with the action when it is applied."""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What became of a request. `status`: `applied`, `refused` (the driver said why),
+    `expired` (nobody took it in time: it will never be applied), `lost` (a driver took
+    it and never answered: it died). `text` is one line for the requester."""
+
+    status: str
+    text: str
+
+
+@runtime_checkable
+class RequestBox(Protocol):
+    """The journal's mailbox between requesters and a run's live driver. A request lives
+    for `ttl` seconds by the database's own clock; a driver takes only live ones, so a
+    request nobody took in time (its driver was dead) is never applied later."""
+
+    def send(self, request: Request, ttl: float) -> None:
+        """Post a request (no-op if one with this id exists) and wake the run's driver."""
+
+    def answer_of(self, request_id: str, wait: float = 0.0) -> Answer | None:
+        """The request's answer, waiting up to `wait` seconds for it; None while pending."""
+
+    def expire(self, request_id: str) -> Answer:
+        """End a pending request untaken (`expired`); if it was answered or taken meanwhile,
+        that answer (or `lost` for taken)."""
+
+    def take(self, run_id: str, wait: float = 0.0) -> list[Request]:
+        """Claim the run's live pending requests (waiting up to `wait` seconds for one), oldest
+        first; each is taken once, by one driver."""
+
+    def reply(self, request_id: str, answer: Answer) -> None:
+        """Record a taken request's answer and wake its requester."""
+
+    def close(self) -> None: ...

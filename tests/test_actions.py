@@ -98,3 +98,23 @@ def test_clock_speeds_come_from_a_fixed_ladder() -> None:
     for _ in range(SPEEDS.index(60)):
         speed = next_speed(speed, faster=True)
     assert speed == 60
+
+
+def test_the_request_commands_are_the_tables_verbs() -> None:
+    """`interlock pause|resume|step|approve|promote [--full]|rollback|abort` come from the
+    table: every verb has a command, and each command line selects exactly its action."""
+    from tui.cli.main import _parser
+    from tui.cli.steer_cmd import COMMANDS, action_of
+
+    assert {a.name for actions in COMMANDS.values() for a in actions} == set(ALL_VERBS)
+    parser = _parser()
+    for action in ACTIONS:
+        if action.kind != "verb":
+            continue
+        command, *flags = action.cli.split()
+        argv = [command, *(["svc"] if action.needs_service else []), *flags]
+        args = parser.parse_args(argv)
+        assert args.command == command
+        if command != "resume":  # `interlock resume` is also how a run is driven again
+            assert action_of(args) is action, action.cli
+        assert hasattr(args, "reason") and hasattr(args, "request")

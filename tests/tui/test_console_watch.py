@@ -9,14 +9,18 @@ from console_harness import OPERATOR, SIZE, HeldClock, at_minute, prerun, wait_f
 from console_plans import RECSYS
 
 from tui.cli import main as cli
-from tui.console.app import ALL_ACTIONS, InterlockApp
-from tui.console.screens.console import ConsoleScreen
+from core import OperatorAction
+from tui.console.app import InterlockApp
+from tui.session.steering import steered
 from tui.session.watch import JournalFollower
 from tui.console.widgets.eventlog import EventLog
 
 
 @pytest.mark.anyio
-async def test_watcher_follows_a_live_rollout_and_cannot_act(tmp_path, sessions) -> None:
+async def test_a_watchers_keys_send_requests_that_the_driver_applies(tmp_path, sessions) -> None:
+    """A watching console steers without driving: its keys become requests through the
+    journal to the live driver (issue 13), which applies them as its own keys and answers;
+    the clock stays the driver's."""
     driver = prerun(RECSYS, tmp_path, at_minute(12))
     sessions.append(driver)
     clock = driver.clock
@@ -24,23 +28,37 @@ async def test_watcher_follows_a_live_rollout_and_cannot_act(tmp_path, sessions)
     follower = JournalFollower.open(tmp_path / "journal.db")
     assert follower.info.run_id == driver.info.run_id
     app = InterlockApp(follower=follower, operator=OPERATOR)
+
+    async def drive() -> None:
+        async with steered(driver):
+            await driver.engine.run()
+
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.state.started_at is not None and app.state.at >= 12 * 60)
             screen = app.screen
-            for action in ALL_ACTIONS:
-                assert not screen.check_action(action, ()), action
-            records = driver.journal.last_seq(driver.info.run_id)
-            await pilot.press("space", "r", "a", "ctrl+x", "s")
-            await pilot.pause()
-            assert isinstance(app.screen, ConsoleScreen)  # no dialog opened
-            assert driver.journal.last_seq(driver.info.run_id) == records
-            assert any("watching the journal; it cannot act" in line for line in app.query_one(EventLog).plain())
+            assert not screen.check_action("ask", ("faster",)) and not screen.check_action("ask", ("slower",))
+            assert screen.check_action("ask", ("pause",)) and screen.check_action("ask", ("abort",))
             assert "watching" in str(app.query_one("#header").render())
+            task = asyncio.create_task(drive())
+            log = app.query_one(EventLog)
 
-            task = asyncio.create_task(driver.engine.run())  # the driver carries on meanwhile
+            await pilot.press("space")
+            await wait_for(pilot, lambda: any("driver: paused run" in line for line in log.plain()), timeout=30)
+            assert driver.engine.state.phase == "paused"
+            await wait_for(pilot, lambda: app.state.phase == "paused")  # the watcher reads it back
+            ops = [r.event for r in driver.journal.records(driver.info.run_id) if isinstance(r.event, OperatorAction)]
+            assert [(e.action, e.operator) for e in ops] == [("pause", OPERATOR)]
+
+            await pilot.press("a")  # nothing awaits approval: the watcher's own check says why
+            await pilot.pause()
+            assert any("approve does not apply now" in line for line in log.plain())
+
+            await pilot.press("space")
+            await wait_for(pilot, lambda: driver.engine.state.phase == "running", timeout=30)
+            await wait_for(pilot, lambda: any("driver: resumed run" in line for line in log.plain()))
             clock.release()
-            await wait_for(pilot, lambda: driver.engine.state.finished)
+            await wait_for(pilot, lambda: driver.engine.state.finished, timeout=30)
             await wait_for(pilot, lambda: app.state.phase == "completed")
             assert app.state.services == driver.engine.state.services
             driver.engine.stop()

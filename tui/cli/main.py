@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--take-over", action="store_true",
                     help="if another console drives this rollout, wait until it is gone, then drive it")
     _journal_arg(rs)
+    from tui.cli import steer_cmd
+
+    steer_cmd.add_request_arguments(rs, journal=False)  # with a live driver, resume is a request to it
 
     wt = sub.add_parser("watch", help="the console, read-only, following a rollout's journal")
     wt.add_argument("--run", default=None, help="run id (default: the latest unfinished run, else the latest)")
@@ -133,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 
     journal_cmd.add_parsers(sub)
     add_parsers(sub)
+    steer_cmd.add_parsers(sub)
     return p
 
 
@@ -221,7 +225,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         plan = args.plan if args.command == "run" else bundled_example()
         return rollout_cmd.run(plan, args)
     if args.command == "resume":
-        return rollout_cmd.resume(args)
+        from tui.cli.steer_cmd import resume_main
+
+        return resume_main(args)
+    from tui.cli import steer_cmd
+
+    if args.command in steer_cmd.COMMANDS:
+        return steer_cmd.steer_main(args)
     if args.command == "watch":
         return rollout_cmd.watch(args)
     if args.command == "log":

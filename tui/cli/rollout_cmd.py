@@ -136,12 +136,19 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
 
 
 def _headless(session: runtime.Session, as_json: bool) -> int:
+    from tui.session.steering import steered
+
     show = HeadlessPrinter(as_json, session.engine.state, on_closed=session.engine.stop)
     session.engine.subscribe(show)
+    if not session.clock.virtual:
+        # Anyone may steer it from another terminal (`interlock resume`, `approve`, ...):
+        # paused or awaiting approval, it waits for them instead of exiting 3.
+        session.engine.interactive = True
 
     async def drive() -> RolloutState:
         try:
-            return await session.engine.run(resuming=session.resuming)
+            async with steered(session):
+                return await session.engine.run(resuming=session.resuming)
         finally:
             await session.aclose()
 

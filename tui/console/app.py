@@ -33,6 +33,7 @@ from core import RolloutState
 from tui import printer
 from tui.session import runtime
 from tui.session.backlog import Batch
+from tui.session.steering import ask, steered
 from tui.console.screens.confirm import CascadeScreen, QuitScreen
 from tui.console.screens.console import ConsoleScreen
 from tui.console.screens.palette import ConsoleCommands
@@ -145,7 +146,8 @@ class InterlockApp(App[RolloutState]):
     async def _drive(self) -> None:
         assert self.session is not None
         try:
-            state = await self.session.engine.run(resuming=self.session.resuming)
+            async with steered(self.session):  # requests from other terminals and watchers
+                state = await self.session.engine.run(resuming=self.session.resuming)
         except Exception as exc:  # noqa: BLE001 - shown to the operator, re-raised by run_console
             self.engine_error = exc
             self.note(f"engine stopped with an error: {type(exc).__name__}: {exc}", style="$text-error")
@@ -232,6 +234,11 @@ class InterlockApp(App[RolloutState]):
     def _can_drive(self) -> bool:
         return self.driving and self.engine_running and not self.quitting
 
+    def _can_act(self) -> bool:
+        """The rollout's verbs apply from here: a driving console's engine runs, or a watcher
+        sends them to the live driver as requests (`tui.session.steering`)."""
+        return self._can_drive() or (self.follower is not None and not self.quitting)
+
     def availability(self, action: str) -> bool | None:
         """True: applies now. None: shown greyed out. False: hidden (the other half of space)."""
         if action in BY_NAME and BY_NAME[action].kind == "clock":
@@ -243,7 +250,7 @@ class InterlockApp(App[RolloutState]):
             return True if clock.speed > MIN_SPEED else None
         if action not in VERBS:
             return True
-        if not self._can_drive():
+        if not self._can_act():
             return False if action == "resume" else None
         verbs = self._verbs()
         if action == "pause":
@@ -267,7 +274,7 @@ class InterlockApp(App[RolloutState]):
             return "this console is watching the journal; it cannot act"
         if self.quitting:
             return "the console is quitting"
-        if not self.engine_running:
+        if self.driving and not self.engine_running:
             return f"the engine has stopped (rollout {self.state.effective_phase})"
         if BY_NAME[action].kind == "clock":
             assert self.session is not None
@@ -304,7 +311,6 @@ class InterlockApp(App[RolloutState]):
         if self.availability(verb) is not True:
             self.note(f"{verb} does not apply now: {self.refusal(verb)}", style="$text-warning")
             return
-        assert self.session is not None
         event = OperatorAction(at=0.0, action=verb, service=message.service, operator=self.operator,
                                reason=message.reason)
         why = refused(self.state, event)  # the question every request is asked (core.actions)
@@ -312,8 +318,32 @@ class InterlockApp(App[RolloutState]):
             self.note(f"{verb} does not apply now: {why}", style="$text-warning")
             return
         target = f" {message.service}" if message.service else ""
+        if self.session is None:  # watching: the live driver decides and answers
+            self.note(f"{BY_NAME[verb].ack or '▸'} {verb}{target} sent to the driver by {self.operator}")
+            self.run_worker(self._request(event), group="requests")
+            return
         self.note(f"{BY_NAME[verb].ack or '▸'} {verb}{target} requested by {self.operator}")
         self.session.engine.submit(event)
+
+    async def _request(self, event: OperatorAction) -> None:
+        """A watcher's key, as a request to the run's live driver; its answer goes in the log."""
+        assert self.follower is not None
+        follower = self.follower
+        try:
+            asked = await asyncio.to_thread(
+                ask, follower.journal, follower.info, event.action, event.service,
+                operator=event.operator, reason=event.reason,
+            )
+        except Exception as exc:  # noqa: BLE001 - a journal that cannot carry it: said, not raised
+            self.note(f"{event.action}: the request could not be sent: {exc}", style="$text-error")
+            return
+        answer = asked.answer
+        if answer.status == "applied":
+            self.note(f"driver: {answer.text}")
+        elif answer.status == "refused":
+            self.note(f"driver refused {event.action}: {answer.text}", style="$text-warning")
+        else:
+            self.note(f"{event.action} not applied: {answer.text}", style="$text-warning")
 
     def on_refused_intent(self, message: RefusedIntent) -> None:
         key = {"space": "space", "plus": "+", "minus": "-", "equals_sign": "="}.get(message.key, message.key)

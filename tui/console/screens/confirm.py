@@ -22,7 +22,7 @@ from textual.widgets import Button, Static
 from core import abort_order, rollback_cascade
 from core import RolloutState
 
-_MODAL_CSS = """
+MODAL_CSS = """
 {name} {{
     align: center middle;
     background: $background 60%;
@@ -111,7 +111,7 @@ class CascadeScreen(ModalScreen[bool]):
 class RollbackScreen(CascadeScreen):
     """Roll back one service: it, its lockstep group, and what moved after it."""
 
-    DEFAULT_CSS = _MODAL_CSS.format(name="RollbackScreen")
+    DEFAULT_CSS = MODAL_CSS.format(name="RollbackScreen")
     CONFIRM_LABEL = "Roll back"
 
     def __init__(self, state: RolloutState, service: str) -> None:
@@ -134,7 +134,7 @@ class RollbackScreen(CascadeScreen):
 class AbortScreen(CascadeScreen):
     """Abort the whole rollout: every moved service back to 0%, latest first."""
 
-    DEFAULT_CSS = _MODAL_CSS.format(name="AbortScreen")
+    DEFAULT_CSS = MODAL_CSS.format(name="AbortScreen")
     CONFIRM_LABEL = "Abort all"
     TITLE_TEXT = "Abort the whole rollout? Every moved service goes back to 0%:"
 
@@ -157,7 +157,7 @@ class AbortScreen(CascadeScreen):
 class QuitScreen(ModalScreen[bool]):
     """Leave the console; the rollout stays in the journal."""
 
-    DEFAULT_CSS = _MODAL_CSS.format(name="QuitScreen").replace("$error 80%", "$warning 80%")
+    DEFAULT_CSS = MODAL_CSS.format(name="QuitScreen").replace("$error 80%", "$warning 80%")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,n", "answer(False)", "Stay"),

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from core import RolloutState
-from tui.console.screens.confirm import _MODAL_CSS
+from tui.console.screens.confirm import MODAL_CSS
 
 
 def promotion_text(state: RolloutState, service: str, full: bool) -> str:
@@ -36,7 +36,7 @@ def promotion_text(state: RolloutState, service: str, full: bool) -> str:
 class PromoteScreen(ModalScreen[str | None]):
     """A reason and a yes; dismissed with the reason, or None when cancelled."""
 
-    DEFAULT_CSS = _MODAL_CSS.format(name="PromoteScreen").replace("$error 80%", "$warning 80%")
+    DEFAULT_CSS = MODAL_CSS.format(name="PromoteScreen").replace("$error 80%", "$warning 80%")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, state: RolloutState, service: str, *, full: bool) -> None:
