@@ -156,3 +156,26 @@ def test_requests_are_idempotent_and_a_stale_one_is_never_applied(
             assert box.expire("r-1") == Answer("applied", "paused")
         finally:
             box.close()
+
+
+def test_a_driver_that_does_not_answer_leaves_the_request_expired(backend: Backend, tmp_path: Path) -> None:
+    """A live lease whose holder never takes requests (hung, or an older interlock): the
+    requester gives up after the request's lifetime, and the request can never be applied."""
+    from tui.session.steering import ask
+
+    assert main(["run", str(_approval_plan(tmp_path)), "--headless", "--journal", backend.spec]) == 3
+    with backend.open() as journal:
+        info = journal.runs()[-1]
+        lease = journal.acquire_lease(info.run_id, "hung@box pid 9")
+        try:
+            asked = ask(journal, info, "pause", None, operator="bob@h", request_id="r-hung", ttl=0.3)
+            box = open_requests(journal)
+            try:
+                assert box.take(info.run_id) == []  # too late for any driver
+            finally:
+                box.close()
+        finally:
+            lease.release()
+    assert asked.driver == "hung@box pid 9"
+    assert asked.answer == Answer("expired", "the driver (hung@box pid 9) did not take the request within 0.3 s; "
+                                             "it expired and will never be applied")
