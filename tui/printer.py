@@ -31,7 +31,7 @@ from core import (
     Tick,
 )
 from core import verdict_of_event
-from core import Record, RolloutState
+from core import Gate, Record, RolloutState
 
 
 def clock_text(state: RolloutState, at: float) -> str:
@@ -209,6 +209,24 @@ def service_table(state: RolloutState, indent: str = "  ") -> str:
         f"{indent}{fit(name, width)}  {words(state.services[name].phase):<18} {state.services[name].exposure:g}%"
         for name in order
     )
+
+
+def threshold_text(gate: Gate) -> str:
+    """A gate's rule in a few symbols (`≤ baseline +10%`, `≤ 0.01`): the console's chart and
+    detail pane, and the report."""
+    if gate.compare == "baseline":
+        parts = []
+        if gate.max_increase is not None:
+            parts.append(f"≤ baseline +{gate.max_increase:.0%}")
+        if gate.max_decrease is not None:
+            parts.append(f"≥ baseline −{gate.max_decrease:.0%}")
+        return ", ".join(parts) or "vs baseline"
+    parts = []
+    if gate.max is not None:
+        parts.append(f"≤ {gate.max:g}")
+    if gate.min is not None:
+        parts.append(f"≥ {gate.min:g}")
+    return ", ".join(parts) or "no bound"
 
 
 def summary(state: RolloutState) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _summary(card: Scorecard) -> list[tuple[str, str]]:
+def summary_rows(card: Scorecard) -> list[tuple[str, str]]:
     rows = [
         ("time to detect", _time(card.detect_s)),
         ("detected by", card.detected_by or "—"),
@@ -64,8 +64,8 @@ def render_table(card: Scorecard, context: str) -> str:
         lines.append(f"  fault {f.index}  {f.what}  when {f.trigger}: {fired}")
     if card.faults:
         lines.append("")
-    width = max(len(k) for k, _ in _summary(card))
-    lines += [f"  {k:<{width}}  {v}" for k, v in _summary(card)]
+    width = max(len(k) for k, _ in summary_rows(card))
+    lines += [f"  {k:<{width}}  {v}" for k, v in summary_rows(card)]
     lines.append("")
     name_width = max(len(e.name) for e in card.expectations)
     lines += [f"  {_verdict(e.passed)}  {e.name:<{name_width}}  {e.detail}" for e in card.expectations]
@@ -87,7 +87,7 @@ def render_markdown(card: Scorecard, context: str) -> str:
         ]
         out.append("")
     out += ["## Scorecard", "", "| measure | value |", "|---|---|"]
-    out += [f"| {k} | {_cell(v)} |" for k, v in _summary(card)]
+    out += [f"| {k} | {_cell(v)} |" for k, v in summary_rows(card)]
     out += ["", "## Expectations", "", "| expectation | result | detail |", "|---|---|---|"]
     out += [
         f"| {e.name} | {'✅ pass' if e.passed else '❌ FAIL'} | {_cell(e.detail)} |" for e in card.expectations
@@ -107,6 +107,6 @@ def render_junit(card: Scorecard) -> str:
             failure = ET.SubElement(case, "failure", {"type": "expectation", "message": e.detail})
             failure.text = e.detail
     out = ET.SubElement(suite, "system-out")
-    out.text = "\n".join(f"{k}: {v}" for k, v in _summary(card))
+    out.text = "\n".join(f"{k}: {v}" for k, v in summary_rows(card))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

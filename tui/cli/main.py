@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     journal_cmd.add_parsers(sub)
     add_parsers(sub)
     steer_cmd.add_parsers(sub)
+    from tui.cli import report_cmd
+
+    report_cmd.add_parsers(sub)
     return p
 
 
@@ -236,6 +239,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return rollout_cmd.watch(args)
     if args.command == "log":
         return rollout_cmd.log(args)
+    if args.command in ("report", "status"):
+        from tui.cli import report_cmd
+
+        return report_cmd.report_main(args) if args.command == "report" else report_cmd.status_main(args)
     if args.command in ("runs", "journal", "events"):
         from tui.cli import journal_cmd
 

@@ -12,6 +12,7 @@ import getpass
 import os
 import secrets
 import socket
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterator, NamedTuple
@@ -349,16 +350,17 @@ def _resume(
                     adapters=adapters, interactive=interactive, resuming=True, backlog=backlog)
 
 
-def followed(journal: SharedJournal, info: RunInfo, start: RolloutState) -> Iterator[tuple[Record, RolloutState]]:
-    """Each record of the run as it is journaled, with the state after it, until the run
-    ends: `journal.follow` waits on LISTEN/NOTIFY on PostgreSQL and polls SQLite."""
-    import threading
-
+def followed(
+    journal: SharedJournal, info: RunInfo, start: RolloutState, *, after: int = 0, stop: threading.Event | None = None
+) -> Iterator[tuple[Record, RolloutState]]:
+    """Each record of the run past `after` as it is journaled, with the state after it
+    (folded from `start`, the state at `after`), until the run ends or `stop` is set:
+    `journal.follow` waits on LISTEN/NOTIFY on PostgreSQL and polls SQLite."""
     from core import folding
 
-    stop = threading.Event()
+    stop = stop or threading.Event()
     try:
-        for record, state in folding(start, journal.follow(info.run_id, 0, stop=stop)):
+        for record, state in folding(start, journal.follow(info.run_id, after, stop=stop)):
             yield record, state
             if state.finished:
                 break

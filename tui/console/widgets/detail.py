@@ -17,33 +17,17 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from core import format_duration
-from core import Gate
 from core import of_sample
 from core import RolloutState
 from tui import printer
 from tui.console.widgets.history import MetricHistory, Point
 from tui.console.widgets.rows import bake_progress, format_value
+from tui.printer import threshold_text
 from tui.console.widgets.status import SAMPLE, sample_status, service_status
 
 GATES_HEIGHT = 16
 """Lines of the gate panel (as in DEFAULT_CSS). Heights are fixed so new data never moves
 the chart and never costs a layout pass; the newest measurements fill what is left."""
-
-
-def threshold_text(gate: Gate) -> str:
-    if gate.compare == "baseline":
-        parts = []
-        if gate.max_increase is not None:
-            parts.append(f"≤ baseline +{gate.max_increase:.0%}")
-        if gate.max_decrease is not None:
-            parts.append(f"≥ baseline −{gate.max_decrease:.0%}")
-        return ", ".join(parts) or "vs baseline"
-    parts = []
-    if gate.max is not None:
-        parts.append(f"≤ {gate.max:g}")
-    if gate.min is not None:
-        parts.append(f"≥ {gate.min:g}")
-    return ", ".join(parts) or "no bound"
 
 
 def summary(state: RolloutState, service: str) -> Content:
