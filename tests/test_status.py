@@ -66,17 +66,21 @@ def test_status_watch_follows_a_run_another_process_drives(
 ) -> None:
     journal = tmp_path / "live.db"
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli.main", "run", str(REGRESSION), "--headless", "--speed", "1500",
+        [sys.executable, "-m", "tui.cli.main", "run", str(REGRESSION), "--headless", "--speed", "500",
          "--journal", str(journal)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
         deadline = time.monotonic() + 60
+        from adapters.journal_codec import JournalError
         from adapters.journals import open_journal
 
-        while time.monotonic() < deadline:
-            if journal.exists():
-                db = open_journal(journal, readonly=True)
+        while time.monotonic() < deadline:  # until the driver has created its run
+            try:
+                db = open_journal(journal, readonly=True) if journal.exists() else None
+            except JournalError:  # the file is there, its tables not yet
+                db = None
+            if db is not None:
                 try:
                     if db.runs():
                         break
