@@ -49,6 +49,8 @@ class Action:
     """The help screen's line; empty: shares the previous action's line (resume, slower)."""
     shown: bool = True
     """Shown in the footer."""
+    narrow: bool = True
+    """Shown in the footer of a narrow terminal too (where only keys that apply now show)."""
     needs_service: bool = False
     """Applies to the selected service (approve, rollback)."""
     needs_reason: bool = False
@@ -105,14 +107,19 @@ ACTIONS: tuple[Action, ...] = (
     Action("select", "view", "", "↑ ↓ j k", help="select a service (home/end, page up/down too)", may=_ANYONE),
     Action("details", "view", "enter", "enter", "Details", "Toggle the detail pane full screen",
            "the selected service up close", "details: the selected service's pane full screen (escape returns)",
+           narrow=False, may=_ANYONE),
+    Action("pane", "view", "d", "d", "Pane", "Show or hide the detail pane",
+           "hidden at first under 120 columns", "detail pane: show or hide it (hidden at first under 120 columns)",
            may=_ANYONE),
     Action("next_metric", "view", "m", "m", "Metric", "Chart the next gate metric", "of the selected service",
            "chart the selected service's next gate metric", shown=False, may=_ANYONE),
     Action("filter", "view", "slash", "/", "Filter", "Filter services by name", "escape clears",
-           "filter services by name (escape clears)", may=_ANYONE),
+           "filter services by name (escape clears)", narrow=False, may=_ANYONE),
     Action("faster", "clock", "plus,equals_sign", "+ -", "Faster", "Speed up the clock",
-           "simulated or scaled clocks only", "speed the clock up / slow it down: ×1, 2, 5, 10, 15, 30, 60, 120 … 7200"),
-    Action("slower", "clock", "minus", "+ -", "Slower", "Slow down the clock", "simulated or scaled clocks only"),
+           "simulated or scaled clocks only", "speed the clock up / slow it down: ×1, 2, 5, 10, 15, 30, 60, 120 … 7200",
+           narrow=False),
+    Action("slower", "clock", "minus", "+ -", "Slower", "Slow down the clock", "simulated or scaled clocks only",
+           narrow=False),
     Action("palette", "view", "", "ctrl+p", help="command palette: every action, and go to service", may=_ANYONE),
     Action("help", "view", "question_mark", "?", "Help", "Help: keys and status legend", "", "this help",
            may=_ANYONE),

@@ -77,3 +77,33 @@ def write(tmp: Path, name: str, text: str) -> Path:
     path = tmp / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+LONG_NAME = "feature-store-materialization-pipeline-for-the-eu-west-ranking-stack"
+"""68 cells: longer than any column keeps."""
+WIDE_NAME = "排序器-ranker"
+"""Three CJK characters, two cells each: 12 cells in 10 characters."""
+
+
+def wide_names_plan() -> str:
+    """Three services in a chain whose names are long or wide (CJK, an emoji in a version)."""
+    return f"""\
+rollout: wide-names
+environment: sim
+policy: {{max_parallel: 2, on_failure: rollback_dependents}}
+defaults: {{stages: [10, 50, 100], bake: 2m, gates: [errors]}}
+gates:
+  errors: {{metric: error_rate, max: 0.02, interval: 30s}}
+services:
+  {LONG_NAME}:
+    from: {{version: "1.0"}}
+    to: {{version: "1.1"}}
+  {WIDE_NAME}:
+    depends_on: [{LONG_NAME}]
+    from: {{version: "2.0"}}
+    to: {{version: "2.1-🚀"}}
+  api:
+    depends_on: [{WIDE_NAME}]
+    from: {{version: "1.9"}}
+    to: {{version: "2.0"}}
+"""

@@ -86,3 +86,34 @@ def test_demo_pauses_and_quits_in_a_real_terminal(tmp_path) -> None:
         (run,) = store.runs()
         actions = [r.event for r in store.records(run.run_id) if isinstance(r.event, OperatorAction)]
     assert [(a.action, a.operator.split("@")[0]) for a in actions] == [("pause", "e2e")]
+
+
+def test_demo_at_80x24_keeps_every_name_and_the_keys_in_a_real_terminal(tmp_path) -> None:
+    """An SSH session's 80×24: every service's name, status word, versions and percent on
+    screen, the footer's help and quit keys too (issue 16)."""
+    journal = tmp_path / "journal.db"
+    command = (
+        f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && INTERLOCK_OPERATOR=e2e "
+        f"{shlex.quote(sys.executable)} -m tui.cli.main demo --journal {shlex.quote(str(journal))}; sleep 30"
+    )
+    terminal = Terminal(f"bash -c {shlex.quote(command)}", width=80, height=24)
+    try:
+        terminal.wait_for("features: 1% of traffic on the new version")
+        terminal.keys("Space")
+        terminal.wait_for("‖ paused")
+        screen = terminal.wait_for("space Resume")
+        lines = screen.splitlines()
+        assert len(lines) <= 24 and max(len(line) for line in lines) <= 80
+        rows = {name: next((line for line in lines if f" {name} " in line), "") for name in
+                ("features", "embedder", "ranker", "api")}
+        for name, line in rows.items():
+            assert line, f"{name} is not on the screen:\n{screen}"
+            assert "→" in line and "%" in line, line
+        assert "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
+        assert "recsys-embeddings-v3" in lines[0] and "‖ paused" in lines[0] and "◉ driving" in lines[0]
+        terminal.keys("q")
+        terminal.wait_for("Quit the console?")
+        terminal.keys("y")
+        terminal.wait_for("is in the journal", timeout=20)  # the console closed, the run kept
+    finally:
+        terminal.close()

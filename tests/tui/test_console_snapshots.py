@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from console_harness import (
     OPERATOR,
     SIZE,
@@ -21,7 +22,7 @@ from console_harness import (
     settle,
     wait_for,
 )
-from console_plans import RECSYS, REGRESSION, approval_plan, generated_plan, write
+from console_plans import RECSYS, REGRESSION, approval_plan, generated_plan, wide_names_plan, write
 
 from tui.session import runtime
 from tui.console.app import InterlockApp
@@ -39,6 +40,27 @@ def test_running(snap_compare, tmp_path, sessions) -> None:
     """recsys at T+33m: features promoted, embedder and ranker baking in lockstep; ranker selected."""
     session = _session(sessions, RECSYS, tmp_path, at_minute(33))
     assert snap_compare(console(session), press=["j", "j"], terminal_size=SIZE, run_before=settle)
+
+
+FIT_SIZES = [(80, 24), (100, 30), (120, 40), (160, 48)]
+"""Terminal sizes the console must fit (issue 16): a laptop over SSH up to a wide screen."""
+
+
+@pytest.mark.parametrize("size", FIT_SIZES, ids=[f"{w}x{h}" for w, h in FIT_SIZES])
+def test_fits(snap_compare, tmp_path, sessions, size) -> None:
+    """recsys at T+33m, ranker selected, at each size: every row keeps glyph, word, name,
+    versions and percent; the sparkline, then the bake bar, give way; under 120 columns
+    the detail pane is hidden until `d`."""
+    session = _session(sessions, RECSYS, tmp_path, at_minute(33))
+    assert snap_compare(console(session), press=["j", "j"], terminal_size=size, run_before=settle)
+
+
+def test_narrow_pane_and_wide_names(snap_compare, tmp_path, sessions) -> None:
+    """80×24 with `d`: the pane beside rows cut to their essentials; a 68-cell name and a
+    CJK name ellipsised and padded by cell width, an emoji version in line."""
+    plan = write(tmp_path, "wide.yaml", wide_names_plan())
+    session = _session(sessions, plan, tmp_path, at_minute(5))
+    assert snap_compare(console(session), press=["j", "d"], terminal_size=(80, 24), run_before=settle)
 
 
 def test_paused(snap_compare, tmp_path, sessions) -> None:

@@ -21,6 +21,7 @@ from textual.content import Content
 from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Footer, Input
+from textual.widgets._footer import FooterKey
 
 from core import ACTIONS, BY_NAME, Action
 from core import RolloutState
@@ -33,6 +34,7 @@ from tui.console.widgets.graph import GraphHeading, ServiceGraph
 from tui.console.widgets.header import RolloutHeader
 from tui.console.widgets.history import MetricHistory
 from tui.console.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
+from tui.console.widgets.rows import row_width
 
 class RolloutApp(Protocol):
     """What this screen (and the palette) ask of the app that hosts them (`tui.console.app.InterlockApp`,
@@ -65,6 +67,19 @@ def binding_action(action: Action) -> str:
     return f"ask({action.name!r})" if action.changes_rollout else action.name
 
 
+class ConsoleFooter(Footer):
+    """Textual's footer, each key marked `-wide-only` when the action table keeps it out of a
+    narrow terminal's footer (`Action.narrow`; app.tcss hides those under `WIDE` columns)."""
+
+    WIDE_ONLY: ClassVar[frozenset[str]] = frozenset(binding_action(a) for a in ACTIONS if not a.narrow)
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and widget.action in self.WIDE_ONLY:
+                widget.add_class("-wide-only")
+            yield widget
+
+
 def action_name(action: str, parameters: tuple[object, ...]) -> str:
     """The table's name for a binding's action string (the inverse of `binding_action`)."""
     return str(parameters[0]) if action == "ask" and parameters else action
@@ -79,6 +94,19 @@ class ConsoleScreen(Screen[None]):
         if action.keys
     ]
     """Built from `core.actions.ACTIONS` (the footer follows the table's order)."""
+
+    WIDE = 120
+    """From this many columns the detail pane shows beside the graph at first; under it the
+    graph keeps the whole width until `d` asks for the pane (`enter` shows it full screen)."""
+    WIDER = 160
+    """From this many columns the detail pane takes its full width (58 cells, app.tcss)."""
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"), (WIDE, "-wide"), (WIDER, "-wider")
+    ]
+    MIN_PANE = 28
+    """The narrowest a detail pane asked for under `WIDE` columns gets."""
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    """The event log gives rows to the graph on a short terminal (app.tcss)."""
 
     def __init__(self, state: RolloutState, history: MetricHistory, *, operator: str, mode: str) -> None:
         super().__init__()
@@ -102,11 +130,28 @@ class ConsoleScreen(Screen[None]):
         with Horizontal(id="main"):
             with Vertical(id="services"):
                 yield Input(placeholder="filter services by name; enter keeps it, escape clears", id="filter")
-                yield GraphHeading(self.graph.heading(), id="heading")
+                yield GraphHeading(self.graph, id="heading")
                 yield self.graph
             yield self.detail
         yield self.log_view
-        yield Footer()
+        yield ConsoleFooter()
+
+    def on_resize(self) -> None:
+        """A narrow footer drops its padding and the palette's key (`ctrl+p` still works)."""
+        footer = self.query_one(ConsoleFooter)
+        narrow = self.size.width < self.WIDE
+        footer.compact = narrow
+        footer.show_command_palette = not narrow
+        self._fit_pane()
+
+    def _fit_pane(self) -> None:
+        """Under `WIDE` columns a pane asked for (`d`) takes what the graph's rows can spare:
+        they keep name, status, versions and percent (`Columns.fit` at its narrowest)."""
+        if self.size.width >= self.WIDE or self.maximized is self.detail:
+            self.detail.styles.clear_rule("width")
+            return
+        rows = row_width(self.graph.natural.essential()) + 1  # and the graph's scrollbar
+        self.detail.styles.width = max(self.MIN_PANE, self.size.width - rows)
 
     def on_mount(self) -> None:
         self.graph.focus()
@@ -193,10 +238,19 @@ class ConsoleScreen(Screen[None]):
         self.app.push_screen(HelpScreen())
 
     def action_details(self) -> None:
+        """The detail pane full screen (whatever the width, hidden or not), or back."""
         if self.maximized is self.detail:
             self.minimize()
         else:
             self.maximize(self.detail, container=False)
+        self._fit_pane()
+
+    def action_pane(self) -> None:
+        """Show the detail pane if it is hidden (narrow: hidden until asked), else hide it."""
+        shown = self.detail.display
+        self.set_class(not shown and self.has_class("-narrow"), "-pane-shown")
+        self.set_class(shown, "-pane-hidden")
+        self._fit_pane()
 
     def action_next_metric(self) -> None:
         self.detail.next_gate()
@@ -210,6 +264,7 @@ class ConsoleScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         if self.maximized is not None:
             self.minimize()
+            self._fit_pane()
         elif box.has_class("-shown"):
             box.value = ""
             box.remove_class("-shown")

@@ -113,9 +113,9 @@ def _measurement(state: RolloutState, point: Point, gate_name: str) -> Content:
     if point.baseline is not None:
         value += f" (base {format_value(point.baseline)})"
     status = sample_status(point.phase)
-    return Content.assemble(
+    return Content.assemble(  # the verdict before the number: a narrow pane cuts the baseline, not the verdict
         (printer.clock_text(state, point.at), "$text-muted"), " ", f"{gate_name:<9}",
-        f"{value:<23}", status.content(),
+        status.content(width=13), value,
     )
 
 

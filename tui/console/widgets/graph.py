@@ -28,7 +28,8 @@ from tui.console.widgets.rows import BAKE_WIDTH, Columns, bake_progress, heading
 
 
 class GraphHeading(Widget):
-    """Column titles above the graph, aligned with its rows."""
+    """Column titles above the graph, aligned with its rows (it asks the graph, whose
+    columns follow its width)."""
 
     DEFAULT_CSS = """
     GraphHeading {
@@ -37,12 +38,16 @@ class GraphHeading(Widget):
     }
     """
 
-    def __init__(self, content: Content, **kwargs: object) -> None:
+    def __init__(self, graph: ServiceGraph, **kwargs: object) -> None:
+        """Args:
+            graph: the graph whose columns this names.
+        """
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._content = content
+        self.graph = graph
+        graph.heading_widget = self
 
     def render(self) -> Content:
-        return self._content
+        return self.graph.heading()
 
 
 class ServiceGraph(ScrollView, can_focus=True):
@@ -97,7 +102,10 @@ class ServiceGraph(ScrollView, can_focus=True):
         """The snapshot on screen."""
         self.history = history
         self.lanes: dict[str, LaneRow] = layout(state.ctx.plan, state.ctx.graph)
-        self.columns = Columns.for_state(state, self.lanes)
+        self.natural = Columns.for_state(state, self.lanes)
+        """Every column at its plan's width; `columns` is what fits the graph's width."""
+        self.columns = self.natural
+        self.heading_widget: Widget | None = None
         self.filter_text = ""
         self.rows: list[str] = list(state.ctx.graph.order)
         """Services shown, in rollout order."""
@@ -112,6 +120,18 @@ class ServiceGraph(ScrollView, can_focus=True):
 
     def _width(self) -> int:
         return row_width(self.columns)
+
+    def on_resize(self) -> None:
+        """Fit the columns to the new width (`Columns.fit`: what gives way, in which order)."""
+        fitted = self.natural.fit(self.scrollable_content_region.width)
+        if fitted == self.columns:
+            return
+        self.columns = fitted
+        self.virtual_size = Size(self._width(), len(self.rows))
+        self._cache.clear()
+        self.refresh()
+        if self.heading_widget is not None:
+            self.heading_widget.refresh()
 
     @property
     def selected(self) -> str | None:
@@ -174,6 +194,7 @@ class ServiceGraph(ScrollView, can_focus=True):
             name,
             bool(self.filter_text),
             self.app.theme,
+            self.columns,
         )
 
     def watch_cursor(self, old: int, new: int) -> None:

@@ -89,28 +89,45 @@ class RolloutHeader(Widget):
         if changed:
             self.refresh()
 
+    GIVE_WAY: tuple[str, ...] = ("operator", "brand", "speed", "wave")
+    """What a narrow header leaves out, first to last; the rollout, its phase, the clock and
+    this console's mode always stay (the reason, last, is ellipsised)."""
+
     def render(self) -> Content:
         state = self.state
         phase = rollout_status(state.effective_phase)
         reason = state.reason or (state.hold.reason if state.hold is not None else "")
-        sep = Content.styled(" │ ", "$text-muted")
-        parts = [
-            Content.styled(" interlock", "$text-accent bold"),
-            sep,
-            Content.styled(state.ctx.plan.rollout, "bold"),
-            sep,
-            phase.content(bold=True),
-            sep,
-            Content(wave_label(state)),
-            sep,
-            Content.styled(clock_label(self.elapsed), "bold"),
-            Content(" "),
-            Content.styled(self.speed, "$text-muted"),
-            sep,
-            Content(self.operator),
-            sep,
-            MODE[self.mode].content(bold=True),
-        ]
+        parts: dict[str, Content] = {
+            "brand": Content.styled(" interlock", "$text-accent bold"),
+            "rollout": Content.styled(state.ctx.plan.rollout, "bold"),
+            "phase": phase.content(bold=True),
+            "wave": Content(wave_label(state)),
+            "clock": Content.styled(clock_label(self.elapsed), "bold"),
+            "speed": Content.styled(self.speed, "$text-muted"),
+            "operator": Content(self.operator),
+            "mode": MODE[self.mode].content(bold=True),
+        }
+        width = self.size.width or 10_000
+        for name in (None, *self.GIVE_WAY):
+            if name is not None:
+                del parts[name]
+            line = _join(parts)
+            if line.cell_length <= width:
+                break
+        if "brand" not in parts:
+            line = Content(" ") + line
         if reason:
-            parts += [sep, Content.styled(reason, "$text-muted")]
-        return Content("").join(parts)
+            line = Content.assemble(line, _SEP, Content.styled(reason, "$text-muted"))
+        return line
+
+
+_SEP = Content.styled(" │ ", "$text-muted")
+
+
+def _join(parts: dict[str, Content]) -> Content:
+    out: list[Content] = []
+    for name, part in parts.items():
+        if out:
+            out.append(Content(" ") if name == "speed" else _SEP)
+        out.append(part)
+    return Content("").join(out)

@@ -6,19 +6,30 @@ and so the heading and the rows share one set of column widths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textual.content import Content
 
 from core import RolloutState
+from tui.cells import fit, width_of
 from tui.console.widgets.history import MetricHistory
 from tui.console.widgets.lanes import LaneRow
 from tui.console.widgets.status import SERVICE, sample_status, service_status
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 10
+SPARK_COLUMN = SPARK_WIDTH + 1 + 15
+"""The sparkline and its gate label (`errors 0.001417`)."""
 BAKE_WIDTH = 6
+PERCENT_WIDTH = 8
+"""`25%`, or `5→25%` while traffic moves."""
 _WORD = max(len(s.word) for s in SERVICE.values()) + 1
+MIN_NAME, MIN_VERSIONS = 8, 7
+"""The narrowest a name or a version pair is cut to (with an ellipsis) to fit a terminal."""
+GIVE_WAY: tuple[str, ...] = ("spark", "bake", "track", "lanes")
+"""Columns that give way to a narrow terminal, first to last: the sparkline, the bake bar,
+the stage track, the lanes. The bracket, status glyph and word, name, versions and the
+current percent always stay (names and versions are ellipsised last)."""
 
 
 def format_value(value: float | None) -> str:
@@ -37,12 +48,17 @@ def sparkline(values: list[float]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """Cell widths of the graph's columns, fixed per plan."""
+    """Cell widths of the graph's columns: natural per plan (`for_state`), then fitted to
+    the graph's width (`fit`)."""
 
     lanes: int
     name: int
     versions: int
     stages: int
+    spark: bool = True
+    bake: bool = True
+    track: bool = True
+    show_lanes: bool = True
 
     @classmethod
     def for_state(cls, state: RolloutState, lanes: dict[str, LaneRow]) -> Columns:
@@ -50,10 +66,31 @@ class Columns:
         names = ctx.graph.order or ("",)
         return cls(
             lanes=max((len(r.lanes) for r in lanes.values()), default=0),
-            name=min(28, max(7, *(len(n) for n in names))),
-            versions=min(20, max(7, *(len(_versions(state, n)) for n in names))),
+            name=max(7, width_of(names, 28)),
+            versions=max(7, width_of((_versions(state, n) for n in names), 20)),
             stages=max((len(g.stages) for g in ctx.groups), default=1),
         )
+
+    def essential(self) -> Columns:
+        """Only the columns that always stay, at their natural widths."""
+        return replace(self, spark=False, bake=False, track=False, show_lanes=False)
+
+    def fit(self, width: int) -> Columns:
+        """These columns in at most `width` cells: optional columns give way in `GIVE_WAY`'s
+        order, then the name is cut, then the versions (never below `MIN_NAME`, `MIN_VERSIONS`)."""
+        cols = self
+        for column in GIVE_WAY:
+            if row_width(cols) <= width:
+                return cols
+            cols = replace(cols, **{"show_lanes" if column == "lanes" else column: False})
+        over = row_width(cols) - width
+        if over > 0:
+            cut = min(over, max(0, cols.name - MIN_NAME))
+            cols = replace(cols, name=cols.name - cut)
+            over -= cut
+        if over > 0:
+            cols = replace(cols, versions=max(MIN_VERSIONS, cols.versions - over))
+        return cols
 
 
 def _versions(state: RolloutState, name: str) -> str:
@@ -62,42 +99,51 @@ def _versions(state: RolloutState, name: str) -> str:
 
 
 def row_width(cols: Columns) -> int:
-    """Cells of the widest row (a gate label of up to 16 cells after the sparkline)."""
-    return heading(cols).cell_length - len("MAIN GATE") + SPARK_WIDTH + 1 + 15
+    """Cells of the widest row."""
+    width = 3 + (cols.lanes if cols.show_lanes else 0) + _WORD + cols.name + 2 + cols.versions + 2 + PERCENT_WIDTH
+    if cols.track:
+        width += cols.stages + 1
+    if cols.bake:
+        width += BAKE_WIDTH + 2
+    if cols.spark:
+        width += SPARK_COLUMN
+    return width
 
 
 def heading(cols: Columns) -> Content:
     text = (
-        " " * (3 + cols.lanes)
+        " " * (3 + (cols.lanes if cols.show_lanes else 0))
         + "STATUS".ljust(_WORD)
         + "SERVICE".ljust(cols.name + 2)
         + "VERSION".ljust(cols.versions + 2)
-        + "STAGES".ljust(cols.stages + 9)
-        + "BAKE".ljust(BAKE_WIDTH + 2)
-        + "MAIN GATE"
+        + ("STAGES".ljust(cols.stages + 1 + PERCENT_WIDTH) if cols.track else "EXPOSED".ljust(PERCENT_WIDTH))
+        + ("BAKE".ljust(BAKE_WIDTH + 2) if cols.bake else "")
+        + ("MAIN GATE" if cols.spark else "")
     )
-    return Content.styled(text, "$text-muted bold")
+    return Content.styled(text.rstrip(), "$text-muted bold")
 
 
 def _stage_track(state: RolloutState, name: str, cols: Columns) -> Content:
+    """The stages done, the current one, those to come (when `cols.track`), then the percent."""
     index = state.group_of(name)
     group = state.groups[index]
     stages = state.ctx.groups[index].stages
     colour = service_status(group.phase).colour
     parts: list[tuple[str, str]] = []
-    for i in range(len(stages)):
-        if group.phase == "promoted" or i < group.stage:
-            parts.append(("■", colour))
-        elif i == group.stage:
-            parts.append(("▣", colour))
-        else:
-            parts.append(("□", "$text-muted"))
+    if cols.track:
+        for i in range(len(stages)):
+            if group.phase == "promoted" or i < group.stage:
+                parts.append(("■", colour))
+            elif i == group.stage:
+                parts.append(("▣", colour))
+            else:
+                parts.append(("□", "$text-muted"))
+        parts.append((" " * (cols.stages - len(stages) + 1), ""))
     svc = state.services[name]
     percent = f"{svc.exposure:g}%"
     if svc.target != svc.exposure:
         percent = f"{svc.exposure:g}→{svc.target:g}%"
-    pad = " " * (cols.stages - len(stages) + 1)
-    return Content.assemble(*parts, pad, (percent.ljust(8), colour))
+    return Content.assemble(*parts, (percent.ljust(PERCENT_WIDTH), colour))
 
 
 def bake_progress(state: RolloutState, name: str) -> float | None:
@@ -159,19 +205,24 @@ def row(
     *,
     show_lanes: bool = True,
 ) -> Content:
-    """The whole row of one service."""
+    """The whole row of one service, in `cols` (fitted to the graph's width)."""
     svc = state.services[name]
     status = service_status(svc.phase)
-    lanes = lane.lanes.ljust(cols.lanes) if show_lanes else " " * cols.lanes
-    return Content.assemble(
+    lanes = ""
+    if cols.show_lanes:
+        lanes = lane.lanes.ljust(cols.lanes) if show_lanes else " " * cols.lanes
+    parts: list[Content | tuple[str, str] | str] = [
         (lane.bracket if show_lanes else " ", "$text-accent bold"),
         status.glyph_content(),
         (lanes, "$text-muted"),
         " ",
         (status.word.ljust(_WORD), status.colour),
-        (name.ljust(cols.name + 2), "bold"),
-        (_versions(state, name).ljust(cols.versions + 2), "$text-muted"),
+        (fit(name, cols.name) + "  ", "bold"),
+        (fit(_versions(state, name), cols.versions) + "  ", "$text-muted"),
         _stage_track(state, name, cols),
-        _bake_bar(state, name),
-        _spark(history, name),
-    )
+    ]
+    if cols.bake:
+        parts.append(_bake_bar(state, name))
+    if cols.spark:
+        parts.append(_spark(history, name))
+    return Content.assemble(*parts)
