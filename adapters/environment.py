@@ -27,7 +27,7 @@ from adapters.haproxy import Backend, HAProxyRouter
 from adapters.prometheus import PrometheusMetrics, render
 from adapters.unleash import UnleashFlags
 from core import Clock
-from core import AdapterError, FlagService, MetricSource, Router, TargetReading
+from core import AdapterError, FlagService, MetricSource, Mirror, Router, TargetReading
 from core import InputError, Problem, ProblemPath, SourceMap, located
 
 Closer = Callable[[], Coroutine[Any, Any, None]]
@@ -288,3 +288,24 @@ def build_adapters(
         metrics if metrics is not None else Unconfigured("metrics"),
         close,
     )
+
+
+def build_mirror(plan: Any, router: Router, close: Closer) -> tuple[Mirror | None, Closer]:
+    """Who copies live requests for the plan's shadow stages (`core.shadow`), and a `close`
+    that closes it too: `environment.mirror` (the `interlock sim serve` services' admin API),
+    else a router that mirrors (Gateway API), else nobody (validation then refuses a shadow)."""
+    env = plan.environment
+    spec = getattr(env, "mirror", None)
+    if spec is not None and spec.kind == "sim_serve" and spec.url:
+        from adapters.sim_mirror import SimServeMirror
+
+        mirror = SimServeMirror(spec.url, timeout=spec.timeout)
+
+        async def both() -> None:
+            await close()
+            await mirror.aclose()
+
+        return mirror, both
+    if isinstance(router, Mirror):
+        return router, close
+    return None, close

@@ -51,3 +51,14 @@ class ReadExposure(Command):
     """Read the actual exposure of these services back from the adapters."""
 
     services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetMirror(Command):
+    """Copy `percent` of the service's live requests to its new version, whose answers nobody
+    sees (a shadow stage, `core.shadow`); 0 turns the copy off. Absolute, like `SetExposure`."""
+
+    service: str
+    percent: float
+    route: str | None
+    """The route whose requests are copied, for a router that mirrors (Gateway API)."""

@@ -12,6 +12,7 @@ from typing import Any
 from core.datagates import contract_gates, contract_gates_of
 from core.graph import RolloutGraph
 from core.plan import Gate, Plan, Stage
+from core.shadow import shadow_gates
 from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState, live_groups
 
 
@@ -93,6 +94,9 @@ def _spend_alpha(plan: Plan, gates: dict[str, Gate], groups: tuple[GroupSpec, ..
                 gate = gates[gate_name]
                 if anytime_valid(gate) and "alpha" not in gate.model_fields_set:
                     tests += sum(1 for stage in spec.stages if stage.percent < 100.0 or not gate.against_baseline)
+            for gate_name in shadow_gates(plan, name):  # a shadow is one more test of its gates
+                if anytime_valid(gates[gate_name]) and "alpha" not in gates[gate_name].model_fields_set:
+                    tests += 1
     if tests == 0:
         return gates
     share = plan.policy.false_rollbacks / tests
@@ -131,7 +135,9 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         service_gates=service_gates,
         exposure={name: plan.exposure_of(name) for name in graph.moving},
         versions=versions,
-        measures=_measure_fields(gates, service_gates, versions),
+        measures=_measure_fields(gates, {
+            name: tuple(dict.fromkeys(names + shadow_gates(plan, name))) for name, names in service_gates.items()
+        }, versions),
         succs=_succs(groups),
     )
 

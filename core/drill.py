@@ -41,6 +41,7 @@ FaultKind = Literal[
     "latency",
     "prediction_drift",
     "schema_break",
+    "shadow_disagreement",
     "flag_service_outage",
     "router_timeout",
     "metrics_outage",
@@ -50,7 +51,8 @@ FaultKind = Literal[
     "schema_drift",
 ]
 SERVICE_FAULTS: tuple[str, ...] = (
-    "error_rate", "latency", "prediction_drift", "schema_break", "stale_data", "missing_fields", "schema_drift")
+    "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement", "stale_data",
+    "missing_fields", "schema_drift")
 """Faults that degrade one version of one service; the others hit an adapter."""
 
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -59,6 +61,7 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "latency": (("service",), ("version", "add_ms", "multiply")),
     "prediction_drift": (("service", "shift"), ("version",)),
     "schema_break": (("service", "contract", "produces"), ("version",)),
+    "shadow_disagreement": (("service", "value"), ("version",)),
     "flag_service_outage": ((), ()),
     "router_timeout": ((), ()),
     "metrics_outage": ((), ()),
@@ -96,7 +99,9 @@ class Inject(Strict):
     """`new` (the default), `old`, or one of the service's version strings."""
     value: float | None = Field(default=None, ge=0, le=1)
     """error_rate: the version's error probability while the fault lasts; missing_fields,
-    schema_drift: the share of records spoiled."""
+    schema_drift: the share of records spoiled; shadow_disagreement: the share of requests the
+    new version answers independently of the old (same output distribution, different answers:
+    only `prediction_agreement` sees it)."""
     add_ms: float | None = Field(default=None, ge=0)
     multiply: float | None = Field(default=None, gt=0)
     shift: float | None = None
@@ -176,6 +181,8 @@ class Expect(Strict):
     restore_within: Duration | None = None
     final: RolloutPhase | None = None
     max_bad_requests: float | None = Field(default=None, ge=0)
+    never_exposed: list[str] | None = None
+    """Services no user ever saw: their exposure stayed 0% in every event (a shadow caught them)."""
 
 
 class Drill(Strict):
@@ -310,7 +317,7 @@ class _Parts:
                 if item.get("do") in ALL_VERBS:
                     parts.steps.append((at, item["do"], service if isinstance(service, str) else None))
         expect = data.get("expect")
-        for key in ("rolled_back", "untouched"):
+        for key in ("rolled_back", "untouched", "never_exposed"):
             names = _names(expect.get(key)) if isinstance(expect, dict) else []
             parts.expected[key] = names
             parts.services += [(("expect", key, j), name) for j, name in names]

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Awaitable, Callable, Iterable, Sequence
 
 from core.clock import Clock
-from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.commands import Command, Measure, ReadExposure, SetExposure, SetMirror
 from core.coverage import measurement_gaps
 from core.measuring import measure
 from core.events import (
@@ -30,11 +30,14 @@ from core.events import (
     ExposureRead,
     GateMisconfigured,
     Measured,
+    MirrorApplied,
     Resumed,
     RolloutStarted,
     Tick,
 )
-from core.ports import AdapterError, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Router
+from core.ports import (
+    AdapterError, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Mirror, Router,
+)
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -79,8 +82,12 @@ class Engine:
         lease: Lease | None = None,
         linger: bool = False,
         opening: Sequence[Event] = (),
+        mirror: Mirror | None = None,
     ):
         self.state = state
+        self.mirror = mirror
+        """Copies live requests for shadow stages; None where nothing can (validation refuses
+        a shadow there, so a `SetMirror` then fails and holds)."""
         self.clock = clock
         self.journal = journal
         self.run_id = run_id
@@ -311,6 +318,13 @@ class Engine:
                 if cmd.route is not None:
                     await self.router.set_weight(cmd.route, cmd.percent)
             return ExposureApplied(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
+        if isinstance(cmd, SetMirror):
+            if self.mirror is None:
+                raise AdapterError("this environment cannot mirror requests (no mirror configured)")
+            lock = self._locks.setdefault(f"mirror:{cmd.service}", asyncio.Lock())
+            async with lock:
+                await self.mirror.set_mirror(cmd.service, cmd.route, cmd.percent)
+            return MirrorApplied(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
         if isinstance(cmd, Measure):
             try:
                 return await measure(self.metrics, self.clock, cmd)

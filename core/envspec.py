@@ -53,9 +53,20 @@ class MetricsEnv(Strict):
     timeout: Duration = 5.0
 
 
+class MirrorEnv(Strict):
+    """Who copies live requests to a shadowed service's new version (`core.shadow`), when the
+    router cannot: `sim_serve`, the `interlock sim serve` services' admin API."""
+
+    kind: str
+    url: str | None = None
+    timeout: Duration = 5.0
+
+
 class Environment(Strict):
     flags: FlagsEnv | None = None
     router: RouterEnv | None = None
     metrics: MetricsEnv | None = None
+    mirror: MirrorEnv | None = None
+    """Who mirrors requests for shadow stages; unset, a router that can (gateway_api)."""
     staging: bool = False
     """Marks a real environment as staging, where drills may run with --live."""

@@ -55,6 +55,17 @@ class ExposureApplied(Event):
 
 
 @dataclass(frozen=True)
+class MirrorApplied(Event):
+    """A `SetMirror` command took effect: `percent` of the service's live requests are copied
+    to its new version (0: none), whose answers nobody sees."""
+
+    kind: ClassVar[str] = "mirror_applied"
+    cmd_id: int = 0
+    service: str = ""
+    percent: float = 0.0
+
+
+@dataclass(frozen=True)
 class CommandFailed(Event):
     """An adapter did not carry out a command after its bounded retries."""
 
@@ -189,6 +200,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Adopted,
         Abandoned,
         GateMisconfigured,
+        MirrorApplied,
     )
 }
 

@@ -110,6 +110,10 @@ def _outcomes(
             bound = f"limit {format_duration(limit)}"
             detail = f"{done} in {_text(value)} ({bound})" if value is not None else f"never {done} ({bound})"
             out.append(Expectation(name, ok, detail))
+    if expect.never_exposed is not None:
+        seen = sorted(set(expect.never_exposed) & moved)
+        detail = f"exposed: {_names(seen)}" if seen else f"never exposed: {_names(sorted(set(expect.never_exposed)))}"
+        out.append(Expectation("never_exposed", not seen, detail))
     if expect.final is not None:
         phase = final.effective_phase
         out.append(Expectation("final", phase == expect.final, f"ended {phase} (expected {expect.final})"))

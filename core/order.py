@@ -27,6 +27,7 @@ from core.digraph import (
     descendants,
     topological,
 )
+import core.shadow as shadow
 from core.cohorts import lockstep_route_problems
 from core.graph import Precedence, RolloutGraph
 from core.plan import Contracts, Plan, Stage
@@ -91,6 +92,7 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
     comp_of, members = _lockstep_components(moving, kinds)
     _stage_problems(plan, members, source, problems)
     problems += lockstep_route_problems(plan, members, source)
+    problems += shadow.lockstep_problems(plan, members, source)
     if problems:
         raise InputError(problems)
 

@@ -14,14 +14,14 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from core.datacontract import DataContract
-from core.envspec import Environment, FlagsEnv, MetricsEnv, RouterEnv, RouteTarget
+from core.envspec import Environment, FlagsEnv, MetricsEnv, MirrorEnv, RouterEnv, RouteTarget
 from core.gatespec import ANYTIME_INTERVAL, Gate, quantile_of
 from core.spec import Duration, Fraction, Strict
 
 __all__ = [
     "ANYTIME_INTERVAL", "Contracts", "Defaults", "Duration", "Environment", "Exposure", "FlagsEnv",
-    "Fraction", "Gate", "MetricsEnv", "Plan", "Policy", "RouteTarget", "RouterEnv", "ScoreThresholds",
-    "Service", "SimService", "SimVersion", "Stage", "StageSpec", "Strict", "quantile_of",
+    "Fraction", "Gate", "MetricsEnv", "MirrorEnv", "Plan", "Policy", "RouteTarget", "RouterEnv", "ScoreThresholds",
+    "Service", "Shadow", "SimService", "SimVersion", "Stage", "StageSpec", "Strict", "quantile_of",
 ]
 
 
@@ -82,6 +82,26 @@ class SimService(Strict):
     to: SimVersion = Field(default_factory=SimVersion)
 
 
+class Shadow(Strict):
+    """A stage before the first user: the new version answers mirrored copies of live requests
+    (nobody sees its answers) for `duration`, judged by `gates` (`core.shadow`)."""
+
+    duration: Duration = 600.0
+    """How long the new version answers mirrored requests before its first stage."""
+    side_effect_free: bool = False
+    """The new version only reads: a mirrored write would persist twice. Required to be true."""
+    gates: list[str] = Field(default_factory=list)
+    """Gates judging the shadow data: errors and latency against the baseline, and for models
+    `prediction_agreement` (or a drift gate) between the old and new version's answers."""
+
+    @field_validator("duration")
+    @classmethod
+    def _positive_duration(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("duration must be longer than 0s")
+        return value
+
+
 class Service(Strict):
     depends_on: list[str] = Field(default_factory=list)
     from_: Contracts = Field(alias="from")
@@ -93,6 +113,8 @@ class Service(Strict):
     bake: Duration | None = None
     gates: list[str] | None = None
     sim: SimService | None = None
+    shadow: Shadow | None = None
+    """A shadow stage before the first exposure (`core.shadow`)."""
 
     @property
     def moves(self) -> bool:

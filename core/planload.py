@@ -19,6 +19,7 @@ from core.gates import limit_problems
 from core.plan import Gate, Plan, Stage, StageSpec
 from core.inputs import read_input, shown_path
 from core.problems import InputError, Path, Problem, SourceMap, located
+from core.shadow import problems as shadow_problems
 from core.validation import number_text, sort_problems, validation_problems
 from core.yamlcompose import collector_paused
 from core.yamlsrc import load_yaml
@@ -88,9 +89,12 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
             problems += _stage_problems(service.stages, ("services", name, "stages"), source)
         if service.gates is not None:
             problems += _gate_ref_problems(service.gates, ("services", name, "gates"), plan, source)
+        if service.shadow is not None:
+            problems += _gate_ref_problems(service.shadow.gates, ("services", name, "shadow", "gates"), plan, source)
     for name, gate in plan.gates.items():
         problems += _gate_problems(gate, ("gates", name), source)
     problems += _whole_percent_problems(plan, source)
+    problems += shadow_problems(plan, source)
     from core.preflight import query_problems
 
     problems += query_problems(plan, source)

@@ -76,6 +76,22 @@ class Router(Protocol):
 
 
 @runtime_checkable
+class Mirror(Protocol):
+    """Copies a service's live requests to its new version, whose answers nobody sees (a
+    shadow stage). A Gateway API router mirrors a route (HTTPRoute `RequestMirror`); the
+    `interlock sim serve` services mirror themselves; the simulated world per request."""
+
+    async def set_mirror(self, service: str, route: str | None, percent: float) -> None:
+        """Copy `percent` of the service's (or route's) requests to the new version; 0: none."""
+
+    async def get_mirror(self, service: str, route: str | None) -> float:
+        """The share of requests copied now, read from the mirroring side itself."""
+
+    async def aclose(self) -> None:
+        """Release what the adapter holds (HTTP clients); idempotent."""
+
+
+@runtime_checkable
 class MetricSource(Protocol):
     async def query(
         self, metric: str, service: str, version: str, window: float, at: float

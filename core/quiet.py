@@ -89,7 +89,7 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
     for index in sorted(state.live):  # baking and analyzing groups are live
         group = groups[index]
         phase = group.phase
-        if phase == "analyzing":
+        if phase in ("analyzing", "shadowing"):
             return None
         if phase == "baking":
             if group.bake_until is None or at >= group.bake_until:

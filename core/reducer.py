@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.evolve import evolve
 
 import core.gates as gate_rules
-from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.commands import Command, Measure, ReadExposure, SetExposure, SetMirror
 from core.events import (
     Abandoned,
     Adopted,
@@ -23,6 +23,7 @@ from core.events import (
     ExposureRead,
     Measured,
     MeasurementGap,
+    MirrorApplied,
     OperatorAction,
     RolloutStarted,
     Tick,
@@ -32,7 +33,7 @@ from core.gates import GateRun
 from core.quiet import quiet_measurement, quiet_tick
 from core.readback import describe_differences, differences, sync_readback
 from core.rollback import abort_queue, cascade_groups, fail_group, start_rollback
-from core.schedule import advance, start_stage
+from core.schedule import advance, restart_group
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
 from core.verdict import explain
@@ -73,8 +74,8 @@ def _restart_stuck_groups(tx: Tx) -> None:
     """On resume, a group that failed (policy `pause`) or went inconclusive re-runs its stage."""
     for index, group in enumerate(tx.groups):
         inconclusive = any(run.phase == "inconclusive" and not tx.ctx.gates[run.gate].dry_run for run in group.gates)
-        if group.phase == "failed" or (group.phase in ("baking", "analyzing") and inconclusive):
-            start_stage(tx, index, max(group.stage, 0))
+        if group.phase == "failed" or (group.phase in ("shadowing", "baking", "analyzing") and inconclusive):
+            restart_group(tx, index)
 
 
 def _on_measured(tx: Tx, event: Measured) -> None:
@@ -110,7 +111,7 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     if run.phase not in ("failed", "error", "inconclusive"):
         return
     # The rollback or pause names the measurement that caused it, with its arithmetic.
-    where = f"gate {run.gate} on {run.service}"
+    where = f"gate {run.gate} on {run.service}" + (" in shadow" if group.phase == "shadowing" else "")
     why = explain(gate, before, event).text
     if run.phase in ("failed", "error"):
         verb = "failed" if run.phase == "failed" else "errored"
@@ -135,11 +136,23 @@ def _on_applied(tx: Tx, event: ExposureApplied) -> None:
     if not isinstance(cmd, SetExposure):
         return
     tx.services[cmd.service] = evolve(tx.services[cmd.service], exposure=cmd.percent)
+    _went_through(tx, event.cmd_id)
+
+
+def _on_mirrored(tx: Tx, event: MirrorApplied) -> None:
+    """The mirror is as commanded (the service's `mirror` already says so)."""
+    cmd = tx.inflight.pop(event.cmd_id, None)
+    if isinstance(cmd, SetMirror):
+        _went_through(tx, event.cmd_id)
+
+
+def _went_through(tx: Tx, cmd_id: int) -> None:
+    """A command that had failed went through: once nothing failed is left, read back."""
     hold = tx.hold
-    if hold is not None and event.cmd_id in hold.failed:
-        tx.hold = hold = evolve(hold, failed=tuple(c for c in hold.failed if c != event.cmd_id))
+    if hold is not None and cmd_id in hold.failed:
+        tx.hold = hold = evolve(hold, failed=tuple(c for c in hold.failed if c != cmd_id))
     if hold is not None and not hold.failed and hold.reading is None and not hold.mismatch:
-        if not any(isinstance(c, SetExposure) for c in tx.inflight.values()):
+        if not any(isinstance(c, (SetExposure, SetMirror)) for c in tx.inflight.values()):
             _read_all(tx)
 
 
@@ -147,7 +160,7 @@ def _on_failed(tx: Tx, event: CommandFailed) -> None:
     cmd = tx.inflight.get(event.cmd_id)
     if cmd is None:
         return
-    if isinstance(cmd, SetExposure) and tx.newer_exposure(cmd):
+    if isinstance(cmd, (SetExposure, SetMirror)) and tx.newer_setting(cmd):
         del tx.inflight[event.cmd_id]  # retrying it would undo the newer setting
         return
     hold = tx.hold or Hold(reason="")
@@ -363,6 +376,8 @@ def _reduce(state: RolloutState, event: Event, *, full: bool) -> tuple[RolloutSt
         _on_measured(tx, event)
     elif isinstance(event, ExposureApplied):
         _on_applied(tx, event)
+    elif isinstance(event, MirrorApplied):
+        _on_mirrored(tx, event)
     elif isinstance(event, CommandFailed):
         _on_failed(tx, event)
     elif isinstance(event, ExposureRead):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from core.state import Context, GroupState, RolloutState
+from core.shadow import stop_mirrors
 from core.tx import Tx
 
 _DONE = frozenset({"rolled_back"})
@@ -66,7 +67,7 @@ def fail_group(tx: Tx, index: int, why: str) -> None:
         tx.reason = f"{why}; waiting for the operator"
         return
     if policy == "rollback_self":
-        queue: tuple[int, ...] = (index,)
+        queue: tuple[int, ...] = (index,) if tx.moved(index) else ()  # failed in shadow: nothing to take back
     else:
         queue = cascade_groups(tx.groups, tx.ctx, index, moved=tx.moved)
     start_rollback(tx, queue, "rolled_back", why)
@@ -75,6 +76,7 @@ def fail_group(tx: Tx, index: int, why: str) -> None:
 def start_rollback(tx: Tx, queue: tuple[int, ...], final: str, reason: str) -> None:
     tx.stepping = False
     tx.reason = reason
+    stop_mirrors(tx)  # a shadow in progress ends with the rollout
     if tx.phase == "rolling_back":
         tx.rollback_queue = tx.rollback_queue + tuple(i for i in queue if i not in tx.rollback_queue)
         if final == "aborted":

@@ -20,6 +20,7 @@ from core.state import IN_CANARY, RolloutState
 from core.context import scored
 from core.judges.mann_whitney import Classification, score
 from core.rollback import fail_group
+import core.shadow as shadow
 from core.tx import Tx
 
 
@@ -34,7 +35,7 @@ def _counts(tx: Tx) -> tuple[int, int, int]:
         # live group (follow any waiting group's unpromoted predecessor down to one).
         for index in range(len(groups)) if tx.full else tx.live:
             spec, group = specs[index], groups[index]
-            if group.phase in IN_CANARY and group.stage >= 0:
+            if group.phase in IN_CANARY and (group.stage >= 0 or group.phase == "shadowing"):
                 busy += len(spec.services)
             if group.phase != "promoted" and spec.wave < open_wave:
                 open_wave = spec.wave
@@ -85,6 +86,44 @@ def first_stage(tx: Tx, index: int) -> int:
     found = max(tx.services[name].exposure for name in tx.ctx.groups[index].services)
     stages = tx.ctx.groups[index].stages
     return next((i for i, stage in enumerate(stages) if stage.percent >= found), len(stages) - 1)
+
+
+def _begin(tx: Tx, index: int) -> None:
+    """A group's first move: its shadow stage (`core.shadow`), or its first stage. A group
+    adopted above 0% is already in front of users, so it does not shadow."""
+    if shadow.group_shadows(tx.ctx, index) and all(
+        tx.services[name].exposure == 0 for name in tx.ctx.groups[index].services
+    ):
+        shadow.start(tx, index)
+    else:
+        start_stage(tx, index, first_stage(tx, index))
+
+
+def restart_group(tx: Tx, index: int) -> None:
+    """Run a stopped group's step again (after `pause` or an inconclusive gate): its stage, or
+    its shadow if it stopped there."""
+    if tx.groups[index].stage < 0 and shadow.group_shadows(tx.ctx, index):
+        shadow.start(tx, index)
+    else:
+        start_stage(tx, index, max(tx.groups[index].stage, 0))
+
+
+def _step_shadow(tx: Tx, index: int) -> None:
+    """Mirrors on, then the shadow's gates measure for its duration; once it is over and they
+    all succeeded, the mirrors go off and the first stage starts."""
+    group = tx.groups[index]
+    names = tx.ctx.groups[index].services
+    if group.bake_until is None:
+        if all(tx.mirror_settled(name) for name in names):
+            shadow.enter(tx, index)
+        return
+    _measure_due(tx, index)
+    if tx.at >= group.bake_until:
+        if _finish_open_gates(tx, index):
+            shadow.stop_mirrors(tx, names)
+            start_stage(tx, index, 0)
+            return
+        _measure_due(tx, index)
 
 
 def _enter_bake(tx: Tx, index: int) -> None:
@@ -204,13 +243,15 @@ def _step_group(tx: Tx, index: int) -> None:
             if _needs_wave_approval(tx, index):
                 tx.set_group(index, phase="awaiting_approval", reason="wave approval")
             elif _has_capacity(tx, index):
-                start_stage(tx, index, first_stage(tx, index))
+                _begin(tx, index)
     elif phase == "awaiting_approval":
         if group.stage < 0:
             if spec.wave in tx.approved_waves and _has_capacity(tx, index):
-                start_stage(tx, index, first_stage(tx, index))
+                _begin(tx, index)
         elif group.approved:
             _stage_passed(tx, index)
+    elif phase == "shadowing":
+        _step_shadow(tx, index)
     elif phase == "progressing":
         if all(tx.exposure_settled(name) for name in spec.services):
             _enter_bake(tx, index)
@@ -306,7 +347,9 @@ def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = F
         for group in groups if full else (groups[i] for i in state.live):  # bakes are live
             if group.phase == "baking" and group.bake_until is not None:
                 candidates.append(group.bake_until)
-            if group.phase in ("baking", "analyzing"):
+            elif group.phase == "shadowing" and group.bake_until is not None and group.bake_until > state.at:
+                candidates.append(group.bake_until)
+            if group.phase in ("baking", "analyzing", "shadowing"):
                 for run in group.gates:
                     if run.phase == "running" and run.pending is None and run.next_at is not None:
                         candidates.append(run.next_at)

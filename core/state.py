@@ -22,6 +22,7 @@ RolloutPhase = Literal[
 ]
 ServicePhase = Literal[
     "waiting",
+    "shadowing",
     "progressing",
     "baking",
     "analyzing",
@@ -33,7 +34,7 @@ ServicePhase = Literal[
 ]
 TERMINAL: frozenset[str] = frozenset({"completed", "rolled_back", "aborted"})
 IN_CANARY: frozenset[str] = frozenset(
-    {"progressing", "baking", "analyzing", "awaiting_approval", "failed"}
+    {"shadowing", "progressing", "baking", "analyzing", "awaiting_approval", "failed"}
 )
 
 
@@ -97,6 +98,9 @@ class ServiceState:
     """The last percentage an adapter confirmed."""
     target: float = 0.0
     """The last percentage commanded."""
+    mirror: float = 0.0
+    """The share of live requests last commanded to be copied to the new version (a shadow
+    stage, `core.shadow`); nobody sees the copies' answers, so it is no exposure."""
 
     @property
     def moved(self) -> bool:

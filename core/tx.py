@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.evolve import build, evolve
 from typing import Any
 
-from core.commands import Command, Measure, SetExposure
+from core.commands import Command, Measure, SetExposure, SetMirror
 from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState, group_moved, is_live, live_groups
 
 _new = object.__new__
@@ -76,7 +76,7 @@ class Tx:
         )
         self.services[service] = evolve(current, target=percent)
 
-    def _supersede(self, service: str) -> None:
+    def _supersede(self, service: str, kind: type[SetExposure] | type[SetMirror] = SetExposure) -> None:
         """A new absolute setting retires a failed one still waiting for its retry;
         retried after it, the old one would undo it (a rollback back up to 25%)."""
         hold = self.hold
@@ -84,17 +84,17 @@ class Tx:
             return
         stale = {
             c for c in hold.failed
-            if isinstance(cmd := self.inflight.get(c), SetExposure) and cmd.service == service
+            if isinstance(cmd := self.inflight.get(c), kind) and cmd.service == service
         }
         if stale:
             for cmd_id in stale:
                 del self.inflight[cmd_id]
             self.hold = evolve(hold, failed=tuple(c for c in hold.failed if c not in stale))
 
-    def newer_exposure(self, cmd: SetExposure) -> bool:
-        """A later setting of the same service is in flight (it supersedes `cmd`)."""
+    def newer_setting(self, cmd: SetExposure | SetMirror) -> bool:
+        """A later setting of the same kind for the same service is in flight (it supersedes `cmd`)."""
         return any(
-            isinstance(c, SetExposure) and c.service == cmd.service and c.cmd_id > cmd.cmd_id
+            c.__class__ is cmd.__class__ and c.service == cmd.service and c.cmd_id > cmd.cmd_id
             for c in self.inflight.values()
         )
 
@@ -106,6 +106,22 @@ class Tx:
     def exposure_settled(self, service: str) -> bool:
         state = self.services[service]
         return state.exposure == state.target and not self._pending_exposure(service)
+
+    def set_mirror(self, service: str, percent: float) -> None:
+        """Copy `percent` of the service's live requests to its new version (a shadow stage)."""
+        current = self.services[service]
+        if current.mirror == percent:
+            return
+        self._supersede(service, SetMirror)
+        self.emit(SetMirror, service=service, percent=percent, route=self.ctx.exposure[service].route)
+        self.services[service] = evolve(current, mirror=percent)
+
+    def _pending_mirror(self, service: str) -> bool:
+        return any(isinstance(c, SetMirror) and c.service == service for c in self.inflight.values())
+
+    def mirror_settled(self, service: str) -> bool:
+        """No `SetMirror` of the service is out: its mirror is as last commanded."""
+        return not self._pending_mirror(service)
 
     def measure(self, group: int, run_indexes: list[int]) -> None:
         """Ask for the next measurement of these gate runs of one group. A run's `Measure`

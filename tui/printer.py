@@ -24,6 +24,7 @@ from core import (
     FaultInjected,
     GateMisconfigured,
     Measured,
+    MirrorApplied,
     OperatorAction,
     MeasurementGap,
     Resumed,
@@ -122,6 +123,10 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
         return f"rollout {event.rollout} started (seed {event.seed})"
     if isinstance(event, ExposureApplied):
         return f"{event.service}: {event.percent:g}% of traffic on the new version"
+    if isinstance(event, MirrorApplied):
+        if event.percent > 0:
+            return f"{event.service}: {event.percent:g}% of live requests mirrored to the new version (shadow; no user sees it)"
+        return f"{event.service}: mirror off"
     if isinstance(event, CommandFailed):
         return f"adapter failed (command {event.cmd_id}): {event.error}; holding"
     if isinstance(event, Measured):

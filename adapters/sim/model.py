@@ -142,6 +142,8 @@ class Node:
     cohort: str | None
     sides: Mapping[str, Side]
     """`old`, and `new` when the service moves."""
+    mirrored: bool = False
+    """Live requests are copied to its new version (a shadow stage, `adapters.sim.shadow`)."""
 
 
 def propagate(
@@ -225,6 +227,12 @@ def _joint_segments(
     Users of a cohort have a bucket u uniform on [0, 1); a service is on its new
     version for u < its fraction. So the consumer's own cohort narrows u to
     [0, f) (new side) or [f, 1) (old side); other cohorts are independent."""
+    shadowed: dict[str, str] = {}
+    if side_name == "new" and node.mirrored:
+        # Copies flow through the producers' new versions that are mirrored too (a lockstep
+        # group shadows together); the other producers answer them as they answer anyone.
+        shadowed = {p.name: "new" for p in producers if p.mirrored}
+        producers = [p for p in producers if not p.mirrored]
     groups: dict[str | None, list[Node]] = {}
     for p in producers:
         key = p.cohort if "new" in p.sides else None
@@ -239,7 +247,7 @@ def _joint_segments(
     joint: list[tuple[float, dict[str, str]]] = []
     for combo in itertools.product(*per_group):
         prob: float = 1.0
-        seen: dict[str, str] = {}
+        seen: dict[str, str] = dict(shadowed)
         for share, assignment in combo:
             prob *= share
             seen.update(assignment)

@@ -22,6 +22,12 @@ class StateFile:
     _flags: dict[str, float]
     _routes: dict[str, float]
     _cohorts: dict[str, str]
+    _mirrors: dict[str, float]
+    plan: Any
+
+    def _users_of_mirrors(self) -> set[str]:
+        """Services a mirror may copy requests to (those that move)."""
+        return {name for name, service in self.plan.services.items() if service.moves}
 
     def _log_path(self) -> Path:
         assert self._state_path is not None
@@ -48,6 +54,7 @@ class StateFile:
         state = {
             "flags": {f: {"percent": p, "cohort": self._cohorts[f]} for f, p in self._flags.items()},
             "routes": dict(self._routes),
+            "mirrors": dict(self._mirrors),
         }
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_path.with_name(f".{self._state_path.name}.{os.getpid()}.tmp")
@@ -65,6 +72,8 @@ class StateFile:
                     self._apply({"flag": flag, **entry})
                 for route, percent in state.get("routes", {}).items():
                     self._apply({"route": route, "percent": percent})
+                for service, percent in state.get("mirrors", {}).items():
+                    self._apply({"mirror": service, "percent": percent})
             log = self._log_path()
             lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
             for i, line in enumerate(lines):
@@ -85,6 +94,13 @@ class StateFile:
             if change["flag"] in self._flags:
                 self._flags[change["flag"]] = percent_of(change["percent"])
                 self._cohorts[change["flag"]] = str(change["cohort"])
+        elif "mirror" in change:
+            if change["mirror"] in self._users_of_mirrors():
+                percent = percent_of(change["percent"])
+                if percent > 0:
+                    self._mirrors[change["mirror"]] = percent
+                else:
+                    self._mirrors.pop(change["mirror"], None)
         elif change["route"] in self._routes:
             self._routes[change["route"]] = percent_of(change["percent"])
 

@@ -43,6 +43,7 @@ from typing import Any
 import adapters.sim.model as model
 from adapters.sim.faults import DATA_FAULTS, SERVICE_FAULTS, validate_fault, with_faults
 from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
+from adapters.sim.shadow import Mirroring, SimMirror
 from adapters.sim.statefile import StateFile, percent_of
 from core import Clock
 from core import RolloutGraph
@@ -51,11 +52,11 @@ from core import Contracts, Plan, Service
 from core import AdapterError
 
 ROUTE_COHORT = "@routes"
-METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "requests")
+METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "prediction_agreement", "requests")
 __all__ = ["ROUTE_COHORT", "METRICS", "SimWorld", "SimFlags", "SimRouter", "SimMetrics", "SimFaults"]
 
 
-class SimWorld(StateFile):
+class SimWorld(StateFile, Mirroring):
     """The simulated environment of one plan.
 
     Ports: `flags`, `router`, `metrics`, `faults`. For tests, judges and drill
@@ -80,6 +81,8 @@ class SimWorld(StateFile):
         self._flags: dict[str, float] = {}
         self._cohorts: dict[str, str] = {}
         self._routes: dict[str, float] = {}
+        self._mirrors: dict[str, float] = {}
+        """Service → percent of its baseline requests copied to its new version (shadow)."""
         self._users: dict[str, set[str]] = {}
         """Flag or route (`flag:NAME`, `route:NAME`) → the services it moves."""
         for name, service in plan.services.items():
@@ -127,6 +130,7 @@ class SimWorld(StateFile):
         self.router = SimRouter(self)
         self.metrics = SimMetrics(self)
         self.faults = SimFaults(self)
+        self.mirror = SimMirror(self)
 
     # --- exposure ---------------------------------------------------------------
 
@@ -231,7 +235,8 @@ class SimWorld(StateFile):
         if service.to is not None:
             sides["new"] = self._side_of(name, "new", new, service.to, model.regressed(old, new))
         deps = tuple(d for d in service.depends_on if d in self.plan.services)
-        return model.Node(name, deps, self.canary_fraction(name), self.cohort_of(name), sides)
+        return model.Node(name, deps, self.canary_fraction(name), self.cohort_of(name), sides,
+                          self.mirror_fraction(name) > 0)
 
     def _side_of(
         self, name: str, side: str, params: model.Params, contracts: Contracts, regressed: bool = False
@@ -267,6 +272,8 @@ class SimWorld(StateFile):
     def _requests(self, service: str, side: str, window: float) -> int:
         fraction = self.canary_fraction(service)
         share = fraction if side == "new" else 1.0 - fraction
+        if side == "new":  # copies of live requests (a shadow stage) are answered too
+            share += (1.0 - fraction) * self.mirror_fraction(service)
         return round(self._rps(service) * share * max(window, 0.0))
 
     def _rps(self, service: str) -> float:
@@ -287,6 +294,8 @@ class SimWorld(StateFile):
         m = self.version_model(service, version)
         if metric == "requests":
             return float(n)
+        if metric == "prediction_agreement":
+            return self._agreement(service, side, window, at)
         if metric == "error_rate":
             return model.binomial(rng, n, m.error_rate) / n
         if metric in ("latency_p99", "latency_p50"):

@@ -20,6 +20,7 @@ from core import (
     FlagService,
     Lease,
     MetricSource,
+    Mirror,
     Plan,
     RolloutGraph,
     RolloutState,
@@ -61,6 +62,8 @@ class Adapters(NamedTuple):
     metrics: MetricSource
     close: Callable[[], Coroutine[Any, Any, None]] | None
     """Closes the real adapters' HTTP clients (None for the simulated world)."""
+    mirror: Mirror | None = None
+    """Copies live requests for shadow stages (`core.shadow`); None where nothing can."""
 
 
 def connect(
@@ -72,10 +75,13 @@ def connect(
     if not plan.simulated:
         from adapters.environment import build_adapters
 
+        from adapters.environment import build_mirror
+
         flags, router, metrics, close = build_adapters(plan, clock=clock, source=source, owner=owner)
-        return Adapters(None, flags, router, metrics, close)
+        mirror, close = build_mirror(plan, router, close)
+        return Adapters(None, flags, router, metrics, close, mirror)
     world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
-    return Adapters(world, world.flags, world.router, world.metrics, None)
+    return Adapters(world, world.flags, world.router, world.metrics, None, world.mirror)
 
 
 def assemble(
@@ -96,6 +102,7 @@ def assemble(
         state, clock=clock, journal=journal, run_id=info.run_id,
         flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
         interactive=interactive, lease=lease, opening=opening, command_timeout=command_timeout,
+        mirror=adapters.mirror,
     )
     return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
                    close_adapters=adapters.close, backlog=backlog)

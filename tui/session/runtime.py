@@ -150,14 +150,14 @@ def _start(
         startup.lease_targets(journal, startup.targets_of(plan, graph), lease_holder(), info.run_id)
     adapters = connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id,
                        state_path=_sim_state_path(journal_path, info.run_id))
-    world, _, router, _, close = adapters
+    world, router, close = adapters.world, adapters.router, adapters.close
     if not plan.simulated:  # the routers' half of the plan's lockstep check (core.cohorts)
         _refuse_unkept_cohorts(plan, graph, text, str(path), router, close)
 
     def read_adapters():  # type: ignore[no-untyped-def]
         if world is not None:
             return world.flags, world.router, world.metrics, None
-        return connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id)[1:]
+        return connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id)[1:5]
 
     report = startup.preflight(
         plan, graph, read_adapters, run_id=info.run_id, adopt=adopt, strict=strict,
