@@ -267,7 +267,7 @@ def build_adapters(
             if env.router is None:
                 b.problem(("router",), f"service {name!r} is exposed through route {exposure.route!r}, but there is no router")
     metrics_used = {plan.gates[g].metric: g for name, s in plan.services.items() if s.moves
-                    for g in plan.gates_of(name) if g in plan.gates}
+                    for g in plan.judging(name) if g in plan.gates}
     if metrics_used and env.metrics is None:
         b.problem(("metrics",), f"gates measure {', '.join(sorted(metrics_used))}, but there is no metric source")
 

@@ -19,6 +19,13 @@ Read-back takes the canary share of each such rule (a weight left out counts
 as 1, the API's default) and reports the largest, because exposure is judged
 by the most that any user can get.
 
+Shadow stages (`core.shadow`) mirror a route: `set_mirror` adds (or removes) a
+``RequestMirror`` filter on every rule that names both Services, whose backendRef is the
+canary Service on the canary's port; the gateway then sends a copy of each request to the
+canary and throws its answer away. 100% is written without ``percent`` (every Gateway API
+version mirrors everything then); a partial mirror sets ``percent`` (Gateway API v1.2+).
+The same guarded JSON Patch: the names are tested before anything is added or removed.
+
 Auth is a bearer token (a ServiceAccount token) from the environment variable
 the plan names; ``ca_file`` verifies the API server's certificate. The tests run
 against recorded API answers (`httpx.MockTransport`), not a live cluster.
@@ -155,6 +162,38 @@ class GatewayRouter:
             f"({CONFLICT_RETRIES} tries)"
         )
 
+    async def set_mirror(self, service: str, route: str | None, percent: float) -> None:
+        """Copy `percent` of the route's requests to the canary Service (0: remove the copy)."""
+        if route is None:
+            raise AdapterError(f"gateway_api: {service!r} has no route to mirror")
+        if not 0.0 <= percent <= 100.0:
+            raise AdapterError(f"gateway_api: mirror for {route!r} must be within 0..100, got {percent:g}")
+        for _ in range(CONFLICT_RETRIES):
+            ref, path, rules = await self._read(route)
+            pairs = self._pairs(ref, rules)
+            if not pairs:
+                raise self._no_pair(ref, route)
+            ops = [op for i, s, c in pairs for op in _mirror_ops(ref, rules[i], i, s, c, percent)]
+            if not ops:
+                return  # already as asked
+            response = await self._http.request(
+                "PATCH", path, content=_json_bytes(ops), headers={"Content-Type": "application/json-patch+json"},
+                ok=(200,), final=(409, 422),
+            )
+            if response.status_code == 200:
+                return
+        raise AdapterError(
+            f"gateway_api: HTTPRoute {ref.httproute or route!r} kept changing while its mirror was set "
+            f"({CONFLICT_RETRIES} tries)"
+        )
+
+    async def get_mirror(self, service: str, route: str | None) -> float:
+        """The largest share of the route's requests any rule copies to the canary."""
+        if route is None:
+            return 0.0
+        ref, _path, rules = await self._read(route)
+        return max((_mirrored(ref, rules[i]) for i, _, _ in self._pairs(ref, rules)), default=0.0)
+
     async def inspect_route(self, route: str) -> TargetReading:
         """An HTTPRoute's weights record no owner: the reading is the canary's share."""
         return TargetReading(await self.get_weight(route))
@@ -183,3 +222,60 @@ def _weight(backend_ref: dict[str, Any]) -> int:
 
 def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def _mirror_filters(ref: HTTPRouteRef, rule: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, filter) of the rule's RequestMirror filters that copy to the canary Service."""
+    filters = rule.get("filters")
+    out = []
+    for k, f in enumerate(filters if isinstance(filters, list) else []):
+        target = f.get("requestMirror", {}).get("backendRef", {}) if isinstance(f, dict) else {}
+        if f.get("type") == "RequestMirror" and isinstance(target, dict) and target.get("name") == ref.canary:
+            out.append((k, f))
+    return out
+
+
+def _mirrored(ref: HTTPRouteRef, rule: dict[str, Any]) -> float:
+    shares = [0.0]
+    for _, f in _mirror_filters(ref, rule):
+        mirror = f["requestMirror"]
+        if isinstance(mirror.get("percent"), int):
+            shares.append(float(mirror["percent"]))
+        elif isinstance(mirror.get("fraction"), dict):
+            fraction = mirror["fraction"]
+            shares.append(100.0 * fraction.get("numerator", 0) / (fraction.get("denominator") or 100))
+        else:
+            shares.append(100.0)
+    return max(shares)
+
+
+def _mirror_ops(ref: HTTPRouteRef, rule: dict[str, Any], i: int, s: int, c: int, percent: float) -> list[dict[str, Any]]:
+    """The JSON Patch that makes rule `i` copy `percent` of its requests to the canary."""
+    base = f"/spec/rules/{i}"
+    guard: list[dict[str, Any]] = [{"op": "test", "path": f"{base}/backendRefs/{s}/name", "value": ref.stable},
+             {"op": "test", "path": f"{base}/backendRefs/{c}/name", "value": ref.canary}]
+    present = _mirror_filters(ref, rule)
+    if percent == 0.0:
+        if not present:
+            return []
+        ops = list(guard)
+        for k, _ in sorted(present, reverse=True):  # later indices first: removals shift the rest
+            ops += [{"op": "test", "path": f"{base}/filters/{k}/requestMirror/backendRef/name", "value": ref.canary},
+                    {"op": "remove", "path": f"{base}/filters/{k}"}]
+        return ops
+    canary = rule["backendRefs"][c]
+    backend = {key: canary[key] for key in ("group", "kind", "namespace", "name", "port") if key in canary}
+    mirror: dict[str, Any] = {"backendRef": backend}
+    if percent < 100.0:
+        mirror["percent"] = max(1, round(percent))
+    wanted = {"type": "RequestMirror", "requestMirror": mirror}
+    if len(present) == 1 and present[0][1] == wanted:
+        return []
+    ops = list(guard)
+    for k, _ in sorted(present, reverse=True):
+        ops.append({"op": "remove", "path": f"{base}/filters/{k}"})
+    if isinstance(rule.get("filters"), list):
+        ops.append({"op": "add", "path": f"{base}/filters/-", "value": wanted})
+    else:
+        ops.append({"op": "add", "path": f"{base}/filters", "value": [wanted]})
+    return ops

@@ -135,9 +135,7 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         service_gates=service_gates,
         exposure={name: plan.exposure_of(name) for name in graph.moving},
         versions=versions,
-        measures=_measure_fields(gates, {
-            name: tuple(dict.fromkeys(names + shadow_gates(plan, name))) for name, names in service_gates.items()
-        }, versions),
+        measures=_measure_fields(gates, {name: tuple(plan.judging(name)) for name in graph.moving}, versions),
         succs=_succs(groups),
     )
 

@@ -204,6 +204,11 @@ class Plan(Strict):
         service = self.services[name]
         return list(service.gates if service.gates is not None else self.defaults.gates)
 
+    def judging(self, name: str) -> list[str]:
+        """Every gate that judges `name`: its stages' gates, then its shadow's (`core.shadow`)."""
+        shadow = self.services[name].shadow
+        return list(dict.fromkeys(self.gates_of(name) + (list(shadow.gates) if shadow is not None else [])))
+
     def exposure_of(self, name: str) -> Exposure:
         service = self.services[name]
         return service.exposure if service.exposure is not None else Exposure(flag=name)

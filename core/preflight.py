@@ -142,7 +142,7 @@ def query_problems(plan: Plan, source: SourceMap) -> list[Problem]:
     metrics = None if isinstance(env, str) else env.metrics
     if metrics is None or metrics.kind != "prometheus":
         return []
-    used = sorted({g for name, s in plan.services.items() if s.moves for g in plan.gates_of(name) if g in plan.gates})
+    used = sorted({g for name, s in plan.services.items() if s.moves for g in plan.judging(name) if g in plan.gates})
     known = ", ".join(sorted(metrics.queries)) or "none yet"
     problems: list[Problem] = []
     for name in used:

@@ -33,6 +33,7 @@ from core.events import (
     ExposureRead,
     FaultInjected,
     Measured,
+    MirrorApplied,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -57,6 +58,7 @@ EVERY_EVENT: list[Event] = [
     Abandoned(at=7.0, operator="ana", reason="driver's laptop died", by_run="run-2"),
     MeasurementGap(at=8.0, service="ranker", gate="latency", since=2.5),
     GateMisconfigured(at=9.0, cmd_id=9, service="ranker", gate="errors", error="the query returned 2 series"),
+    MirrorApplied(at=10.0, cmd_id=10, service="ranker", percent=100.0),
 ]
 
 

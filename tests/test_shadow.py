@@ -186,7 +186,8 @@ def test_a_failing_shadow_under_pause_waits_and_resume_shadows_again(tmp_path: P
 def _drive(state: RolloutState, world: SimWorld, *, until: Any, limit: int = 2000) -> tuple[RolloutState, list[Event]]:
     """A small synchronous engine over the simulated world: checks the fast and the full
     reducer agree on every event of a shadowing run."""
-    from core.engine import Engine  # noqa: F401 - the real engine is tested by the CLI runs above
+    from core.commands import Measure
+    from core.events import Measured, Tick
     from core.schedule import next_deadline
 
     async def outcome(cmd: Any) -> Event:
@@ -197,9 +198,6 @@ def _drive(state: RolloutState, world: SimWorld, *, until: Any, limit: int = 200
             if cmd.flag:
                 await world.flags.set_rollout(cmd.flag, cmd.percent, cmd.cohort)
             return ExposureApplied(at=state.at, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
-        from core.commands import Measure
-        from core.events import Measured
-
         assert isinstance(cmd, Measure)
         value = await world.metrics.query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, state.at)
         return Measured(at=state.at, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value)
@@ -211,8 +209,6 @@ def _drive(state: RolloutState, world: SimWorld, *, until: Any, limit: int = 200
             deadline = next_deadline(state)
             if deadline is None or until(state):
                 break
-            from core.events import Tick
-
             queue.append(Tick(at=deadline))
         event = queue.pop(0)
         log.append(event)

@@ -26,6 +26,9 @@ canary's first requests would vanish into the series' creation.
   (``interlock_input_records_sampled_total``) those with a declared field missing or null
   (``interlock_input_records_incomplete_total``) and those failing the contract's schema
   (``interlock_input_records_invalid_total``).
+- ``interlock_shadow_compared_total{service}`` and ``interlock_shadow_agreed_total{service}``:
+  mirrored requests whose old and new predictions were compared, and those that agreed
+  (`adapters.sim.serve_mirror`); ``interlock_mirror_percent{service}``: the mirrors on.
 """
 
 from __future__ import annotations
@@ -85,6 +88,15 @@ class Registry:
         self.faults = 0
         self.inputs: Any = None
         """An `adapters.sim.data.InputExport`, scraped by the server before each render."""
+        self.shadow = {s: [0, 0] for s, v in self.versions}
+        """Service → [compared, agreed] mirrored predictions."""
+        self.shadow_failed: dict[str, int] = {}
+        self.mirrors: dict[str, float] = {}
+
+    def observe_shadow(self, service: str, agreed: bool) -> None:
+        pair = self.shadow.setdefault(service, [0, 0])
+        pair[0] += 1
+        pair[1] += agreed
 
     def observe(self, service: str, version: str, code: int, seconds: float, prediction: float | None) -> None:
         key = (service, version)
@@ -121,6 +133,14 @@ class Registry:
                 "# TYPE interlock_exposure_percent gauge"]
         for (kind, name), percent in sorted(self.exposure.items()):
             out.append(f"interlock_exposure_percent{_labels(kind=kind, name=name)} {_num(percent)}")
+        out += ["# HELP interlock_shadow_compared_total Mirrored requests whose two predictions were compared.",
+                "# TYPE interlock_shadow_compared_total counter"]
+        out += [f"interlock_shadow_compared_total{_labels(service=s)} {n}" for s, (n, _) in sorted(self.shadow.items())]
+        out += ["# HELP interlock_shadow_agreed_total Mirrored requests whose predictions agreed.",
+                "# TYPE interlock_shadow_agreed_total counter"]
+        out += [f"interlock_shadow_agreed_total{_labels(service=s)} {k}" for s, (_, k) in sorted(self.shadow.items())]
+        out += ["# TYPE interlock_mirror_percent gauge"]
+        out += [f"interlock_mirror_percent{_labels(service=s)} {_num(p)}" for s, p in sorted(self.mirrors.items())]
         out += ["# TYPE interlock_faults_active gauge", f"interlock_faults_active {self.faults}"]
         if self.inputs is not None:
             out += list(_input_lines(self.inputs))

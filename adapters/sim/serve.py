@@ -20,11 +20,12 @@ same `SimWorld` and metric models (`adapters.sim.model`):
 - Admin port: ``GET /metrics`` (Prometheus text, see `adapters.sim.exposition`),
   ``GET /healthz``, ``GET /state`` (listeners, exposure, faults, load),
   ``POST /faults`` with a drill's ``inject`` mapping, ``DELETE /faults`` (all,
-  or the one in the body), and ``PUT /exposure`` to set flag/route percentages
-  by hand when no Unleash or HAProxy is polled. Service faults (error_rate,
-  latency, prediction_drift, schema_break) change the versions' models; data
-  faults (stale_data, missing_fields, schema_drift) spoil the feeds consumers
-  read, which ``/metrics`` exports (`adapters.sim.data.InputExport`);
+  or the one in the body), ``PUT /exposure`` to set flag/route percentages
+  by hand when no Unleash or HAProxy is polled, and ``GET``/``PUT /mirror`` to copy a
+  service's requests to its canary (shadow stages, `adapters.sim.serve_mirror`). Service
+  faults (error_rate, latency, prediction_drift, schema_break, shadow_disagreement) change
+  the versions' models; data faults (stale_data, missing_fields, schema_drift) spoil the
+  feeds consumers read, which ``/metrics`` exports (`adapters.sim.data.InputExport`);
   ``metrics_outage`` makes ``/metrics`` answer 503 (Prometheus then scrapes
   nothing). Adapter faults (flag_service_outage, router_timeout, slow_adapter)
   are refused: on the real stack, stop or slow the real server instead.
@@ -55,6 +56,7 @@ import adapters.sim.model as model
 from adapters.sim.data import InputExport
 from adapters.sim.exposition import Registry
 from adapters.sim.httpmini import Handler, HttpServer, Request, Response, start_server
+from adapters.sim.serve_mirror import ServeMirrors
 from adapters.sim.world import SimWorld
 from core import Plan
 from core import load_plan
@@ -174,6 +176,8 @@ class SimServer:
             exp.route for n, s in plan.services.items() if s.moves and (exp := plan.exposure_of(n)).route and exp.flag
         }
         self._sync_exposure_gauges()
+        self.mirrors = ServeMirrors(self)
+        """Copies of stable requests to the canary (shadow stages; `adapters.sim.serve_mirror`)."""
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -196,6 +200,7 @@ class SimServer:
             os.replace(tmp, ready)
 
     async def close(self) -> None:
+        await self.mirrors.close()
         for server in self._servers:
             await server.close()
 
@@ -213,10 +218,13 @@ class SimServer:
             latency_ms = self.rng.lognormvariate(math.log(comp.latency_ms), comp.sigma)
             failed = self.rng.random() < comp.error_rate
             await asyncio.sleep(latency_ms * scale / 1000.0)
-            prediction = None if failed else min(1.0, max(0.0, self.rng.gauss(comp.prediction_mean, comp.prediction_std)))
+            request_id = self.mirrors.request_id(service, role, request)
+            prediction = None if failed else self.mirrors.prediction(service, side, comp, request_id)
             code = 500 if failed else 200
             self.registry.observe(service, version, code, latency_ms / 1000.0, prediction)
             body = {"service": service, "version": version, "prediction": prediction}
+            if role == "stable":
+                self.mirrors.copy(service, request, request_id, prediction)
             return _json(code, body)
 
         return answer
@@ -273,6 +281,8 @@ class SimServer:
             return await self._faults(method, request.body)
         if path == "/exposure" and method == "PUT":
             return await self._put_exposure(request.body)
+        if path == "/mirror":
+            return _json(*await self.mirrors.admin(method, request.body))
         if path in ("/metrics", "/healthz", "/state", "/exposure"):
             return _json(405, {"error": f"{method} is not allowed on {path}"})
         return _json(404, {"error": f"no such endpoint {path}"})
@@ -280,7 +290,7 @@ class SimServer:
     def state(self) -> dict[str, Any]:
         return {"listeners": self.listeners, "admin_port": self.admin_port,
                 "exposure_source": self.exposure_source, "exposure": self.exposure(),
-                "faults": self.world.active_faults, "load": self.load_stats}
+                "faults": self.world.active_faults, "load": self.load_stats, "mirrors": dict(self.mirrors.percent)}
 
     async def _faults(self, method: str, body: bytes) -> Response:
         try:

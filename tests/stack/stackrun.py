@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -133,6 +134,17 @@ def reset(stack: stk.Stack) -> None:
     while any(sim_state(stack)["exposure"]["services"].values()):
         assert time.monotonic() < deadline, "the simulated world did not see the reset"
         time.sleep(0.1)
+
+
+def served(stack: stk.Stack) -> dict[tuple[str, str], int]:
+    """Requests answered so far per (service, version), from the simulated services' metrics."""
+    text = httpx.get(f"{stack.sim_admin}/metrics", timeout=5).text
+    out: dict[tuple[str, str], int] = {}
+    for service, version, count in re.findall(
+        r'interlock_requests_total\{service="(\w+)",version="([\d.]+)",code="\d+"\} (\d+)', text
+    ):
+        out[(service, version)] = out.get((service, version), 0) + int(count)
+    return out
 
 
 def sim_state(stack: stk.Stack) -> dict[str, Any]:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 
 from adapters.stack.stack import Stack
 from adapters.stack.unleash import UnleashServer
 from stackrun import (
-    FLAGS, ROUTES, cli, cli_env, events, fast_plan, group_stage, inject, read_back, reset, run_engine,
+    FLAGS, ROUTES, cli, cli_env, events, fast_plan, group_stage, inject, read_back, reset, run_engine, served,
     shared_stack, stop_shared, wait_state,
 )
 
@@ -29,17 +27,6 @@ from stackrun import (
 def real_stack(stack_dir: Path, unleash: UnleashServer) -> Iterator[Stack]:
     yield shared_stack(stack_dir, unleash.url, unleash.token)
     stop_shared()
-
-
-def served(stack: Stack) -> dict[tuple[str, str], int]:
-    """Requests answered so far per (service, version), from the simulated services' metrics."""
-    text = httpx.get(f"{stack.sim_admin}/metrics", timeout=5).text
-    out: dict[tuple[str, str], int] = {}
-    for service, version, count in re.findall(
-        r'interlock_requests_total\{service="(\w+)",version="([\d.]+)",code="\d+"\} (\d+)', text
-    ):
-        out[(service, version)] = out.get((service, version), 0) + int(count)
-    return out
 
 
 def test_a_full_rollout_of_the_stack_plan_completes(real_stack: Stack, tmp_path: Path) -> None:

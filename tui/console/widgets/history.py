@@ -60,7 +60,8 @@ class MetricHistory:
         return self._points.get((service, gate), ())
 
     def gates(self, service: str) -> tuple[str, ...]:
-        return tuple(self.ctx.service_gates.get(service, ()))
+        """The service's stage gates, then its shadow's (a shadow-only gate has a history too)."""
+        return tuple(self.ctx.plan.judging(service)) if service in self.ctx.service_gates else ()
 
     def main_gate(self, service: str) -> str | None:
         """The gate a row's sparkline follows: the service's first gate."""

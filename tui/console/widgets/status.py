@@ -37,7 +37,7 @@ class Status:
 
 SERVICE: dict[str, Status] = {
     "waiting": Status("○", "waiting", "$text-muted", "not started: waits for what it follows, or for capacity"),
-    "shadowing": Status("◍", "shadowing", "$text-secondary", "0% of users: the new version answers mirrored copies of live requests"),
+    "shadowing": Status("◍", "shadowing", "$text-secondary", "answers copies of live requests; no user sees it"),
     "progressing": Status("◔", "progressing", "$text-accent", "traffic is being shifted to the next stage"),
     "baking": Status("◑", "baking", "$text-primary", "at a stage, gates measuring, bake time running"),
     "analyzing": Status("◕", "analyzing", "$text-secondary", "bake is over, gates still deciding"),
