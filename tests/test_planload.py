@@ -196,7 +196,7 @@ def test_environment_union_collapses_to_one_message() -> None:
     line = one_problem(MINIMAL + "environment: prod\n")
     assert line == (
         "plan.yaml:6:14: environment: expected 'sim' or a mapping "
-        "{flags, router, metrics, staging}, got 'prod'"
+        "{flags, router, metrics, mirror, staging}, got 'prod'"
     )
 
 

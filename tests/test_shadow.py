@@ -335,3 +335,21 @@ def test_the_worlds_mirror_survives_a_restart(tmp_path: Path) -> None:
     assert SimWorld(plan, graph, seed=1, state_path=state).mirror_fraction("model") == 1.0
     world.save()
     assert SimWorld(plan, graph, seed=1, state_path=state).mirror_fraction("model") == 1.0
+
+
+def test_plan_shows_which_services_shadow_first(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(PREFLIGHT)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ranker = next(line for line in lines if line.strip().startswith("ranker "))
+    assert ranker.endswith("shadow 10m00s first (0% of users)")
+    assert not next(line for line in lines if "features " in line).endswith("(0% of users)")
+
+
+def test_the_preflight_example_validates_and_completes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(PREFLIGHT)]) == 0
+    code, lines = _run(PREFLIGHT, tmp_path, capsys)
+    assert code == 0
+    summary = lines[-1]["summary"]
+    assert summary["phase"] == "completed"
+    shadowed = {e["service"] for e in lines if e.get("kind") == "mirror_applied"}
+    assert shadowed == {"embedder", "ranker"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from core import Precedence, RolloutGraph
 from core import classify_edge, mismatches
-from core import Contracts, Plan
+from core import Contracts, Plan, format_duration
 from tui.cells import fit, width_of
 
 
@@ -33,6 +33,8 @@ def render_plan(plan: Plan, graph: RolloutGraph) -> str:
             versions = f"{service.from_.version} -> {service.to.version}"
             partners = [other for other in graph.group(name) if other != name]
             note = f"   lockstep with {', '.join(partners)}" if partners else ""
+            if service.shadow is not None:
+                note += f"   shadow {format_duration(service.shadow.duration)} first (0% of users)"
             lines.append(f"{label}{fit(name, width)}  {versions}{note}")
     if graph.order:
         lines += [
