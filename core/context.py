@@ -135,7 +135,9 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         service_gates=service_gates,
         exposure={name: plan.exposure_of(name) for name in graph.moving},
         versions=versions,
-        measures=_measure_fields(gates, {name: tuple(plan.judging(name)) for name in graph.moving}, versions),
+        measures=_measure_fields(gates, {  # stage gates, then the shadow's (`core.shadow`)
+            name: tuple(dict.fromkeys(names + shadow_gates(plan, name))) for name, names in service_gates.items()
+        }, versions),
         succs=_succs(groups),
     )
 

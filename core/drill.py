@@ -37,18 +37,9 @@ SCRIPT_OPERATOR = "drill-script"
 """The operator name on scripted actions; anything else is a person at the console."""
 
 FaultKind = Literal[
-    "error_rate",
-    "latency",
-    "prediction_drift",
-    "schema_break",
-    "shadow_disagreement",
-    "flag_service_outage",
-    "router_timeout",
-    "metrics_outage",
-    "slow_adapter",
-    "stale_data",
-    "missing_fields",
-    "schema_drift",
+    "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement",
+    "flag_service_outage", "router_timeout", "metrics_outage", "slow_adapter",
+    "stale_data", "missing_fields", "schema_drift",
 ]
 SERVICE_FAULTS: tuple[str, ...] = (
     "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement", "stale_data",

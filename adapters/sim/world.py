@@ -81,8 +81,7 @@ class SimWorld(StateFile, Mirroring):
         self._flags: dict[str, float] = {}
         self._cohorts: dict[str, str] = {}
         self._routes: dict[str, float] = {}
-        self._mirrors: dict[str, float] = {}
-        """Service → percent of its baseline requests copied to its new version (shadow)."""
+        self._mirrors: dict[str, float] = {}  # service → percent copied to its new version (shadow)
         self._users: dict[str, set[str]] = {}
         """Flag or route (`flag:NAME`, `route:NAME`) → the services it moves."""
         for name, service in plan.services.items():

@@ -61,7 +61,9 @@ class MetricHistory:
 
     def gates(self, service: str) -> tuple[str, ...]:
         """The service's stage gates, then its shadow's (a shadow-only gate has a history too)."""
-        return tuple(self.ctx.plan.judging(service)) if service in self.ctx.service_gates else ()
+        if service not in self.ctx.service_gates:
+            return ()
+        return tuple(dict.fromkeys((*self.ctx.service_gates[service], *self.ctx.plan.judging(service))))
 
     def main_gate(self, service: str) -> str | None:
         """The gate a row's sparkline follows: the service's first gate."""
