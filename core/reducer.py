@@ -33,7 +33,8 @@ from core.gates import GateRun
 from core.quiet import quiet_measurement, quiet_tick
 from core.readback import describe_differences, differences, sync_readback
 from core.rollback import abort_queue, cascade_groups, fail_group, start_rollback
-from core.schedule import advance, restart_group
+from core.shadow import stop_mirrors
+from core.schedule import advance, restart_group, start_stage
 from core.state import TERMINAL, Hold, RolloutState
 from core.tx import Tx
 from core.verdict import explain
@@ -297,6 +298,7 @@ def _promote(tx: Tx, index: int, *, full: bool) -> None:
     gates start afresh at the new stage, as after any stage change."""
     spec, group = tx.ctx.groups[index], tx.groups[index]
     last = len(spec.stages) - 1
+    stop_mirrors(tx, spec.services)  # promoted out of its shadow: the copies stop
     if group.stage >= last:
         tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
     else:
