@@ -234,8 +234,7 @@ class SimWorld(StateFile, Mirroring):
         if service.to is not None:
             sides["new"] = self._side_of(name, "new", new, service.to, model.regressed(old, new))
         deps = tuple(d for d in service.depends_on if d in self.plan.services)
-        return model.Node(name, deps, self.canary_fraction(name), self.cohort_of(name), sides,
-                          self.mirror_fraction(name) > 0)
+        return model.Node(name, deps, self.canary_fraction(name), self.cohort_of(name), sides, name in self._mirrors)
 
     def _side_of(
         self, name: str, side: str, params: model.Params, contracts: Contracts, regressed: bool = False
@@ -270,9 +269,7 @@ class SimWorld(StateFile, Mirroring):
 
     def _requests(self, service: str, side: str, window: float) -> int:
         fraction = self.canary_fraction(service)
-        share = fraction if side == "new" else 1.0 - fraction
-        if side == "new":  # copies of live requests (a shadow stage) are answered too
-            share += (1.0 - fraction) * self.mirror_fraction(service)
+        share = fraction + (1.0 - fraction) * self.mirror_fraction(service) if side == "new" else 1.0 - fraction
         return round(self._rps(service) * share * max(window, 0.0))
 
     def _rps(self, service: str) -> float:
