@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.actions import ALL_VERBS, available
-from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.commands import Command, Measure, ReadExposure, SetExposure, SetMirror
 from core.context import initial_state
 from core.coverage import measurement_gaps
 from core.events import (
@@ -31,6 +31,7 @@ from core.events import (
     ExposureRead,
     Measured,
     MeasurementGap,
+    MirrorApplied,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -108,6 +109,12 @@ def plan_documents(draw: st.DrawFn) -> dict[str, Any]:
             service["gates"] = draw(st.lists(st.sampled_from(sorted(pool)), max_size=2, unique=True))
         if draw(st.booleans()):
             service["bake"] = draw(st.sampled_from([0, 10, 40]))
+    if draw(st.integers(0, 3)) == 0:  # shadow stages: every moving service (a lockstep group shadows together)
+        for service in services.values():
+            if "to" in service:
+                gates = draw(st.lists(st.sampled_from(sorted(pool)), max_size=2, unique=True)) if pool else []
+                service["shadow"] = {"duration": draw(st.sampled_from([10, 40])), "side_effect_free": True,
+                                     "gates": gates}
     percents = sorted(draw(st.sets(st.sampled_from([1, 5, 10, 25, 50]), max_size=3))) + [100]
     stages: list[Any] = [
         {"percent": p, "approval": True} if draw(st.integers(0, 6)) == 0 else p for p in percents
@@ -193,12 +200,12 @@ class World:
         if isinstance(event, CommandFailed):
             self.running = [c for c in self.running if c.cmd_id != event.cmd_id]
             failed = before.inflight.get(event.cmd_id)
-            if isinstance(failed, SetExposure) and any(
-                isinstance(c, SetExposure) and c.service == failed.service and c.cmd_id > failed.cmd_id
+            if isinstance(failed, (SetExposure, SetMirror)) and any(
+                type(c) is type(failed) and c.service == failed.service and c.cmd_id > failed.cmd_id  # type: ignore[attr-defined]
                 for c in before.inflight.values()
             ):
                 self.superseded.add(failed.cmd_id)
-        elif isinstance(event, (ExposureApplied, Measured, ExposureRead)) and event.cmd_id:
+        elif isinstance(event, (ExposureApplied, Measured, ExposureRead, MirrorApplied)) and event.cmd_id:
             self.answered.add(event.cmd_id)
             if isinstance(event, Measured) and event.cmd_id in before.inflight:
                 self.measured[event.service, event.gate] = event.at
@@ -206,11 +213,11 @@ class World:
             # The measurement still out is stale: dropped, never retried.
             self.superseded |= set(before.inflight) - set(after.inflight)
         for cmd in cmds:
-            if isinstance(cmd, SetExposure):
+            if isinstance(cmd, (SetExposure, SetMirror)):
                 # A newer absolute setting replaces a failed one waiting for its retry.
                 failed = before.hold.failed if before.hold is not None else ()
                 for old in list(before.inflight.values()):
-                    if (isinstance(old, SetExposure) and old.service == cmd.service
+                    if (type(old) is type(cmd) and old.service == cmd.service  # type: ignore[attr-defined]
                             and old.cmd_id != cmd.cmd_id and old.cmd_id in failed):
                         self.superseded.add(old.cmd_id)
             self.running.append(cmd)
@@ -230,6 +237,11 @@ class World:
         # A rollback only ever lowers; a finished rollout raises nothing.
         if after.phase == "rolling_back" or before.phase in TERMINAL:
             assert not up, (event, up)
+        # A shadowing group is in front of nobody: its copies are answered, not seen.
+        for index, group in enumerate(after.groups):
+            if group.phase == "shadowing":
+                for name in after.ctx.groups[index].services:
+                    assert after.services[name].target == 0 and after.services[name].exposure == 0, (event, name)
         # Nothing above 0% before every group it follows is promoted.
         for name, svc in after.services.items():
             if svc.target > 0 or svc.exposure > 0:
@@ -302,6 +314,13 @@ class World:
                 out.append(cmd)
         return out
 
+    def complete_mirror(self, cmd: SetMirror, fail: bool) -> None:
+        self.running.remove(cmd)
+        if fail:
+            self.feed(CommandFailed(at=self.now, cmd_id=cmd.cmd_id, error="mirror down"))
+        else:
+            self.feed(MirrorApplied(at=self.now, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent))
+
     def complete_exposure(self, cmd: SetExposure, fail: bool) -> None:
         self.running.remove(cmd)
         if fail:
@@ -362,10 +381,16 @@ class World:
             ["exposure", "exposure", "measure", "measure", "read", "tick", "tick", "operator", "tamper", "restart"]
         ))
         if kind == "exposure":
-            options = self.first_per_service()
+            mirrors = [c for c in self.running if isinstance(c, SetMirror)]
+            options: list[Command] = [*self.first_per_service(), *mirrors[:1]]
             if options:
                 cmd = data.draw(st.sampled_from(options))
-                self.complete_exposure(cmd, fail=data.draw(st.integers(0, 4)) == 0)
+                fail = data.draw(st.integers(0, 4)) == 0
+                if isinstance(cmd, SetMirror):
+                    self.complete_mirror(cmd, fail)
+                else:
+                    assert isinstance(cmd, SetExposure)
+                    self.complete_exposure(cmd, fail)
         elif kind == "measure":
             options = [c for c in self.running if isinstance(c, Measure)]
             if options:
@@ -408,6 +433,8 @@ class World:
             cmd = self.running[0]
             if isinstance(cmd, SetExposure):
                 self.complete_exposure(self.first_per_service()[0], fail=False)
+            elif isinstance(cmd, SetMirror):
+                self.complete_mirror(cmd, fail=False)
             elif isinstance(cmd, Measure):
                 self.answer_measure(cmd, "good")
             else:
@@ -459,6 +486,7 @@ def test_invariants_hold_after_every_event(document: dict[str, Any], data: st.Da
         return
     world.finish()
     assert world.state.phase in TERMINAL
+    assert all(s.mirror == 0 for s in world.state.services.values())  # every shadow's mirror went off
     if world.state.phase == "completed":
         assert all(s.exposure == 100.0 for s in world.state.services.values())
 
