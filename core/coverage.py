@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from core.evolve import evolve
 from core.events import MeasurementGap
+import core.shadow as shadow
 from core.state import RolloutState
 from core.tx import Tx
 
@@ -44,7 +45,7 @@ def measurement_gaps(
         return []
     gaps: list[MeasurementGap] = []
     for group in state.groups:
-        if group.phase not in ("baking", "analyzing"):
+        if group.phase not in ("baking", "analyzing", "shadowing"):
             continue
         worst: tuple[float, str, str] | None = None
         for run in group.gates:
@@ -70,8 +71,10 @@ def restart_bake(tx: Tx, event: MeasurementGap) -> None:
     if index is None:
         return
     group = tx.groups[index]
-    if group.phase not in ("baking", "analyzing") or tx.phase != "running":
+    if group.phase not in ("baking", "analyzing", "shadowing") or tx.phase != "running":
         return
+    if group.phase == "shadowing" and group.bake_until is None:
+        return  # its mirrors are not on yet: nothing is measured
     runs = []
     for run in group.gates:
         if run.pending is not None:
@@ -79,10 +82,11 @@ def restart_bake(tx: Tx, event: MeasurementGap) -> None:
         if run.phase in ("running", "successful"):
             run = evolve(run, phase="running", pending=None, asked_at=None, next_at=tx.at, count=0, successes=0)
         runs.append(run)
-    stage = tx.ctx.groups[index].stages[group.stage]
     tx.groups[index] = evolve(group, gates=tuple(runs))
     unmeasured = tx.at - event.since
-    tx.set_group(
-        index, phase="baking", bake_until=tx.at + (stage.bake or 0.0),
-        reason=f"no measurement of gate {event.gate} on {event.service} for {unmeasured:.0f}s: the bake starts over",
-    )
+    why = f"no measurement of gate {event.gate} on {event.service} for {unmeasured:.0f}s"
+    if group.phase == "shadowing":  # the shadow's time, like a bake, counts only measured time
+        tx.set_group(index, bake_until=tx.at + shadow.duration(tx.ctx, index), reason=f"{why}: the shadow starts over")
+        return
+    stage = tx.ctx.groups[index].stages[group.stage]
+    tx.set_group(index, phase="baking", bake_until=tx.at + (stage.bake or 0.0), reason=f"{why}: the bake starts over")

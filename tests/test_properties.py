@@ -44,6 +44,7 @@ from core.problems import InputError
 from core.reducer import reduce, reduce_fully
 from core.rollback import rollback_cascade
 from core.schedule import next_deadline
+from core.shadow import duration as shadow_duration
 from core.state import TERMINAL, RolloutState, exposure_keys
 
 FROZEN = ("paused", "held")
@@ -272,8 +273,9 @@ class World:
         every gate of its stage was measured afresh."""
         if isinstance(event, MeasurementGap):
             index = after.group_of(event.service)
-            if before.phase == "running" and before.groups[index].phase in ("baking", "analyzing"):
-                assert after.groups[index].phase in ("baking", "analyzing"), event
+            shadowing = before.groups[index].phase == "shadowing" and before.groups[index].bake_until is not None
+            if before.phase == "running" and (before.groups[index].phase in ("baking", "analyzing") or shadowing):
+                assert after.groups[index].phase in ("baking", "analyzing", "shadowing"), event
                 assert not [c for c in up if after.group_of(c.service) == index], event
                 self.gaps[index] = (event.at, after.groups[index].stage)
         for cmd in up:
@@ -281,7 +283,7 @@ class World:
             if index not in self.gaps or before.groups[index].stage != self.gaps[index][1]:
                 continue
             gap_at, stage = self.gaps[index]
-            bake = after.ctx.groups[index].stages[stage].bake or 0.0
+            bake = shadow_duration(after.ctx, index) if stage < 0 else after.ctx.groups[index].stages[stage].bake or 0.0
             assert event.at >= gap_at + bake, (event, gap_at, bake)
             for run in before.groups[index].gates:
                 assert self.measured.get((run.service, run.gate), -math.inf) >= gap_at, (event, run)

@@ -353,3 +353,21 @@ def test_the_preflight_example_validates_and_completes(tmp_path: Path, capsys: p
     assert summary["phase"] == "completed"
     shadowed = {e["service"] for e in lines if e.get("kind") == "mirror_applied"}
     assert shadowed == {"embedder", "ranker"}
+
+
+def test_a_gap_in_the_shadows_measurements_starts_its_time_over(tmp_path: Path) -> None:
+    from core.coverage import measurement_gaps
+
+    plan, _ = load_plan(_plan(tmp_path))
+    graph = compile_plan(plan)
+    state, _ = _drive(initial_state(plan, graph), SimWorld(plan, graph, seed=1),
+                      until=lambda s: s.groups[0].phase == "shadowing" and s.groups[0].bake_until is not None)
+    started = state.groups[0].bake_until
+    assert started is not None
+    frozen = state.at + 400.0  # the driver stood still: nobody measured the shadow
+    gaps = measurement_gaps(state, frozen)
+    assert [g.service for g in gaps] == ["model"]
+    state, _ = reduce(state, gaps[0])
+    assert state.groups[0].phase == "shadowing"
+    assert state.groups[0].bake_until == frozen + 180.0  # the whole 3m again, from now
+    assert "the shadow starts over" in state.groups[0].reason
