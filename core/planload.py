@@ -10,6 +10,7 @@ document has the right shape. Ordering problems (cycles, contracts) belong to
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ def parse_plan(text: str, file: str) -> tuple[Plan, SourceMap]:
         data, source, problems = load_yaml(text, file)
         plan: Plan | None = None
         if isinstance(data, dict):
+            problems += version_problems(data, text, source)
             try:
                 plan = Plan.model_validate(data)
             except ValidationError as err:
@@ -85,6 +87,10 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
                 unknown += 1
                 others = [n for n in names if n != name] if unknown <= SUGGEST_LIMIT else None
                 problems.append(located(source, at, _unknown("service", dep, others, "services")))
+        if service.to is not None and service.to.version == service.from_.version:
+            problems.append(located(source, ("services", name, "to", "version"), (
+                f"{service.to.version!r} is also its 'from' version: a service that moves needs a new version "
+                f"(or no `to`, to keep {name} as static context)")))
         if service.stages is not None:
             problems += _stage_problems(service.stages, ("services", name, "stages"), source)
         if service.gates is not None:
@@ -210,3 +216,36 @@ def _gate_problems(gate: Gate, at: Path, source: SourceMap) -> list[Problem]:
             )
     return problems
 
+
+def version_problems(data: dict[str, object], text: str, source: SourceMap) -> list[Problem]:
+    """Versions YAML read as numbers (`version: 9.10` is the float 9.1): refused, with the
+    text as written, quoted. Nobody means a number by a version, and a silent `9.1` would
+    roll out the wrong build."""
+    services = data.get("services")
+    if not isinstance(services, dict):
+        return []
+    lines = text.splitlines()
+    problems = []
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        for side in ("from", "to"):
+            spec = service.get(side)
+            value = spec.get("version") if isinstance(spec, dict) else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            at: Path = ("services", name, side, "version")
+            line, col = source.locate(at)
+            written = _written(lines, line, col) or number_text(value)
+            read = number_text(value)
+            how = f"YAML reads {written} as the number {read}" if written != read else f"YAML reads {written} as a number"
+            problems.append(located(source, at, f'{how}; quote the version: "{written}"'))
+    return problems
+
+
+def _written(lines: list[str], line: int, col: int) -> str:
+    """The plain scalar that starts at (line, col) as the file writes it."""
+    if not 0 < line <= len(lines):
+        return ""
+    found = re.match(r"[^\s,\]\}#]+", lines[line - 1][col - 1:])
+    return found.group(0) if found else ""

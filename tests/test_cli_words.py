@@ -128,3 +128,45 @@ def test_fit_pads_and_cuts_by_cells() -> None:
         assert cell_len(fit(text, 10)) == 10
     assert fit("x" * 300, 10) == "x" * 9 + "…"
     assert fit("推荐排序服务推荐排序服务", 10).endswith("…")
+
+
+def test_a_version_yaml_reads_as_a_number_is_refused_with_its_quoted_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "numbers.yaml"
+    plan.write_text(
+        "rollout: numbers\n"
+        "services:\n"
+        "  a:\n"
+        '    from: {version: "9.9"}\n'
+        "    to: {version: 9.10}\n"
+        "  b:\n"
+        "    from:\n"
+        "      version: 3\n"
+        '    to: {version: "4"}\n'
+    )
+    assert main(["validate", str(plan)]) == 2
+    assert _err_lines(capsys) == [
+        f'{plan}:5:19: services.a.to.version: YAML reads 9.10 as the number 9.1; quote the version: "9.10"',
+        f'{plan}:8:16: services.b.from.version: YAML reads 3 as a number; quote the version: "3"',
+    ]
+    assert main(["run", str(plan), "--headless", "--journal", str(tmp_path / "j.db")]) == 2
+    assert not (tmp_path / "j.db").exists()  # nothing half-applied
+    plan.write_text(plan.read_text().replace("9.10", '"9.10"').replace("version: 3", 'version: "3"'))
+    assert main(["validate", str(plan)]) == 0
+
+
+def test_a_moving_service_whose_to_is_its_from_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "same.yaml"
+    plan.write_text(
+        "rollout: same\n"
+        "services:\n"
+        '  a: {from: {version: "1.0"}, to: {version: "1.1"}}\n'
+        '  b: {from: {version: "2.0"}, to: {version: "2.0"}, depends_on: [a]}\n'
+        '  c: {from: {version: "2.0"}, depends_on: [a]}\n'  # static: no `to`, fine
+    )
+    assert main(["validate", str(plan)]) == 2
+    assert _err_lines(capsys) == [
+        f"{plan}:4:45: services.b.to.version: '2.0' is also its 'from' version: a service that moves needs a "
+        "new version (or no `to`, to keep b as static context)",
+    ]
