@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RECSYS = ROOT / "examples" / "recsys.yaml"
 REGRESSION = ROOT / "examples" / "recsys-regression.yaml"
+PREFLIGHT = ROOT / "examples" / "recsys-preflight.yaml"
 
 _KINDS = ("ingest", "features", "embed", "rank", "serve", "cache", "score", "filter")
 

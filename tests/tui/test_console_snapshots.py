@@ -22,7 +22,7 @@ from console_harness import (
     settle,
     wait_for,
 )
-from console_plans import RECSYS, REGRESSION, approval_plan, generated_plan, wide_names_plan, write
+from console_plans import PREFLIGHT, RECSYS, REGRESSION, approval_plan, generated_plan, wide_names_plan, write
 
 from tui.session import runtime
 from tui.console.app import InterlockApp
@@ -61,6 +61,13 @@ def test_narrow_pane_and_wide_names(snap_compare, tmp_path, sessions) -> None:
     plan = write(tmp_path, "wide.yaml", wide_names_plan())
     session = _session(sessions, plan, tmp_path, at_minute(5))
     assert snap_compare(console(session), press=["j", "d"], terminal_size=(80, 24), run_before=settle)
+
+
+def test_shadowing(snap_compare, tmp_path, sessions) -> None:
+    """recsys-preflight at T+30m: features promoted, embedder and ranker shadowing at 0% (copies
+    of live requests mirrored to them), their shadow gates measuring; ranker selected."""
+    session = _session(sessions, PREFLIGHT, tmp_path, at_minute(30))
+    assert snap_compare(console(session), press=["j", "j"], terminal_size=SIZE, run_before=settle)
 
 
 def test_paused(snap_compare, tmp_path, sessions) -> None:
