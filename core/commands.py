@@ -7,7 +7,8 @@ overshooting. `cmd_id` ties a command to the event that reports its outcome.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,25 @@ class SetMirror(Command):
     percent: float
     route: str | None
     """The route whose requests are copied, for a router that mirrors (Gateway API)."""
+
+
+@dataclass(frozen=True)
+class Probe(Command):
+    """Run one pre-flight check or call one hook (`core.checkspec`), within `timeout` a try
+    and at most `retries` more tries. Checking changes nothing, so running it again after a
+    resume is safe."""
+
+    service: str
+    """The service it is about ("" for a rollout-level post-rollout hook)."""
+    name: str
+    """What the journal, the log and the console call it: `pre-flight http URL`,
+    `pre-flight run ARGV`, `hook confirm-promotion`."""
+    kind: str
+    """`http` (GET, expect `status`), `run` (argv exits 0) or `hook` (POST `payload`, any 2xx)."""
+    url: str = ""
+    status: int = 200
+    argv: tuple[str, ...] = ()
+    timeout: float = 5.0
+    retries: int = 0
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    """hook: the JSON body; the engine adds `run`."""

@@ -27,6 +27,7 @@ from core.graph import RolloutGraph
 from core.inputs import MAX_SPEED, SEED_RANGE, read_input, shown_path
 from core.order import compile_plan
 from core.plan import Duration, Plan, Strict
+from core.checkspec import HookName
 from core.planload import parse_plan
 from core.validation import sort_problems, validation_problems
 from core.problems import InputError, Path, Problem, SourceMap, located
@@ -39,7 +40,7 @@ SCRIPT_OPERATOR = "drill-script"
 FaultKind = Literal[
     "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement",
     "flag_service_outage", "router_timeout", "metrics_outage", "slow_adapter",
-    "stale_data", "missing_fields", "schema_drift",
+    "stale_data", "missing_fields", "schema_drift", "hook_failure",
 ]
 SERVICE_FAULTS: tuple[str, ...] = (
     "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement", "stale_data",
@@ -61,9 +62,10 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "stale_data": (("service",), ("version", "contract", "age")),
     "missing_fields": (("service", "value"), ("version", "contract", "field")),
     "schema_drift": (("service",), ("version", "contract", "field", "value")),
+    "hook_failure": ((), ("hook", "service", "status")),
 }
 _INJECT_KEYS = ("service", "version", "value", "add_ms", "multiply", "shift", "contract", "produces", "delay_s",
-                "age", "field")
+                "age", "field", "hook", "status")
 
 
 MAX_FAULT_DURATION = 6 * 3600.0
@@ -106,6 +108,10 @@ class Inject(Strict):
     """stale_data: how long before the fault the feed stopped (default 1h)."""
     field: str | None = None
     """missing_fields, schema_drift: the declared field spoiled (default: any / the first)."""
+    hook: HookName | None = None
+    """hook_failure: the hook that fails (Flagger's name); every hook when absent."""
+    status: int | None = Field(default=None, ge=0, le=599)
+    """hook_failure: the HTTP status the hook answers (500 when absent; 0: no answer, a timeout)."""
     duration: FaultDuration | None = None
     """Also accepted here (DESIGN.md's example); same as the fault's `duration`."""
 

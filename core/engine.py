@@ -20,10 +20,12 @@ from dataclasses import replace
 from typing import Awaitable, Callable, Iterable, Sequence
 
 from core.clock import Clock
-from core.commands import Command, Measure, ReadExposure, SetExposure, SetMirror
+from core.checking import bound, probe
+from core.commands import Command, Measure, Probe, ReadExposure, SetExposure, SetMirror
 from core.coverage import measurement_gaps
 from core.measuring import measure
 from core.events import (
+    CheckFinished,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -36,7 +38,8 @@ from core.events import (
     Tick,
 )
 from core.ports import (
-    AdapterError, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Mirror, Router,
+    AdapterError, CheckRunner, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Mirror,
+    NoCheckRunner, Router,
 )
 from core.reducer import reduce
 from core.schedule import next_deadline
@@ -83,6 +86,7 @@ class Engine:
         linger: bool = False,
         opening: Sequence[Event] = (),
         mirror: Mirror | None = None,
+        checks: CheckRunner | None = None,
     ):
         self.state = state
         self.mirror = mirror
@@ -99,6 +103,8 @@ class Engine:
         """Wait for the operator when nothing else can happen (a console), instead of returning."""
         self.command_timeout = command_timeout
         self.lease = lease
+        self.checks: CheckRunner = checks if checks is not None else NoCheckRunner()
+        """Runs pre-flight checks and calls hooks (`Probe` commands)."""
         self.opening = tuple(opening)
         """Events a fresh run journals with its `RolloutStarted` (an `Adopted`)."""
         self.linger = linger
@@ -302,7 +308,8 @@ class Engine:
 
     async def _execute(self, cmd: Command) -> None:
         try:
-            event = await asyncio.wait_for(self._outcome(cmd), self.command_timeout)
+            limit = bound(cmd) if isinstance(cmd, Probe) else self.command_timeout
+            event = await asyncio.wait_for(self._outcome(cmd), limit)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an event
             event = self._failure(cmd, exc)
         finally:
@@ -332,6 +339,8 @@ class Engine:
                 return GateMisconfigured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - a metric failure is a gate error
                 return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=safe_message(exc))
+        if isinstance(cmd, Probe):
+            return await probe(self.checks, cmd, self.run_id)
         if isinstance(cmd, ReadExposure):
             try:
                 exposures, targets = await self._read(cmd.services)
@@ -346,6 +355,8 @@ class Engine:
             return Measured(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, error=reason)
         if isinstance(cmd, ReadExposure):
             return ExposureRead(at=0.0, cmd_id=cmd.cmd_id, error=reason)
+        if isinstance(cmd, Probe):
+            return CheckFinished(at=0.0, cmd_id=cmd.cmd_id, service=cmd.service, check=cmd.name, detail=reason)
         return CommandFailed(at=0.0, cmd_id=cmd.cmd_id, error=reason)
 
     async def _read(self, services: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:

@@ -177,6 +177,23 @@ class MeasurementGap(Event):
 
 
 @dataclass(frozen=True)
+class CheckFinished(Event):
+    """A pre-flight check or hook (`Probe`) answered, after its tries: whether it passed,
+    in one line why, and what it printed or answered (secrets masked, tail only)."""
+
+    kind: ClassVar[str] = "check_finished"
+    cmd_id: int = 0
+    service: str = ""
+    check: str = ""
+    """The `Probe`'s name: `pre-flight http URL`, `hook confirm-promotion`, ..."""
+    passed: bool = False
+    detail: str = ""
+    """`HTTP 200`, `HTTP 503, expected 200`, `exit 1`, `timed out after 5s`, ..."""
+    output: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
 class Resumed(Event):
     """A new process took the rollout over from its journal."""
 
@@ -201,6 +218,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Abandoned,
         GateMisconfigured,
         MirrorApplied,
+        CheckFinished,
     )
 }
 

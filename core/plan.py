@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from core.checkspec import Hooks, PreflightCheck
 from core.datacontract import DataContract
 from core.envspec import Environment, FlagsEnv, MetricsEnv, MirrorEnv, RouterEnv, RouteTarget
 from core.gatespec import ANYTIME_INTERVAL, Gate, quantile_of
@@ -115,6 +116,10 @@ class Service(Strict):
     sim: SimService | None = None
     shadow: Shadow | None = None
     """A shadow stage before the first exposure (`core.shadow`)."""
+    preflight: list[PreflightCheck] = Field(default_factory=list)
+    """Checks its new version passes before its first exposure (`core.beforefirst`)."""
+    hooks: Hooks | None = None
+    """Flagger-style webhooks for this service (`core.hooks`)."""
 
     @property
     def moves(self) -> bool:
@@ -177,6 +182,8 @@ class Plan(Strict):
     contracts: dict[str, DataContract] = Field(default_factory=dict)
     """Contract name → its declared fields and the checks on the data consumers read
     (`core.datacontract`; as gates: `core.datagates`)."""
+    hooks: Hooks | None = None
+    """Flagger-style webhooks for every service (and post-rollout once, at the end)."""
 
     @property
     def simulated(self) -> bool:

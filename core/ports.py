@@ -8,7 +8,7 @@ their timeouts and bounded retries and raise `AdapterError` when they give up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 from core.events import Event
 
@@ -131,6 +131,52 @@ class FaultInjector(Protocol):
     async def aclose(self) -> None:
         """Release what the adapter holds (HTTP clients); idempotent. Await it in the loop
         that used the adapter."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What one try of a pre-flight check or a hook call found. `detail` is one line
+    (`HTTP 200`, `HTTP 503, expected 200`, `exit 1`, `timed out after 5s`); `output` what
+    it printed or answered. Both are safe to journal and show: the runner masks secrets."""
+
+    passed: bool
+    detail: str
+    output: str = ""
+
+
+@runtime_checkable
+class CheckRunner(Protocol):
+    """Runs pre-flight checks and calls hooks (`core.checkspec`). A call never raises for
+    what it checks: a refused connection, a timeout or a bad status is a failed result.
+    Each call is bounded by its `timeout`; a program still running then is killed."""
+
+    async def http(
+        self, url: str, *, timeout: float, status: int | None, payload: Mapping[str, Any] | None = None
+    ) -> CheckResult:
+        """GET `url` and pass on `status`; or, with `payload`, POST it as JSON and pass on
+        any 2xx (`status` None), as Flagger's webhooks do."""
+
+    async def run(self, argv: Sequence[str], *, timeout: float) -> CheckResult:
+        """Run `argv` without a shell; pass on exit status 0."""
+
+    async def aclose(self) -> None:
+        """Release what the runner holds (HTTP clients); idempotent."""
+
+
+class NoCheckRunner:
+    """The runner of an engine given none: every check fails, saying so (a service with
+    checks then never gets exposure, rather than skipping them)."""
+
+    async def http(
+        self, url: str, *, timeout: float, status: int | None, payload: Mapping[str, Any] | None = None
+    ) -> CheckResult:
+        return CheckResult(False, "no check runner is configured")
+
+    async def run(self, argv: Sequence[str], *, timeout: float) -> CheckResult:
+        return CheckResult(False, "no check runner is configured")
+
+    async def aclose(self) -> None:
+        return None
 
 
 @dataclass(frozen=True)

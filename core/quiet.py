@@ -89,8 +89,8 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
     for index in sorted(state.live):  # baking and analyzing groups are live
         group = groups[index]
         phase = group.phase
-        if phase in ("analyzing", "shadowing"):
-            return None
+        if phase in ("analyzing", "shadowing", "preparing", "confirming"):
+            return None  # these re-check on every step (a hook asked again, a step due)
         if phase == "baking":
             if group.bake_until is None or at >= group.bake_until:
                 return None

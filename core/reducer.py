@@ -16,6 +16,7 @@ from core.commands import Command, Measure, ReadExposure, SetExposure, SetMirror
 from core.events import (
     Abandoned,
     Adopted,
+    CheckFinished,
     CommandFailed,
     Event,
     GateMisconfigured,
@@ -28,6 +29,7 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
+from core.beforefirst import begin, on_check_finished
 from core.coverage import restart_bake
 from core.gates import GateRun
 from core.quiet import quiet_measurement, quiet_tick
@@ -75,7 +77,11 @@ def _restart_stuck_groups(tx: Tx) -> None:
     """On resume, a group that failed (policy `pause`) or went inconclusive re-runs its stage."""
     for index, group in enumerate(tx.groups):
         inconclusive = any(run.phase == "inconclusive" and not tx.ctx.gates[run.gate].dry_run for run in group.gates)
-        if group.phase == "failed" or (group.phase in ("shadowing", "baking", "analyzing") and inconclusive):
+        if group.phase == "failed" and group.stage < 0:
+            # Failed before its first exposure (a pre-flight check, a shadow): every step again.
+            if begin(tx, index):
+                restart_group(tx, index)
+        elif group.phase == "failed" or (group.phase in ("shadowing", "baking", "analyzing") and inconclusive):
             restart_group(tx, index)
 
 
@@ -392,6 +398,8 @@ def _reduce(state: RolloutState, event: Event, *, full: bool) -> tuple[RolloutSt
         _on_adopted(tx, event)
     elif isinstance(event, Abandoned):
         _on_abandoned(tx, event)
+    elif isinstance(event, CheckFinished):
+        on_check_finished(tx, event)
     elif isinstance(event, MeasurementGap):
         restart_bake(tx, event)
     elif isinstance(event, RolloutStarted):

@@ -16,6 +16,8 @@ from core.evolve import evolve
 
 from core.commands import SetExposure
 from core.gates import GateRun
+from core.beforefirst import begin, drive
+from core.hooks import confirm_between
 from core.state import IN_CANARY, RolloutState
 from core.context import scored
 from core.judges.mann_whitney import Classification, score
@@ -35,7 +37,8 @@ def _counts(tx: Tx) -> tuple[int, int, int]:
         # live group (follow any waiting group's unpromoted predecessor down to one).
         for index in range(len(groups)) if tx.full else tx.live:
             spec, group = specs[index], groups[index]
-            if group.phase in IN_CANARY and (group.stage >= 0 or group.phase == "shadowing"):
+            if (group.phase in IN_CANARY and (group.stage >= 0 or group.phase == "shadowing")) \
+                    or group.phase == "preparing":
                 busy += len(spec.services)
             if group.phase != "promoted" and spec.wave < open_wave:
                 open_wave = spec.wave
@@ -74,7 +77,8 @@ def start_stage(tx: Tx, index: int, stage: int) -> None:
         tx.groups[index] = evolve(group, start_order=tx.moved_count)
         tx.moved_count += 1
     tx.set_group(
-        index, phase="progressing", stage=stage, approved=False, bake_until=None, gates=(), reason=""
+        index, phase="progressing", stage=stage, approved=False, bake_until=None, gates=(), reason="",
+        prep=0, asking=None, ask_at=None, confirmed="",
     )
     for name in spec.services:
         tx.set_exposure(name, spec.stages[stage].percent, spec.cohort)
@@ -176,9 +180,11 @@ def _stage_passed(tx: Tx, index: int) -> None:
     if stage.approval and not group.approved:
         tx.set_group(index, phase="awaiting_approval", reason="stage approval")
         return
-    if group.stage + 1 >= len(spec.stages):
-        tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
-    else:
+    last = group.stage + 1 >= len(spec.stages)
+    if last:
+        if confirm_between(tx, index, "confirm-promotion", None):
+            tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
+    elif confirm_between(tx, index, "confirm-traffic-increase", spec.stages[group.stage + 1].percent):
         start_stage(tx, index, group.stage + 1)
 
 
@@ -242,16 +248,21 @@ def _step_group(tx: Tx, index: int) -> None:
         if _dependencies_met(tx, index):
             if _needs_wave_approval(tx, index):
                 tx.set_group(index, phase="awaiting_approval", reason="wave approval")
-            elif _has_capacity(tx, index):
+            elif _has_capacity(tx, index) and begin(tx, index):
                 _begin(tx, index)
     elif phase == "awaiting_approval":
         if group.stage < 0:
-            if spec.wave in tx.approved_waves and _has_capacity(tx, index):
+            if spec.wave in tx.approved_waves and _has_capacity(tx, index) and begin(tx, index):
                 _begin(tx, index)
         elif group.approved:
             _stage_passed(tx, index)
     elif phase == "shadowing":
         _step_shadow(tx, index)
+    elif phase == "preparing":
+        if drive(tx, index):
+            _begin(tx, index)
+    elif phase == "confirming":
+        _stage_passed(tx, index)
     elif phase == "progressing":
         if all(tx.exposure_settled(name) for name in spec.services):
             _enter_bake(tx, index)
@@ -349,6 +360,8 @@ def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = F
                 candidates.append(group.bake_until)
             elif group.phase == "shadowing" and group.bake_until is not None and group.bake_until > state.at:
                 candidates.append(group.bake_until)
+            elif group.phase in ("preparing", "confirming") and group.asking is None and group.ask_at is not None:
+                candidates.append(group.ask_at)
             if group.phase in ("baking", "analyzing", "shadowing"):
                 for run in group.gates:
                     if run.phase == "running" and run.pending is None and run.next_at is not None:

@@ -7,8 +7,9 @@ be recomputed later from the journal alone. Times are simulated seconds from
 the incident (the first fault injected; the rollout's start when there is none):
 
 - detect: the first measurement that is not successful (failed, inconclusive
-  or errored) on an affected service, by a gate that acts (not a dry run), or,
-  when the drill breaks an adapter, the first adapter failure;
+  or errored) on an affected service, by a gate that acts (not a dry run), a
+  pre-flight check or hook that did not pass, or, when the drill breaks an
+  adapter, the first adapter failure;
 - decide: the rollout enters rolling_back, held or paused (a gate's verdict or
   an operator's order);
 - restore: every affected service is back at 0% and stays there, after at least
@@ -30,7 +31,7 @@ from typing import Any, Sequence
 from core.context import initial_state
 from core.drill import SCRIPT_OPERATOR, SERVICE_FAULTS, LoadedDrill
 from core.expectations import Expectation, FaultTimes, expectations
-from core.events import CommandFailed, Event, ExposureRead, FaultInjected, Measured, OperatorAction
+from core.events import CheckFinished, CommandFailed, Event, ExposureRead, FaultInjected, Measured, OperatorAction
 from core.replay import steps
 from core.state import RolloutState
 from core.verdict import of_event
@@ -199,6 +200,10 @@ def _detection(event: Event, before: RolloutState, detectable: set[str] | None) 
         if found is None or found.phase in ("successful", "ignored", "continue"):
             return None
         return f"{event.service}: gate {event.gate}: {found.text}"
+    if isinstance(event, CheckFinished) and not event.passed:
+        if detectable is not None and event.service not in detectable:
+            return None
+        return f"{event.service or 'rollout'}: {event.check} failed: {event.detail}"
     if detectable is None:
         if isinstance(event, CommandFailed):
             return f"adapter failed: {event.error}"

@@ -22,11 +22,13 @@ RolloutPhase = Literal[
 ]
 ServicePhase = Literal[
     "waiting",
+    "preparing",
     "shadowing",
     "progressing",
     "baking",
     "analyzing",
     "awaiting_approval",
+    "confirming",
     "promoted",
     "rolling_back",
     "rolled_back",
@@ -34,7 +36,7 @@ ServicePhase = Literal[
 ]
 TERMINAL: frozenset[str] = frozenset({"completed", "rolled_back", "aborted"})
 IN_CANARY: frozenset[str] = frozenset(
-    {"shadowing", "progressing", "baking", "analyzing", "awaiting_approval", "failed"}
+    {"shadowing", "progressing", "baking", "analyzing", "awaiting_approval", "confirming", "failed"}
 )
 
 
@@ -60,6 +62,20 @@ def exposure_keys(handle: Exposure) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One thing a group must pass before its first user sees it (`core.beforefirst`)."""
+
+    kind: str
+    """Who runs it: `confirm` (a confirm-* hook: waits until 2xx), `check` (a pre-flight
+    check or a pre-rollout hook: a failure follows `on_failure`); other modules add theirs."""
+    service: str
+    name: str
+    """How the journal, the log and the console name it."""
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    """What running it needs (for `confirm` and `check`: the `Probe`'s fields)."""
+
+
+@dataclass(frozen=True)
 class Context:
     """Everything about a run that does not change while it runs."""
 
@@ -75,6 +91,9 @@ class Context:
     """(service, gate) → every field but `cmd_id` of the `Measure` its runs ask for."""
     succs: tuple[tuple[int, ...], ...] = ()
     """Per group: the groups that list it in their `preds` (whose liveness its phase decides)."""
+    before_first: tuple[tuple[Step, ...], ...] = ()
+    """Per group: the ordered `core.beforefirst.Step`s it passes before its first exposure
+    (confirm-rollout, pre-flight checks, pre-rollout hooks, ...); empty: it starts at once."""
 
     @cached_property
     def moving_sorted(self) -> tuple[str, ...]:
@@ -120,6 +139,15 @@ class GroupState:
     start_order: int | None = None
     """Position at which this group first moved; rollbacks go latest first."""
     reason: str = ""
+    prep: int = 0
+    """`preparing`: the index of the step before the first exposure it is at
+    (`Context.before_first`, `core.beforefirst`)."""
+    asking: int | None = None
+    """The pre-flight check or hook command in flight for this group (`Probe`)."""
+    ask_at: float | None = None
+    """When a confirm-* hook that did not answer 2xx is asked again."""
+    confirmed: str = ""
+    """The confirm-* hook that answered 2xx for the transition this group is about to make."""
 
 
 @dataclass(frozen=True)

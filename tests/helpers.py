@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.commands import Command, Measure, ReadExposure, SetExposure
+from core.commands import Command, Measure, Probe, ReadExposure, SetExposure
 from core.context import initial_state
 from core.events import (
+    CheckFinished,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -164,6 +165,8 @@ class Driver:
         self.events: list[Event] = []
         self.log: list[tuple[Event, list[Command]]] = []
         self.now = 0.0
+        self.probe: Callable[[Probe, RolloutState], tuple[bool, str]] = lambda cmd, state: (True, "HTTP 200")
+        """How pre-flight checks and hooks answer (`settle`): (passed, detail)."""
 
     # -- raw feeding -----------------------------------------------------
 
@@ -206,6 +209,10 @@ class Driver:
             Measured(at=self.now, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value, baseline=baseline)
         )
 
+    def check(self, cmd: Probe, passed: bool, detail: str = "", output: str = "") -> list[Command]:
+        return self.feed(CheckFinished(at=self.now, cmd_id=cmd.cmd_id, service=cmd.service, check=cmd.name,
+                                       passed=passed, detail=detail, output=output))
+
     def read(self, cmd: ReadExposure, exposures: dict[str, float] | None = None, error: str | None = None) -> list[Command]:
         if exposures is None and error is None:
             exposures = {name: self.state.services[name].exposure for name in cmd.services}
@@ -229,6 +236,8 @@ class Driver:
                 self.answer(cmd, metric(cmd, self.state))
             elif isinstance(cmd, ReadExposure):
                 self.read(cmd)
+            elif isinstance(cmd, Probe):
+                self.check(cmd, *self.probe(cmd, self.state))
         raise AssertionError("commands keep coming")
 
     def run(

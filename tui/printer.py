@@ -13,10 +13,11 @@ import orjson
 
 from adapters.journal_codec import encode_body
 
-from core import format_moment
+from core import format_duration, format_moment
 from core import (
     Abandoned,
     Adopted,
+    CheckFinished,
     CommandFailed,
     Event,
     ExposureApplied,
@@ -158,10 +159,28 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
     if isinstance(event, Adopted):
         found = ", ".join(f"{k.replace(':', ' ', 1)} {v:g}%" for k, v in sorted(event.targets.items()))
         return f"adopted by {event.operator or 'operator'} ({event.reason}): starts from {found}"
+    if isinstance(event, CheckFinished):
+        return check_line(event, state)
     if isinstance(event, Abandoned):
         instead = f"; run {event.by_run} takes its place" if event.by_run else ""
         return f"abandoned by {event.operator or 'operator'} ({event.reason}){instead}"
     return event.kind
+
+
+def check_line(event: CheckFinished, state: RolloutState) -> str:
+    """`ranker: pre-flight run pytest -q ✗ exit 1 (2 tries): 3 failed`, and for a confirm-*
+    hook that keeps the service waiting, what it waits for and when it asks again."""
+    tries = f" ({event.attempts} tries)" if event.attempts > 1 else ""
+    line = f"{event.service or 'rollout'}: {event.check} {'✓' if event.passed else '✗'} {event.detail}{tries}"
+    last = next((text for text in reversed(event.output.splitlines()) if text.strip()), "")
+    if not event.passed and last:
+        line += f": {last.strip()[:160]}"
+    index = state.ctx.graph.group_of.get(event.service)
+    if index is not None and not event.passed:
+        group = state.groups[index]
+        if group.phase in ("preparing", "confirming") and group.ask_at is not None:
+            line += f"; asked again in {format_duration(max(0.0, group.ask_at - event.at))}"
+    return line
 
 
 def dry_run_verdicts(before: RolloutState, after: RolloutState) -> list[str]:
@@ -189,7 +208,9 @@ def phase_line(before: RolloutState, after: RolloutState) -> str | None:
     for name in rollout_order(after):
         svc, old = after.services[name], before.services.get(name)
         if old is None or old.phase != svc.phase:
-            parts.append(f"{name} {words(svc.phase)}")
+            waits = svc.phase in ("preparing", "confirming")
+            reason = after.groups[after.group_of(name)].reason if waits else ""
+            parts.append(f"{name} {words(svc.phase)}" + (f" ({reason})" if reason else ""))
     return "; ".join(parts) or None
 
 

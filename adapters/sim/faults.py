@@ -17,9 +17,11 @@ DATA_FAULTS = ("stale_data", "missing_fields", "schema_drift")
 """Faults on the data a producer's version publishes (`adapters.sim.data`): they leave its
 requests alone."""
 SERVICE_FAULTS = ("error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement", *DATA_FAULTS)
-FAULT_KINDS = (*SERVICE_FAULTS, "flag_service_outage", "router_timeout", "metrics_outage", "slow_adapter")
+FAULT_KINDS = (*SERVICE_FAULTS, "flag_service_outage", "router_timeout", "metrics_outage", "slow_adapter",
+               "hook_failure")
 _NUMBERS = {"value": (0.0, 1.0), "add_ms": (0.0, math.inf), "multiply": (1e-9, math.inf),
-            "shift": (-math.inf, math.inf), "delay_s": (0.0, math.inf), "age": (0.0, math.inf)}
+            "shift": (-math.inf, math.inf), "delay_s": (0.0, math.inf), "age": (0.0, math.inf),
+            "status": (0, 599)}
 _REQUIRED = {"error_rate": ("value",), "prediction_drift": ("shift",), "shadow_disagreement": ("value",),
              "schema_break": ("contract", "produces"), "slow_adapter": ("delay_s",), "missing_fields": ("value",)}
 

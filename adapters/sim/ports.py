@@ -1,5 +1,5 @@
-"""The simulated world as interlock's ports: `FlagService`, `Router`, `MetricSource`
-and `FaultInjector`, each a thin face over one shared `SimWorld`.
+"""The simulated world as interlock's ports: `FlagService`, `Router`, `MetricSource`,
+`CheckRunner` and `FaultInjector`, each a thin face over one shared `SimWorld`.
 
 The engine talks to these exactly as to the real adapters, so outages and slow
 calls (the world's adapter faults) happen here, on the port, where a real
@@ -8,10 +8,10 @@ adapter would fail.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import adapters.sim.data as data
-from core import TargetReading, split_metric
+from core import CheckResult, TargetReading, split_metric
 
 World = Any
 """The `SimWorld` these faces share (not imported: `adapters.sim.world` builds them, and
@@ -126,3 +126,43 @@ class SimFaults:
 
     async def aclose(self) -> None:
         """Nothing to release: the world lives in memory (and its state file)."""
+
+
+class SimChecks:
+    """The world as a `CheckRunner`. Its services answer every pre-flight `http` check with
+    the status it expects and every hook with 200, except a hook a `hook_failure` fault
+    names (by `hook` and `service`; any when absent), which gets the fault's `status`
+    (500 by default; 0: no answer, a timeout). `run` checks run for real: they are
+    programs on this machine, not part of the simulated world."""
+
+    def __init__(self, world: World):
+        self._world = world
+        self._real: Any = None
+
+    async def http(
+        self, url: str, *, timeout: float, status: int | None, payload: Mapping[str, Any] | None = None
+    ) -> CheckResult:
+        if payload is not None:
+            hook, service = payload.get("type"), payload.get("service")
+            for fault in self._world._faults:
+                if fault["kind"] != "hook_failure" or fault.get("hook", hook) != hook:
+                    continue
+                if fault.get("service", service) != service:
+                    continue
+                code = int(fault.get("status", 500))
+                if code == 0:
+                    return CheckResult(False, f"timed out after {timeout:g}s (simulated)")
+                return CheckResult(200 <= code < 300, f"HTTP {code}, expected 2xx (simulated)")
+        return CheckResult(True, f"HTTP {status or 200} (simulated)")
+
+    async def run(self, argv: Sequence[str], *, timeout: float) -> CheckResult:
+        if self._real is None:
+            from adapters.checks import HttpChecks
+
+            self._real = HttpChecks()
+        result: CheckResult = await self._real.run(argv, timeout=timeout)
+        return result
+
+    async def aclose(self) -> None:
+        if self._real is not None:
+            await self._real.aclose()

@@ -42,7 +42,7 @@ from typing import Any
 
 import adapters.sim.model as model
 from adapters.sim.faults import DATA_FAULTS, SERVICE_FAULTS, validate_fault, with_faults
-from adapters.sim.ports import SimFaults, SimFlags, SimMetrics, SimRouter
+from adapters.sim.ports import SimChecks, SimFaults, SimFlags, SimMetrics, SimRouter
 from adapters.sim.shadow import Mirroring, SimMirror
 from adapters.sim.statefile import StateFile, percent_of
 from core import Clock
@@ -53,7 +53,7 @@ from core import AdapterError
 
 ROUTE_COHORT = "@routes"
 METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "prediction_agreement", "requests")
-__all__ = ["ROUTE_COHORT", "METRICS", "SimWorld", "SimFlags", "SimRouter", "SimMetrics", "SimFaults"]
+__all__ = ["ROUTE_COHORT", "METRICS", "SimWorld", "SimFlags", "SimRouter", "SimMetrics", "SimFaults", "SimChecks"]
 
 
 class SimWorld(StateFile, Mirroring):
@@ -130,6 +130,7 @@ class SimWorld(StateFile, Mirroring):
         self.metrics = SimMetrics(self)
         self.faults = SimFaults(self)
         self.mirror = SimMirror(self)
+        self.checks = SimChecks(self)
 
     # --- exposure ---------------------------------------------------------------
 

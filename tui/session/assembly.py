@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Coroutine, NamedTuple, Sequence
 from adapters.journals import SharedJournal
 from adapters.sim.world import SimWorld
 from core import (
+    CheckRunner,
     Clock,
     Engine,
     Event,
@@ -64,6 +65,8 @@ class Adapters(NamedTuple):
     """Closes the real adapters' HTTP clients (None for the simulated world)."""
     mirror: Mirror | None = None
     """Copies live requests for shadow stages (`core.shadow`); None where nothing can."""
+    checks: CheckRunner | None = None
+    """Runs pre-flight checks and calls hooks (`adapters.checks`, or the world's)."""
 
 
 def connect(
@@ -75,13 +78,23 @@ def connect(
     if not plan.simulated:
         from adapters.environment import build_adapters
 
+        from adapters.checks import HttpChecks, secrets_of
         from adapters.environment import build_mirror
 
         flags, router, metrics, close = build_adapters(plan, clock=clock, source=source, owner=owner)
         mirror, close = build_mirror(plan, router, close)
-        return Adapters(None, flags, router, metrics, close, mirror)
+        checks = HttpChecks(secrets_of(plan))
+
+        async def close_all() -> None:
+            try:
+                await checks.aclose()
+            finally:
+                if close is not None:
+                    await close()
+
+        return Adapters(None, flags, router, metrics, close_all, mirror, checks)
     world = SimWorld(plan, graph, seed=seed, state_path=state_path, clock=clock)
-    return Adapters(world, world.flags, world.router, world.metrics, None, world.mirror)
+    return Adapters(world, world.flags, world.router, world.metrics, None, world.mirror, world.checks)
 
 
 def assemble(
@@ -103,6 +116,7 @@ def assemble(
         flags=adapters.flags, router=adapters.router, metrics=adapters.metrics, seed=info.seed,
         interactive=interactive, lease=lease, opening=opening, command_timeout=command_timeout,
         mirror=adapters.mirror,
+        checks=adapters.checks,
     )
     return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
                    close_adapters=adapters.close, backlog=backlog)

@@ -37,11 +37,13 @@ class Status:
 
 SERVICE: dict[str, Status] = {
     "waiting": Status("○", "waiting", "$text-muted", "not started: waits for what it follows, or for capacity"),
+    "preparing": Status("◇", "preparing", "$text-accent", "pre-flight checks and hooks before the first user (0%)"),
     "shadowing": Status("◍", "shadowing", "$text-secondary", "answers copies of live requests; no user sees it"),
     "progressing": Status("◔", "progressing", "$text-accent", "traffic is being shifted to the next stage"),
     "baking": Status("◑", "baking", "$text-primary", "at a stage, gates measuring, bake time running"),
     "analyzing": Status("◕", "analyzing", "$text-secondary", "bake is over, gates still deciding"),
     "awaiting_approval": Status("◆", "awaiting approval", "$text-warning", "stage passed; press a to approve"),
+    "confirming": Status("◈", "confirming", "$text-warning", "waiting for a confirm-* hook to answer 2xx"),
     "promoted": Status("●", "promoted", "$text-success", "100% on the new version, done"),
     "rolling_back": Status("↺", "rolling back", "$text-warning", "traffic is being taken back to 0%"),
     "rolled_back": Status("↩", "rolled back", "$text-error", "back at 0%: all traffic on the old version"),

@@ -1,0 +1,168 @@
+"""Pre-flight checks and hooks in the reducer (issue 14 points 1-2), with the fake answers
+of `tests.helpers.Driver`: the phase before the first exposure, confirm-* waits, and that
+a failing check never exposes its service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.commands import Probe, SetExposure
+from core.events import CheckFinished
+from core.state import RolloutState
+from tests.helpers import Driver, design_plan, design_services, replay
+
+READY = "http://127.0.0.1:8080/v2/models/ranker/ready"
+
+
+def _plan(*, policy: dict[str, Any] | None = None, ranker: dict[str, Any] | None = None,
+          rollout_hooks: dict[str, Any] | None = None) -> dict[str, Any]:
+    services = design_services()
+    services["ranker"].update(ranker if ranker is not None else {
+        "preflight": [
+            {"http": {"url": READY, "status": 200, "timeout": "5s"}},
+            {"run": {"argv": ["pytest", "-q", "tests/contract"], "timeout": "2m", "retries": 1}},
+        ],
+    })
+    doc = design_plan(services=services, policy=policy, default_gates=[])
+    if rollout_hooks is not None:
+        doc["hooks"] = rollout_hooks
+    return doc
+
+
+def _fail_ready(cmd: Probe, _state: RolloutState) -> tuple[bool, str]:
+    return (False, "HTTP 503, expected 200") if cmd.url == READY else (True, "HTTP 200")
+
+
+def _never_exposed(driver: Driver, *names: str) -> None:
+    """Not one event left any of `names` with exposure or a target above 0%."""
+    state = driver.initial
+    for event in driver.events:
+        state, cmds = _step(state, event)
+        for name in names:
+            assert state.services[name].exposure == 0.0 and state.services[name].target == 0.0, (event, name)
+        assert not any(isinstance(c, SetExposure) and c.service in names and c.percent > 0 for c in cmds)
+
+
+def _step(state: RolloutState, event: Any) -> tuple[RolloutState, list[Any]]:
+    from core.reducer import reduce
+
+    return reduce(state, event)
+
+
+def test_checks_run_before_any_of_the_lockstep_group_moves() -> None:
+    driver = Driver(_plan())
+    driver.start()
+    final = driver.run()
+    assert final.phase == "completed"
+    order = [c for c in driver.commands if isinstance(c, (Probe, SetExposure)) and c.service in ("embedder", "ranker")]
+    probes = [i for i, c in enumerate(order) if isinstance(c, Probe)]
+    first_move = next(i for i, c in enumerate(order) if isinstance(c, SetExposure))
+    assert [order[i].name for i in probes] == [f"pre-flight http {READY}", "pre-flight run pytest -q tests/contract"]
+    assert max(probes) < first_move  # both checks answered before embedder or ranker got a user
+    run = next(c for c in order if isinstance(c, Probe) and c.kind == "run")
+    assert run.argv == ("pytest", "-q", "tests/contract") and run.timeout == 120.0 and run.retries == 1
+    assert replay(driver.initial, driver.events) == final
+
+
+def test_a_failing_check_keeps_its_group_at_zero_and_follows_on_failure() -> None:
+    driver = Driver(_plan())
+    driver.probe = _fail_ready
+    driver.start()
+    final = driver.run()
+    assert final.phase == "rolled_back"
+    assert final.reason == f"pre-flight http {READY} on ranker failed: HTTP 503, expected 200"
+    assert final.groups[final.group_of("ranker")].phase == "failed"
+    assert final.services["features"].exposure == 100.0  # before it in the order: stays
+    assert final.services["api"].exposure == 0.0
+    _never_exposed(driver, "embedder", "ranker", "api")
+    assert not any(isinstance(c, Probe) and c.kind == "run" for c in driver.commands)  # stops at the first failure
+
+
+def test_pause_on_failure_then_resume_runs_every_check_again() -> None:
+    driver = Driver(_plan(policy={"on_failure": "pause"}))
+    driver.probe = _fail_ready
+    driver.start()
+    state = driver.run()
+    assert state.phase == "paused" and "pre-flight http" in state.reason
+    _never_exposed(driver, "embedder", "ranker")
+    driver.probe = lambda cmd, s: (True, "HTTP 200")
+    asked = len([c for c in driver.commands if isinstance(c, Probe)])
+    driver.op("resume")
+    final = driver.run()
+    assert final.phase == "completed"
+    again = [c.name for c in driver.commands if isinstance(c, Probe)][asked:]
+    assert again == [f"pre-flight http {READY}", "pre-flight run pytest -q tests/contract"]
+
+
+def test_pre_rollout_hook_failing_is_a_failed_check() -> None:
+    driver = Driver(_plan(ranker={"hooks": {"pre-rollout": {"url": "http://127.0.0.1:9000/pre"}}}))
+    driver.probe = lambda cmd, s: (False, "HTTP 500, expected 2xx")
+    driver.start()
+    final = driver.run()
+    assert final.phase == "rolled_back"
+    assert final.reason == "hook pre-rollout on ranker failed: HTTP 500, expected 2xx"
+    _never_exposed(driver, "embedder", "ranker")
+
+
+@pytest.mark.parametrize("hook", ["confirm-promotion", "confirm-traffic-increase", "confirm-rollout"])
+def test_confirm_hooks_keep_waiting_and_are_asked_each_interval(hook: str) -> None:
+    driver = Driver(_plan(ranker={"hooks": {hook: {"url": "http://127.0.0.1:9000/ok", "interval": "20s"}}}))
+    refusals = 3
+    asked_at: list[float] = []
+
+    def answer(cmd: Probe, state: RolloutState) -> tuple[bool, str]:
+        asked_at.append(driver.now)
+        return (len(asked_at) > refusals, "HTTP 403, expected 2xx" if len(asked_at) <= refusals else "HTTP 200")
+
+    driver.probe = answer
+    driver.start()
+    waiting = driver.run(until=lambda s: len(asked_at) == 2)
+    group = waiting.groups[waiting.group_of("ranker")]
+    assert group.phase == ("preparing" if hook == "confirm-rollout" else "confirming")
+    assert group.reason == f"waiting for {hook} on ranker: HTTP 403, expected 2xx"
+    exposure = waiting.services["ranker"].exposure
+    final = driver.run()
+    assert final.phase == "completed"
+    assert [b - a for a, b in zip(asked_at, asked_at[1:])][:refusals] == [20.0] * refusals
+    # Asked once more per transition it guards: before 50% and before 100% for traffic increases.
+    assert len(asked_at) == refusals + (2 if hook == "confirm-traffic-increase" else 1)
+    if hook == "confirm-rollout":
+        assert exposure == 0.0
+    # The wait held the exposure where it was: nothing moved while the hook said no.
+    moves = [e.at for e in driver.events if hasattr(e, "percent") and getattr(e, "service", "") == "ranker"]
+    assert not any(asked_at[0] < at < asked_at[refusals] for at in moves)
+
+
+def test_hook_payload_names_rollout_service_stage_and_phase() -> None:
+    driver = Driver(_plan(ranker={"hooks": {"confirm-promotion": {"url": "http://127.0.0.1:9000/ok",
+                                                                  "metadata": {"ticket": "CHG-1"}}}}))
+    driver.start()
+    driver.run()
+    hook = next(c for c in driver.commands if isinstance(c, Probe) and c.kind == "hook")
+    assert dict(hook.payload) == {
+        "name": "ranker", "namespace": "design", "type": "confirm-promotion", "phase": "confirming",
+        "rollout": "design", "service": "ranker", "stage": 100.0, "next_stage": None,
+        "from_version": "5.0", "to_version": "6.0", "metadata": {"ticket": "CHG-1"},
+    }
+
+
+def test_rollout_level_hooks_apply_to_every_service() -> None:
+    driver = Driver(_plan(ranker={}, rollout_hooks={"pre-rollout": {"url": "http://127.0.0.1:9000/pre"}}))
+    driver.start()
+    assert driver.run().phase == "completed"
+    called = sorted(c.service for c in driver.commands if isinstance(c, Probe))
+    assert called == ["api", "embedder", "features", "ranker"]
+
+
+def test_check_answers_are_journaled_with_their_output() -> None:
+    driver = Driver(_plan())
+    driver.probe = lambda cmd, s: (True, "exit 0" if cmd.kind == "run" else "HTTP 200")
+    driver.start()
+    driver.run()
+    finished = [e for e in driver.events if isinstance(e, CheckFinished)]
+    assert [(e.service, e.check, e.passed) for e in finished] == [
+        ("ranker", f"pre-flight http {READY}", True), ("ranker", "pre-flight run pytest -q tests/contract", True),
+    ]
+    assert CheckFinished(**{k: v for k, v in finished[0].to_dict().items() if k != "kind"}) == finished[0]
