@@ -32,6 +32,7 @@ from core.events import (
     ExposureApplied,
     ExposureRead,
     FaultInjected,
+    CheckFinished,
     Measured,
     MirrorApplied,
     OperatorAction,
@@ -59,6 +60,8 @@ EVERY_EVENT: list[Event] = [
     MeasurementGap(at=8.0, service="ranker", gate="latency", since=2.5),
     GateMisconfigured(at=9.0, cmd_id=9, service="ranker", gate="errors", error="the query returned 2 series"),
     MirrorApplied(at=10.0, cmd_id=10, service="ranker", percent=100.0),
+    CheckFinished(at=11.0, cmd_id=11, service="ranker", check="pre-flight run pytest -q", passed=False,
+                  detail="exit 1", output="1 failed\n\u2192 done", attempts=2),
 ]
 
 

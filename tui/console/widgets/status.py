@@ -47,7 +47,7 @@ SERVICE: dict[str, Status] = {
     "promoted": Status("●", "promoted", "$text-success", "100% on the new version, done"),
     "rolling_back": Status("↺", "rolling back", "$text-warning", "traffic is being taken back to 0%"),
     "rolled_back": Status("↩", "rolled back", "$text-error", "back at 0%: all traffic on the old version"),
-    "failed": Status("✗", "failed", "$text-error", "a gate failed; policy decides what follows"),
+    "failed": Status("✗", "failed", "$text-error", "a gate or a pre-flight check failed; policy decides what follows"),
 }
 
 ROLLOUT: dict[str, Status] = {
