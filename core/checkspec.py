@@ -10,9 +10,9 @@ lives in `core.beforefirst` (the phase before the first exposure) and `core.hook
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from core.spec import Duration, Strict
 
@@ -36,30 +36,34 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("interval must be longer than 0s")
+    return value
+
+
+Timeout = Annotated[Duration, AfterValidator(_bounded)]
+"""A check's or hook's time limit: above 0s, at most an hour."""
+Interval = Annotated[Duration, AfterValidator(_positive)]
+Url = Annotated[str, Field(min_length=1), AfterValidator(_http_url)]
+
+
 class HttpProbe(Strict):
     """GET `url`; the check passes when the answer's status is `status`."""
 
-    url: str = Field(min_length=1)
+    url: Url
     status: int = Field(default=200, ge=100, le=599)
-    timeout: Duration = 5.0
+    timeout: Timeout = 5.0
     retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value)
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        return _bounded(value)
 
 
 class RunProbe(Strict):
     """Run `argv` (no shell); the check passes when it exits 0 within `timeout`."""
 
     argv: list[str] = Field(min_length=1)
-    timeout: Duration = 60.0
+    timeout: Timeout = 60.0
     retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
 
     @field_validator("argv", mode="before")
@@ -70,10 +74,6 @@ class RunProbe(Strict):
             return [str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value]
         return value
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        return _bounded(value)
 
 
 class PreflightCheck(Strict):
@@ -112,28 +112,14 @@ CONFIRM_HOOKS: frozenset[str] = frozenset({"confirm-rollout", "confirm-traffic-i
 class Hook(Strict):
     """An HTTP endpoint POSTed the hook payload (`core.hooks.payload`); 2xx passes."""
 
-    url: str = Field(min_length=1)
-    timeout: Duration = 10.0
-    interval: Duration = 30.0
+    url: Url
+    timeout: Timeout = 10.0
+    interval: Interval = 30.0
     """confirm-* and rollback hooks: how often they are asked again."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """Sent as the payload's `metadata`, as Flagger's webhooks do."""
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value)
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        return _bounded(value)
 
-    @field_validator("interval")
-    @classmethod
-    def _positive_interval(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("interval must be longer than 0s")
-        return value
 
 
 class Hooks(Strict):
