@@ -16,18 +16,20 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from core.actions import ALL_VERBS
-from core.durations import format_moment, parse_duration
+from core.durations import format_moment
 from core.events import OperatorVerb
 from core.graph import RolloutGraph
 from core.inputs import MAX_SPEED, SEED_RANGE, read_input, shown_path
 from core.order import compile_plan
 from core.plan import Duration, Plan, Strict
-from core.checkspec import HookName
+from core.faultspec import FAULT_FIELDS, INJECT_KEYS, FaultDuration, Inject
+from core.faultspec import SERVICE_FAULTS as SERVICE_FAULTS  # re-exported: the format's names
+from core.faultspec import FaultKind as FaultKind
 from core.planload import parse_plan
 from core.validation import sort_problems, validation_problems
 from core.problems import InputError, Path, Problem, SourceMap, located
@@ -36,98 +38,6 @@ from core.yamlsrc import load_yaml
 
 SCRIPT_OPERATOR = "drill-script"
 """The operator name on scripted actions; anything else is a person at the console."""
-
-FaultKind = Literal[
-    "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement",
-    "flag_service_outage", "router_timeout", "metrics_outage", "slow_adapter",
-    "stale_data", "missing_fields", "schema_drift", "hook_failure",
-]
-SERVICE_FAULTS: tuple[str, ...] = (
-    "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement", "stale_data",
-    "missing_fields", "schema_drift")
-"""Faults that degrade one version of one service; the others hit an adapter."""
-
-_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # kind: (required fields, optional fields); `kind` and `duration` always apply.
-    "error_rate": (("service", "value"), ("version",)),
-    "latency": (("service",), ("version", "add_ms", "multiply")),
-    "prediction_drift": (("service", "shift"), ("version",)),
-    "schema_break": (("service", "contract", "produces"), ("version",)),
-    "shadow_disagreement": (("service", "value"), ("version",)),
-    "flag_service_outage": ((), ()),
-    "router_timeout": ((), ()),
-    "metrics_outage": ((), ()),
-    "slow_adapter": (("delay_s",), ()),
-    # The data a producer's version publishes (`adapters.sim.data`); `contract` defaults to all it produces.
-    "stale_data": (("service",), ("version", "contract", "age")),
-    "missing_fields": (("service", "value"), ("version", "contract", "field")),
-    "schema_drift": (("service",), ("version", "contract", "field", "value")),
-    "hook_failure": ((), ("hook", "service", "status")),
-}
-_INJECT_KEYS = ("service", "version", "value", "add_ms", "multiply", "shift", "contract", "produces", "delay_s",
-                "age", "field", "hook", "status")
-
-
-MAX_FAULT_DURATION = 6 * 3600.0
-"""A fault lasts at most 6 hours: a held rollout retries all along, and a 100-hour outage
-would write tens of thousands of records to rehearse nothing more."""
-
-
-def _fault_duration(value: object) -> float:
-    seconds = parse_duration(value)
-    if seconds > MAX_FAULT_DURATION:
-        raise ValueError("a fault lasts at most 6h in a drill")
-    return seconds
-
-
-FaultDuration = Annotated[float, BeforeValidator(_fault_duration)]
-
-
-class Inject(Strict):
-    """What to break; the fields a kind takes are checked against `_FIELDS`."""
-
-    kind: FaultKind
-    service: str | None = None
-    version: str | None = None
-    """`new` (the default), `old`, or one of the service's version strings."""
-    value: float | None = Field(default=None, ge=0, le=1)
-    """error_rate: the version's error probability while the fault lasts; missing_fields,
-    schema_drift: the share of records spoiled; shadow_disagreement: the share of requests the
-    new version answers independently of the old (same output distribution, different answers:
-    only `prediction_agreement` sees it)."""
-    add_ms: float | None = Field(default=None, ge=0)
-    multiply: float | None = Field(default=None, gt=0)
-    shift: float | None = None
-    """prediction_drift: added to the mean prediction."""
-    contract: str | None = None
-    produces: int | None = None
-    """schema_break: the contract version the service produces instead."""
-    delay_s: float | None = Field(default=None, ge=0, le=60)
-    """slow_adapter: wall seconds every flag and router call takes."""
-    age: Duration | None = None
-    """stale_data: how long before the fault the feed stopped (default 1h)."""
-    field: str | None = None
-    """missing_fields, schema_drift: the declared field spoiled (default: any / the first)."""
-    hook: HookName | None = None
-    """hook_failure: the hook that fails (Flagger's name); every hook when absent."""
-    status: int | None = Field(default=None, ge=0, le=599)
-    """hook_failure: the HTTP status the hook answers (500 when absent; 0: no answer, a timeout)."""
-    duration: FaultDuration | None = None
-    """Also accepted here (DESIGN.md's example); same as the fault's `duration`."""
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: object) -> object:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        return value
-
-    def world_fault(self) -> dict[str, object]:
-        """The mapping the fault injector receives (no duration: the drill clears it)."""
-        return {"kind": self.kind} | {
-            k: v for k in _INJECT_KEYS if (v := getattr(self, k)) is not None
-        }
-
 
 class Trigger(Strict):
     """`{time: 40m}` since the rollout started, or `{service: ranker, percent: 25}`:
@@ -365,9 +275,9 @@ def _trigger_problems(trigger: Trigger, at: Path, source: SourceMap) -> list[Pro
 
 
 def _inject_problems(inject: Inject, at: Path, source: SourceMap) -> list[Problem]:
-    required, optional = _FIELDS[inject.kind]
+    required, optional = FAULT_FIELDS[inject.kind]
     problems: list[Problem] = []
-    for key in _INJECT_KEYS:
+    for key in INJECT_KEYS:
         if getattr(inject, key) is not None and key not in required and key not in optional:
             takes = ", ".join(("kind", *required, *optional, "duration"))
             message = f"'{key}' does not apply to a {inject.kind} fault; it takes: {takes}"
