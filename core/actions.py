@@ -191,8 +191,9 @@ def available(state: RolloutState, service: str | None = None) -> set[OperatorVe
     return verbs
 
 
-_PROMOTABLE = frozenset({"baking", "analyzing", "awaiting_approval"})
-"""A group at one of its stages, settled there: break-glass may move it on."""
+_PROMOTABLE = frozenset({"baking", "analyzing", "awaiting_approval", "confirming"})
+"""A group at one of its stages, settled there: break-glass may move it on (past a confirm-*
+hook it waits for, too: a person decided)."""
 
 
 def _promotable(state: RolloutState, service: str) -> str | None:

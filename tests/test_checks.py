@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.commands import Probe, SetExposure
-from core.events import CheckFinished
+from core.events import CheckFinished, OperatorAction
 from core.state import RolloutState
 from tests.helpers import Driver, design_plan, design_services, replay
 
@@ -166,3 +166,14 @@ def test_check_answers_are_journaled_with_their_output() -> None:
         ("ranker", f"pre-flight http {READY}", True), ("ranker", "pre-flight run pytest -q tests/contract", True),
     ]
     assert CheckFinished(**{k: v for k, v in finished[0].to_dict().items() if k != "kind"}) == finished[0]
+
+
+def test_break_glass_promote_moves_past_a_refusing_confirm_hook() -> None:
+    driver = Driver(_plan(ranker={"hooks": {"confirm-promotion": {"url": "http://127.0.0.1:9000/ok"}}}))
+    driver.probe = lambda cmd, s: (False, "HTTP 403, expected 2xx")
+    driver.start()
+    waiting = driver.run(until=lambda s: s.groups[s.group_of("ranker")].phase == "confirming")
+    assert waiting.groups[waiting.group_of("ranker")].phase == "confirming"
+    driver.feed(OperatorAction(at=driver.now, action="promote", service="ranker", operator="ana", reason="CAB ok"))
+    assert driver.group_phase("ranker") == "promoted"
+    assert driver.run().phase == "completed"
