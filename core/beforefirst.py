@@ -13,7 +13,9 @@ once per run by `steps_for` from `BUILDERS`, in this order:
 2. the services' `preflight:` checks (`http`, `run`), in the plan's order;
 3. (data-contract checks slot in here: freshness, completeness, volume, schema);
 4. `pre-rollout` hooks: a non-2xx is a failed check;
-5. (the shadow stage slots in here: last, right before the first user).
+
+then, once every step passed, the shadow stage if the group has one (its own phase,
+`shadowing`: `core.shadow`), and only then the first stage.
 
 A new kind of step needs three things: a builder in `BUILDERS` (at its place) that
 returns `Step(kind=..., service=..., name=..., spec=...)`; a starter in `STARTERS` for
@@ -70,7 +72,6 @@ BUILDERS: list[tuple[str, StepBuilder]] = [
     ("preflight", _preflight),
     # data-contract checks (issue 14 point 4) go here
     ("pre-rollout", _pre_rollout),
-    # the shadow stage (issue 14 point 3) goes here
 ]
 """Every kind of step before the first exposure, in the order a group takes them."""
 
