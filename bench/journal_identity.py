@@ -1,7 +1,8 @@
 """The event stream, fingerprinted: speed work must leave every journal byte-identical.
 
 Runs every bundled example plan (`examples/*.yaml` with `environment: sim`), every bundled
-drill, and generated 10- and 300-service rollouts (`scale_bench.py`'s plans) on a virtual
+drill (its scorecard too: requests served while bad are not journaled), and generated
+10- and 300-service rollouts (`scale_bench.py`'s plans) on a virtual
 clock, and prints one SHA-256 per run over its records as stored: `seq`, `at`, `kind`,
 `operator` and the body bytes, in order. The hash chain itself also covers the run's id
 and its facts (a timestamp), which differ on every run; given the same bodies and the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import sqlite3
 import sys
 import tempfile
@@ -55,12 +57,16 @@ def run_plan(plan: Path, tmp: Path, seed: int) -> tuple[int, str]:
     return digest(journal)
 
 
-def run_drill(drill: Path, tmp: Path) -> tuple[int, str]:
+def run_drill(drill: Path, tmp: Path) -> tuple[int, str, str]:
+    """The journal's digest and the scorecard's (requests served while bad come from the
+    simulated world's own accounting, which is not journaled)."""
     journal = tmp / f"drill-{drill.stem}.db"
     runner = prepare_drill(drill, journal_path=journal)
-    asyncio.run(runner.run())
+    card = asyncio.run(runner.run())
     runner.close()
-    return digest(journal)
+    count, h = digest(journal)
+    scored = json.dumps(card.to_json(), sort_keys=True).encode()
+    return count, h, hashlib.sha256(scored).hexdigest()
 
 
 def fingerprints() -> dict[str, str]:
@@ -74,8 +80,9 @@ def fingerprints() -> dict[str, str]:
                 count, h = run_plan(plan, tmp, seed)
                 out[f"run {plan.name} seed {seed}"] = f"{count} {h}"
         for drill in sorted((ROOT / "examples" / "drills").glob("*.yaml")):
-            count, h = run_drill(drill, tmp)
+            count, h, card = run_drill(drill, tmp)
             out[f"drill {drill.name}"] = f"{count} {h}"
+            out[f"scorecard {drill.name}"] = card
         for n in (10, 300):
             plan = tmp / f"scale-{n}.yaml"
             plan.write_text(plan_yaml(n, rollout=True))

@@ -7,7 +7,7 @@ out. Each curve gets its growth exponent: the least-squares slope of
 log(cost) against log(services), 1 for linear, 2 for quadratic.
 
     python bench/scale_bench.py plan [--sizes 1000,10000,50000]
-        interlock validate, plan --json and plan (text) on layered plans
+        interlock validate, plan --json --compact, plan --json and plan (text) on layered plans
     python bench/scale_bench.py run [--sizes 10,100,1000]
         interlock run --headless --json on a virtual clock: seconds and ms per event
 
@@ -91,13 +91,16 @@ def bench_plan(sizes: list[int], runs: int, json_max: int) -> None:
     """`plan --json` prints every service's whole blast radius, as DESIGN.md's contract says:
     on these plans that output grows with n² (562 MB at 10,000 services), so it is skipped
     above `json_max` services."""
-    curves: dict[str, list[tuple[int, float, float]]] = {"validate": [], "plan --json": [], "plan": []}
+    curves: dict[str, list[tuple[int, float, float]]] = {
+        "validate": [], "plan --json --compact": [], "plan --json": [], "plan": []}
     with tempfile.TemporaryDirectory(prefix="interlock-scale-") as tmp:
         for n in sizes:
             path = Path(tmp) / f"plan-{n}.yaml"
             path.write_text(plan_yaml(n))
             print(f"{n:>7} services: {path.stat().st_size / 2**20:.1f} MiB of YAML", flush=True)
-            for name, extra in (("validate", ["validate"]), ("plan --json", ["plan", "--json"]), ("plan", ["plan"])):
+            commands = (("validate", ["validate"]), ("plan --json --compact", ["plan", "--json", "--compact"]),
+                        ("plan --json", ["plan", "--json"]), ("plan", ["plan"]))
+            for name, extra in commands:
                 if name == "plan --json" and n > json_max:
                     continue
                 argv = [str(INTERLOCK), extra[0], str(path), *extra[1:]]
@@ -105,7 +108,7 @@ def bench_plan(sizes: list[int], runs: int, json_max: int) -> None:
                 best = min((timed(argv, out) for _ in range(runs)), key=lambda r: r[0])
                 curves[name].append((n, best[0], best[3]))
                 size = out.stat().st_size / 2**20
-                print(f"{n:>7} services  {name:<12} {best[0]:7.2f} s ({best[3]:6.2f} s CPU)  "
+                print(f"{n:>7} services  {name:<21} {best[0]:7.2f} s ({best[3]:6.2f} s CPU)  "
                       f"{best[1]:7.0f} MiB peak  {size:8.1f} MiB out", flush=True)
     for name, points in curves.items():
         if len(points) > 1:

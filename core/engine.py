@@ -361,19 +361,22 @@ class Engine:
 
     async def _read(self, services: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
         """(service → its lowest reading, for people; `flag:NAME`/`route:NAME` → reading,
-        each target on its own, which is what the reducer compares)."""
+        each target on its own, which is what the reducer compares). A periodic read-back
+        reads every exposed target (most of a large plan): the loop is kept tight."""
         out: dict[str, float] = {}
         targets: dict[str, float] = {}
+        exposure = self.state.ctx.exposure
+        get_rollout, get_weight = self.flags.get_rollout, self.router.get_weight
         for name in services:
-            handle = self.state.ctx.exposure[name]
-            readings: list[float] = []
-            if handle.flag is not None:
-                targets[f"flag:{handle.flag}"] = value = await self.flags.get_rollout(handle.flag)
-                readings.append(value)
-            if handle.route is not None:
-                targets[f"route:{handle.route}"] = value = await self.router.get_weight(handle.route)
-                readings.append(value)
-            out[name] = min(readings) if readings else 0.0
+            handle = exposure[name]
+            flag, route = handle.flag, handle.route
+            low: float | None = None
+            if flag is not None:
+                targets["flag:" + flag] = low = await get_rollout(flag)
+            if route is not None:
+                targets["route:" + route] = value = await get_weight(route)
+                low = value if low is None or value < low else low  # min(flag, route), as min() picks
+            out[name] = 0.0 if low is None else low
         return out, targets
 
     async def _drain_tasks(self) -> None:

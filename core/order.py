@@ -137,6 +137,7 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
             tuple(names), descendants([position[n] for n in flow_order], consumers)
         ),
         order=tuple(name for group in groups for name in group),
+        downstream={name: tuple(flow[name]) for name in names},  # flow: from sorted edges
     )
 
 

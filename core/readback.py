@@ -101,7 +101,7 @@ def exposed(tx: Tx) -> list[str]:
     services = tx.services
     if tx.full or len(services) != len(tx.ctx.moving_sorted):
         return sorted(name for name, s in services.items() if s.moved)
-    return [name for name in tx.ctx.moving_sorted if services[name].moved]
+    return [name for name in tx.ctx.moving_sorted if (s := services[name]).exposure > 0 or s.target > 0]  # `moved`
 
 
 def sync_readback(tx: Tx) -> None:

@@ -79,3 +79,56 @@ def test_many_unknown_services_cost_linear_and_stay_one_short_line_each() -> Non
         "p.yaml:3002:24: services.s2999.depends_on[0]: unknown service 'gone2999'; check the names under `services`"
     )
     assert sum("check the names" in p for p in problems) == 3000 - SUGGEST_LIMIT
+
+
+def _closure(downstream: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every service reachable along `downstream`, sorted: what `blast_radius` must be."""
+    out = {}
+    for start in downstream:
+        seen: set[str] = set()
+        stack = list(downstream[start])
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(downstream[name])
+        out[start] = sorted(seen)
+    return out
+
+
+def test_plan_json_compact_lists_the_edges_whose_closure_is_the_blast_radius(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from compile_bench import layered_services
+
+    plan = Plan.model_validate({"rollout": "layered", "services": layered_services(600, 50, 3)})
+    path = tmp_path / "layered.yaml"
+    path.write_text(json.dumps(plan.model_dump(by_alias=True, exclude_defaults=True)))
+    assert main(["plan", str(path), "--json", "--compact"]) == 0
+    compact = json.loads(capsys.readouterr().out)
+    assert main(["plan", str(path), "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    # The same object but for one key: `downstream` in place of `blast_radius`.
+    assert {k: v for k, v in compact.items() if k != "downstream"} == {k: v for k, v in full.items() if k != "blast_radius"}
+    assert list(compact) == ["rollout", "waves", "lockstep", "precedence", "downstream"]
+    assert _closure(compact["downstream"]) == full["blast_radius"]
+    edges = {(p, c) for c, entry in plan.services.items() for p in entry.depends_on}
+    assert {(p, c) for p, consumers in compact["downstream"].items() for c in consumers} == edges
+
+
+def test_plan_json_compact_grows_linearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sizes = []
+    for n in (100, 400):
+        path = tmp_path / f"chain-{n}.yaml"
+        path.write_text(json.dumps(chain_and_fan(n).model_dump(by_alias=True, exclude_defaults=True)))
+        assert main(["plan", str(path), "--json", "--compact"]) == 0
+        sizes.append(len(capsys.readouterr().out))
+    assert sizes[1] / sizes[0] < 4.5  # 4x the services; the whole blast radius would be ~16x
+
+
+def test_compact_without_json_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "examples/recsys.yaml", "--compact"]) == 2
+    assert capsys.readouterr().err == "interlock: --compact needs --json\n"

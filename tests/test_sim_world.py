@@ -580,3 +580,44 @@ def test_exposure_changes_rebuild_only_what_they_reach_and_match_a_whole_rebuild
         assert world.bad_rates() == rates, f"step {step}"
     rebuilt = [n for n in rebuilt if n]
     assert sorted(rebuilt)[len(rebuilt) // 2] < 60 / 2  # most changes reach a part of the plan, not all of it
+
+
+def test_exposure_changes_at_one_moment_are_computed_together_with_the_same_bad_traffic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Flag and route changes wait for the models to be asked for (a round of commands sets
+    several at once): the bad-traffic timeline and the rates must come out exactly as when
+    every change is computed on its own, with faults and moments interleaved."""
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "tui"))
+    from console_plans import generated_plan
+
+    plan = Plan.model_validate(yaml.safe_load(generated_plan(60, seed=4)))
+    clocks = FakeClock(), FakeClock()
+    lazy, eager = (SimWorld(plan, None, seed=1, clock=clock) for clock in clocks)
+    flags, routes = sorted(lazy._flags), sorted(lazy._routes)
+    moving = [n for n, s in plan.services.items() if s.moves]
+    rng = random.Random(9)
+    for step in range(150):
+        if rng.random() < 0.3:
+            step_s = rng.choice([1.0, 30.0])
+            for clock in clocks:
+                clock.t += step_s
+        roll = rng.random()
+        for world in (lazy, eager):
+            r = random.Random(step)
+            if roll < 0.6 and flags:
+                run(world.flags.set_rollout(r.choice(flags), r.choice([0, 1, 5, 25, 50, 100]), f"c{r.randrange(3)}"))
+            elif roll < 0.9 and routes:
+                run(world.router.set_weight(r.choice(routes), r.choice([0, 10, 50, 100])))
+            else:
+                fault = {"kind": "error_rate", "service": r.choice(moving), "value": 0.2}
+                act = world.faults.clear if fault in world.active_faults else world.faults.inject
+                run(act(fault, at=clocks[0].t))
+        eager.bad_rates()  # computes every change on its own
+        assert lazy._deferred is None or lazy._deferred == clocks[0].t
+    for since, until in ((0.0, 1e9), (100.0, 900.0), (clocks[0].t / 2, clocks[0].t)):
+        assert lazy.bad_requests(since, until) == eager.bad_requests(since, until)
+        for name in moving[:10]:
+            assert lazy.bad_requests(since, until, name) == eager.bad_requests(since, until, name)
+    assert lazy.bad_rates() == eager.bad_rates()
+    assert lazy._model() == eager._model()

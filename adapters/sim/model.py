@@ -26,6 +26,7 @@ import itertools
 import math
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from collections.abc import Set
 from typing import Mapping, Sequence
 
@@ -106,8 +107,9 @@ class VersionModel:
     incompatible: float
     """Fraction of this version's traffic that crosses a producer it does not read."""
 
-    @property
+    @cached_property
     def error_rate(self) -> float:
+        """Asked for every upstream model of every traffic segment a consumer recomputes."""
         return sum(c.weight * c.error_rate for c in self.components)
 
     def latency_quantile(self, p: float) -> float:

@@ -29,7 +29,8 @@ class SimFlags:
         self._world._set_flag(flag, percent, cohort)
 
     async def get_rollout(self, flag: str) -> float:
-        await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
+        if self._world._faults:  # else nothing can slow or stop it: a read-back reads every flag
+            await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
         self._world._known(flag, self._world._flags, "flag")
         return self._world._flags[flag]
 
@@ -56,7 +57,8 @@ class SimRouter:
         self._world._set_route(route, percent)
 
     async def get_weight(self, route: str) -> float:
-        await self._world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
+        if self._world._faults:
+            await self._world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
         self._world._known(route, self._world._routes, "route")
         return self._world._routes[route]
 

@@ -79,6 +79,7 @@ class Mirroring:
         if not self._service(service).moves:  # type: ignore[attr-defined]
             raise AdapterError(f"sim: {service!r} has no new version to mirror requests to")
         value = percent_of(percent)
+        self._settle(None)  # type: ignore[attr-defined]  # changes from another moment are recorded first
         if value > 0:
             self._mirrors[service] = value
         else:

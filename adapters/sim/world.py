@@ -35,16 +35,16 @@ from __future__ import annotations
 import asyncio
 import graphlib
 import heapq
-import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import adapters.sim.model as model
 from adapters.sim.faults import DATA_FAULTS, SERVICE_FAULTS, validate_fault, with_faults
 from adapters.sim.ports import SimChecks, SimFaults, SimFlags, SimMetrics, SimRouter
 from adapters.sim.shadow import Mirroring, SimMirror
 from adapters.sim.statefile import StateFile, percent_of
+from adapters.sim.timeline import Timeline
 from core import Clock
 from core import RolloutGraph
 from core import psi
@@ -56,7 +56,7 @@ METRICS = ("error_rate", "latency_p99", "latency_p50", "prediction_psi", "predic
 __all__ = ["ROUTE_COHORT", "METRICS", "SimWorld", "SimFlags", "SimRouter", "SimMetrics", "SimFaults", "SimChecks"]
 
 
-class SimWorld(StateFile, Mirroring):
+class SimWorld(StateFile, Mirroring, Timeline):
     """The simulated environment of one plan.
 
     Ports: `flags`, `router`, `metrics`, `faults`. For tests, judges and drill
@@ -121,6 +121,8 @@ class SimWorld(StateFile, Mirroring):
         self._last_at = 0.0
         self._timeline: list[tuple[float, dict[str, float]]] = []
         """(from when, the rates that changed then): `_rates` as it was, change by change."""
+        self._deferred: float | None = None
+        """When the exposure changes in `_moved` happened, if their models wait (`_changed`)."""
         self._log_lines = 0
         if self._state_path is not None:
             self._load()
@@ -151,6 +153,7 @@ class SimWorld(StateFile, Mirroring):
 
     def _set_flag(self, flag: str, percent: float, cohort: str) -> None:
         self._known(flag, self._flags, "flag")
+        self._settle(None)
         self._flags[flag] = percent_of(percent)
         self._cohorts[flag] = str(cohort)
         self._log({"flag": flag, "percent": self._flags[flag], "cohort": self._cohorts[flag]})
@@ -158,6 +161,7 @@ class SimWorld(StateFile, Mirroring):
 
     def _set_route(self, route: str, percent: float) -> None:
         self._known(route, self._routes, "route")
+        self._settle(None)
         self._routes[route] = percent_of(percent)
         self._log({"route": route, "percent": self._routes[route]})
         self._changed(None, moved=self._users[f"route:{route}"])
@@ -182,7 +186,7 @@ class SimWorld(StateFile, Mirroring):
         )
         return model.VersionModel(components=(component,), bad=0.0, incompatible=0.0)
 
-    def _model(self) -> dict[tuple[str, str], model.VersionModel]:
+    def _compute(self) -> dict[tuple[str, str], model.VersionModel]:
         """The effective models. Faults rebuild everything. A flag or route change
         recomputes the services it moves and their direct consumers (who see a new
         traffic split), then, in dependency order, the consumers of every service
@@ -197,8 +201,8 @@ class SimWorld(StateFile, Mirroring):
         elif self._moved:
             self._rates_changed = {}
             rank, consumers = self._rank, self._consumers
-            for name in self._moved:
-                self._nodes[name] = self._node(name)
+            for name in self._moved:  # its split moved; its sides change only with faults (rebuilt whole)
+                self._nodes[name] = self._node(name, self._nodes[name].sides)
             queue = [rank[name] for name in self._moved]
             queue += (rank[c] for name in self._moved for c in consumers[name])
             heapq.heapify(queue)
@@ -228,12 +232,14 @@ class SimWorld(StateFile, Mirroring):
             rate += f * models[(name, "new")].bad
         return self._rps(name) * rate
 
-    def _node(self, name: str) -> model.Node:
+    def _node(self, name: str, sides: Mapping[str, model.Side] | None = None) -> model.Node:
         service = self.plan.services[name]
-        old, new = self._params[name]
-        sides = {"old": self._side_of(name, "old", old, service.from_)}
-        if service.to is not None:
-            sides["new"] = self._side_of(name, "new", new, service.to, model.regressed(old, new))
+        if sides is None:
+            old, new = self._params[name]
+            built = {"old": self._side_of(name, "old", old, service.from_)}
+            if service.to is not None:
+                built["new"] = self._side_of(name, "new", new, service.to, model.regressed(old, new))
+            sides = built
         deps = tuple(d for d in service.depends_on if d in self.plan.services)
         return model.Node(name, deps, self.canary_fraction(name), self.cohort_of(name), sides, name in self._mirrors)
 
@@ -348,6 +354,7 @@ class SimWorld(StateFile, Mirroring):
         stored = dict(fault)
         stored["_side"] = self._fault_side(fault)
         stored["_at"] = at
+        self._settle(at, exposure=False)
         self._faults.append(stored)
         self._seen(at)
         self._changed(at)
@@ -355,6 +362,7 @@ class SimWorld(StateFile, Mirroring):
     def _clear(self, fault: dict[str, Any], at: float) -> None:
         """Remove one active fault equal to `fault`; clearing an inactive fault does nothing."""
         self._fault_side(fault)
+        self._settle(at, exposure=False)
         for i, active in enumerate(self._faults):
             if {k: v for k, v in active.items() if not k.startswith("_")} == dict(fault):
                 del self._faults[i]
@@ -379,42 +387,3 @@ class SimWorld(StateFile, Mirroring):
             await asyncio.sleep(max(delays))
         if self._outage(outage):
             raise AdapterError(message)
-
-    # --- bad-traffic accounting -------------------------------------------------
-
-    def bad_rates(self) -> dict[str, float]:
-        """Requests per second currently served on a degraded path, per service."""
-        self._model()
-        return dict(self._rates)
-
-    def bad_requests(self, since: float, until: float, service: str | None = None) -> float:
-        """Requests served on a degraded path during [since, until] (one service, or all)."""
-        total = 0.0
-        rates: dict[str, float] = {}
-        for i, (start, changes) in enumerate(self._timeline):
-            rates.update(changes)  # in dependency order, as the first (whole) entry set them
-            end = self._timeline[i + 1][0] if i + 1 < len(self._timeline) else math.inf
-            overlap = min(end, until) - max(start, since)
-            if overlap > 0:
-                rate = rates.get(service, 0.0) if service else sum(rates.values())
-                total += rate * overlap
-        return total
-
-    def _seen(self, at: float) -> None:
-        self._last_at = max(self._last_at, at)
-
-    def _changed(self, at: float | None, moved: set[str] | None = None) -> None:
-        """Something changed at `at`: the exposure of the `moved` services, or (None)
-        anything at all. Records the bad-traffic rates from then on."""
-        if moved is None:
-            self._models = None
-        else:
-            self._moved |= moved
-        when = self._clock.now() if self._clock is not None else self._last_at
-        when = max(when if at is None else at, self._timeline[-1][0] if self._timeline else 0.0)
-        self._model()
-        if self._timeline and self._timeline[-1][0] == when:
-            self._timeline[-1][1].update(self._rates_changed)
-        else:
-            self._timeline.append((when, self._rates_changed))
-        self._rates_changed = {}

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("plan", type=Path, help="the plan (YAML)")
     pl.add_argument("--json", action="store_true",
                     help="print the plan as JSON (waves, lockstep, precedence, blast_radius)")
+    pl.add_argument("--compact", action="store_true",
+                    help="with --json: each service's direct dependents (`downstream`) instead of "
+                         "`blast_radius`, which grows with the square of the plan")
 
     for name, help_text in (("run", "run a plan"), ("demo", "the console on the bundled example")):
         r = sub.add_parser(name, help=help_text)
@@ -223,7 +226,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return rollout_cmd.validate(args.plan)
     if args.command == "plan":
-        return rollout_cmd.show_plan(args.plan, as_json=args.json)
+        return rollout_cmd.show_plan(args.plan, as_json=args.json, compact=args.compact)
     if args.command in ("run", "demo"):
         plan = args.plan if args.command == "run" else bundled_example()
         return rollout_cmd.run(plan, args)
