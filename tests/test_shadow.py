@@ -353,6 +353,13 @@ def test_the_preflight_example_validates_and_completes(tmp_path: Path, capsys: p
     assert summary["phase"] == "completed"
     shadowed = {e["service"] for e in lines if e.get("kind") == "mirror_applied"}
     assert shadowed == {"embedder", "ranker"}
+    # pre-flight checks and hooks, then the shadow, then the first user
+    checks = [i for i, e in enumerate(lines) if e.get("kind") == "check_finished"]
+    mirror_on = next(i for i, e in enumerate(lines) if e.get("kind") == "mirror_applied")
+    exposed = next(i for i, e in enumerate(lines) if e.get("kind") == "exposure_applied"
+                   and e["service"] == "ranker" and e["percent"] > 0)
+    assert len(checks) == 3 and all(lines[i]["passed"] for i in checks)
+    assert max(checks) < mirror_on < exposed
 
 
 def test_a_gap_in_the_shadows_measurements_starts_its_time_over(tmp_path: Path) -> None:

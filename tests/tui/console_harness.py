@@ -63,7 +63,7 @@ def _rewire(base: runtime.Session, clock: HeldClock, gated_flags: bool) -> runti
     world = base.world
     assert world is not None
     flags = GatedFlags(world.flags) if gated_flags else world.flags
-    adapters = Adapters(world, flags, world.router, world.metrics, None, world.mirror)  # type: ignore[arg-type]
+    adapters = Adapters(world, flags, world.router, world.metrics, None, world.mirror, world.checks)  # type: ignore[arg-type]
     return assemble(
         base.engine.state, plan=base.plan, graph=base.graph, info=base.info, journal=base.journal,
         clock=clock, lease=base.engine.lease, adapters=adapters, interactive=True, resuming=False,
