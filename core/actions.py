@@ -222,6 +222,8 @@ def why_not(state: RolloutState, verb: OperatorVerb, service: str | None = None)
     if verb in ("pause", "resume"):
         return f"nothing to pause or resume: the rollout is {phase}"
     if verb == "step":
+        if phase == "running" and state.stepping:
+            return "a step is under way: one transition, then the rollout pauses again by itself"
         return "step works while paused: press space first" if phase == "running" else f"the rollout is {phase}"
     if verb == "approve":
         waiting = awaiting_approval(state)

@@ -211,10 +211,12 @@ class InterlockApp(App[RolloutState]):
         start = state.started_at
         if self.session is not None:
             clock = self.session.clock
-            now = clock.now() if self.engine_running else state.at
+            # An ended rollout's clock stops at its last event, though the engine lingers to
+            # serve a late rollback (which makes the rollout run again, and the clock with it).
+            now = clock.now() if self.engine_running and not state.finished else state.at
             speed = speed_label(clock.speed, clock.virtual)
-            mode = "driving" if self.engine_running and not self.quitting else (
-                "ended" if state.finished else "stopped"
+            mode = "ended" if state.finished else (
+                "driving" if self.engine_running and not self.quitting else "stopped"
             )
         else:
             assert self.follower is not None

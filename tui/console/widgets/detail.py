@@ -23,7 +23,8 @@ from tui import printer
 from tui.console.widgets.history import MetricHistory, Point
 from tui.console.widgets.rows import bake_progress, format_value
 from tui.printer import threshold_text
-from tui.console.widgets.status import SAMPLE, sample_status, service_status
+from tui.console.widgets.status import SAMPLE, rollout_status, sample_status, service_status
+from tui.console.widgets.why import cause, cause_content, no_data_yet, not_measuring, where_text
 
 GATES_HEIGHT = 16
 """Lines of the gate panel (as in DEFAULT_CSS). Heights are fixed so new data never moves
@@ -40,17 +41,19 @@ def summary(state: RolloutState, service: str) -> Content:
     lines = [
         Content.assemble((service, "bold"), "  ", status.content(bold=True), "  ", (f"{old} → {new}", "$text-muted")),
     ]
-    if group.stage >= 0:
+    moving = f" → {svc.target:g}%" if svc.target != svc.exposure else ""
+    where = where_text(state, service)
+    if where is None and group.stage >= 0:
         stage = spec.stages[group.stage]
-        where = f"stage {group.stage + 1}/{len(spec.stages)} at {stage.percent:g}%"
-    else:
-        where = f"{len(spec.stages)} stages: " + " ".join(f"{s.percent:g}%" for s in spec.stages)
+        where = f"stage {group.stage + 1}/{len(spec.stages)} at {stage.percent:g}% · exposure {svc.exposure:g}%{moving}"
+    elif where is None:
+        where = (f"{len(spec.stages)} stages: " + " ".join(f"{s.percent:g}%" for s in spec.stages)
+                 + f" · exposure {svc.exposure:g}%{moving}")
     bake = bake_progress(state, service)
     if bake is not None and group.stage >= 0:
         total = spec.stages[group.stage].bake or 0.0
         where += f" · baked {format_duration(bake * total)} of {format_duration(total)}"
-    moving = f" → {svc.target:g}%" if svc.target != svc.exposure else ""
-    lines.append(Content(f"{where} · exposure {svc.exposure:g}%{moving}"))
+    lines.append(Content(where))
     others = [n for n in spec.services if n != service]
     facts = []
     if others:
@@ -58,10 +61,12 @@ def summary(state: RolloutState, service: str) -> Content:
     before = sorted({n for p in spec.preds for n in ctx.groups[p].services})
     if before:
         facts.append(f"after {', '.join(before)}")
+    if facts:
+        lines.append(Content.styled(" · ".join(facts), "$text-muted"))
     blast = ctx.graph.blast_radius.get(service, ())
-    facts.append(f"blast radius: {', '.join(blast) if blast else 'none'}")
-    lines.append(Content.styled(" · ".join(facts), "$text-muted"))
-    if group.reason:
+    lines.append(Content.styled(f"blast radius: {', '.join(blast) if blast else 'none'}", "$text-muted"))
+    shown = cause(state, service)
+    if group.reason and (shown is None or shown[1] != group.reason):
         lines.append(Content.styled(group.reason, "$text-warning"))
     return Content("\n").join(lines)
 
@@ -80,9 +85,11 @@ def gate_table(state: RolloutState, history: MetricHistory, service: str) -> Con
         dry = ("  dry run: shown, never acted on", "$text-warning") if gate.dry_run else ""
         lines.append(Content.assemble((f"{gate_name:<10}", "bold"), f"{gate.metric} {threshold_text(gate)}", dry))
         if run is None:
-            lines.append(Content.styled("  — not measuring at this stage", "$text-muted"))
+            lines.append(Content.styled(f"  — {not_measuring(state, service)}", "$text-muted"))
             continue
         verdict = SAMPLE[run.phase] if run.phase in SAMPLE else sample_status(None)
+        if run.phase == "running" and state.phase == "paused":
+            verdict = rollout_status("paused")  # not measuring while paused: its clock stands still
         of = f"/{gate.count}" if gate.count is not None else ""
         marks = [sample_status(s.phase).glyph_content() for s in run.samples[-12:]]
         lines.append(
@@ -96,6 +103,8 @@ def gate_table(state: RolloutState, history: MetricHistory, service: str) -> Con
         last = of_sample(gate, run)
         if last is not None:
             lines.append(Content.styled(f"  last: {last}", "$text-muted"))
+        elif not run.samples:
+            lines.append(Content.styled(f"  {no_data_yet(state, run.next_at)}", "$text-muted"))
     room = GATES_HEIGHT - len(lines) - 1
     recent = sorted(
         ((p, g) for g in names for p in list(history.points(service, g))[-room:]),
@@ -232,6 +241,8 @@ class ServiceDetail(Vertical):
         padding: 0 1;
         background: $surface;
         border-left: solid $panel-lighten-1;
+        & > #detail-cause { height: auto; margin-bottom: 1; }
+        & > #detail-cause.-empty { display: none; }
         & > #detail-summary { height: 5; text-wrap: nowrap; text-overflow: ellipsis; }
         & > #detail-gates { height: 16; text-wrap: nowrap; text-overflow: ellipsis; }
     }
@@ -246,6 +257,7 @@ class ServiceDetail(Vertical):
         """Which of the service's gates the chart shows."""
 
     def compose(self) -> ComposeResult:
+        yield Static(id="detail-cause", classes="-empty")
         yield Static(id="detail-summary")
         yield Static(id="detail-gates")
         yield GateChart(id="detail-chart")
@@ -279,6 +291,7 @@ class ServiceDetail(Vertical):
             and state.groups[group] is self.state.groups[group]
             and state.frozen_at == self.state.frozen_at
             and state.at == self.state.at
+            and (state.phase, state.reason, state.hold) == (self.state.phase, self.state.reason, self.state.hold)
         )
 
     def _draw(self, *, chart_now: bool = False) -> None:
@@ -288,6 +301,11 @@ class ServiceDetail(Vertical):
         else:
             top = summary(self.state, self.service)
             gates = gate_table(self.state, self.history, self.service)
+        lead = cause_content(self.state, self.service)
+        box = self.query_one("#detail-cause", Static)
+        if not (isinstance(box.visual, Content) and box.visual.plain == lead.plain and box.visual.spans == lead.spans):
+            box.set_class(not lead.plain, "-empty")
+            box.update(lead)  # rare (a stop, a rollback): worth its layout pass
         _update(self.query_one("#detail-summary", Static), top)
         _update(self.query_one("#detail-gates", Static), gates)
         self.query_one(GateChart).request(self.state, self.history, self.service, self.chart_gate, now=chart_now)
