@@ -132,7 +132,8 @@ def test_a_run_whose_reader_leaves_stops_quietly_and_resumes(tmp_path: Path) -> 
     assert "resumed: resumed from the journal" in log.stdout  # one run, stopped then continued
 
 
-@pytest.mark.parametrize("argv", [["log"], ["log", "--json"], ["watch", "--headless"], ["plan"]])
+@pytest.mark.parametrize("argv", [["log"], ["log", "--json"], ["watch", "--headless"], ["plan"], ["report"],
+                                  ["status"]])
 def test_reading_commands_end_quietly_when_the_reader_leaves(argv: list[str], tmp_path: Path) -> None:
     journal = str(tmp_path / "j.db")
     assert _run("run", str(EXAMPLE), "--headless", "--journal", journal, cwd=tmp_path).returncode == 0

@@ -185,6 +185,8 @@ def test_a_drill_report_carries_its_scorecard(tmp_path: Path, capsys: pytest.Cap
     card = _section(text, "Drill scorecard")
     assert "passed" in card and "| time to detect | 30s |" in text
     assert "| restore_within | ✅ pass |" in text
+    assert main(["report", "--journal", str(journal)]) == 0
+    assert "This is a drill run: `interlock report --drill DRILL` adds its scorecard." in capsys.readouterr().out
     other = tmp_path / "other.yaml"
     other.write_text(DRILL.read_text().replace("plan: ../recsys.yaml", f"plan: {REGRESSION}"))
     assert main(["report", "--journal", str(journal), "--drill", str(other)]) == 2

@@ -61,6 +61,7 @@ def _run(journal: Any, label: str, run_id: str | None) -> Any:
 def report_main(args: argparse.Namespace) -> int:
     from tui.report import html, markdown
     from tui.report.model import build
+    from tui.session.drills import RUN_PREFIX
 
     loaded = load_drill(args.drill) if args.drill is not None else None
     journal, label = open_existing(args.journal or runtime.default_journal())
@@ -76,6 +77,8 @@ def report_main(args: argparse.Namespace) -> int:
             events = [record.event for record in journal.records(info.run_id)]
             report.scorecard = score(loaded, events, bad_requests=None, journal_intact=intact)
             report.drill_context = f"plan {loaded.drill.plan}, seed {info.seed}, {info.clock} clock"
+        elif info.run_id.startswith(RUN_PREFIX):
+            report.notes.append("This is a drill run: `interlock report --drill DRILL` adds its scorecard.")
     finally:
         journal.close()
     outputs = [(args.md, markdown.render), (args.html, html.render)]

@@ -12,7 +12,7 @@ from html import escape
 
 from core import format_duration
 from tui import printer
-from tui.report.markdown import GLYPH, moment, number
+from tui.report.markdown import GLYPH, moment
 from tui.report.model import GateSeries, Report, ServiceReport, StageRun
 from tui.scorecard_text import summary_rows
 
@@ -47,7 +47,8 @@ def _td(text: object, cls: str = "") -> str:
 
 def _table(head: list[str], rows: list[str], cls: str) -> str:
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
-    return f'<table class="{cls}"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    thead = f"<thead><tr>{header}</tr></thead>" if any(head) else ""
+    return f'<table class="{cls}">{thead}<tbody>{"".join(rows)}</tbody></table>'
 
 
 def chart(report: Report, service: ServiceReport, stage: StageRun, series: GateSeries) -> str:
@@ -78,8 +79,8 @@ def chart(report: Report, service: ServiceReport, stage: StageRun, series: GateS
     parts = [
         f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD / 2}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD / 2}"/>',
         f'<line class="axis" x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD / 2}"/>',
-        f'<text x="2" y="{PAD + 4}">{escape(number(high))}</text>',
-        f'<text x="2" y="{HEIGHT - PAD / 2}">{escape(number(low))}</text>',
+        f'<text x="2" y="{PAD + 4}">{escape(f"{high:.3g}")}</text>',
+        f'<text x="2" y="{HEIGHT - PAD / 2}">{escape(f"{low:.3g}")}</text>',
         f'<text x="{PAD}" y="{HEIGHT - 2}">{escape(moment(report, start))}</text>',
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - 2}" text-anchor="end">{escape(moment(report, end))}</text>',
     ]
@@ -145,6 +146,7 @@ def render(report: Report) -> str:
              ("clock", clock), ("duration", format_duration(report.duration) + frozen)]
     body = [f"<h1>{escape(title)}</h1>",
             f'<p class="outcome {_tone(report.phase)}">{escape(outcome)}</p>',
+            *(f"<p>{escape(note)}</p>" for note in report.notes),
             _table(["", ""], ["<tr>" + _td(k) + _td(v) + "</tr>" for k, v in facts], "facts"),
             "<h2>Timeline</h2>",
             _table(["time", "what happened"], ["<tr>" + _td(moment(report, at), "time") + _td(text) + "</tr>"

@@ -91,6 +91,7 @@ def render(report: Report) -> str:
     info, state = report.info, report.state
     lines = [f"# Rollout report: {info.rollout}", "",
              f"**{printer.end_line(state).removeprefix('rollout ')}**", "",
+             *(line for note in report.notes for line in (note, "")),
              "| | |", "|---|---|",
              f"| run | `{cell(info.run_id)}` |",
              f"| plan | `{cell(info.plan_path)}` |",

@@ -126,6 +126,8 @@ class Report:
     """Seconds spent paused and held."""
     scorecard: Scorecard | None = None
     drill_context: str = ""
+    notes: list[str] = field(default_factory=list)
+    """Lines for the reader under the outcome (a drill run reported without its drill file)."""
 
     @property
     def phase(self) -> str:

@@ -44,6 +44,10 @@ from tui.session.assembly import assemble, connect
 from tui.session.runtime import DEFAULT_JOURNAL, default_journal, lease_holder, operator_identity
 
 
+RUN_PREFIX = "drill-"
+"""How a drill's run id begins: `interlock report` knows a drill run by it."""
+
+
 def default_drill_journal() -> Path:
     """Drill runs go next to the local rollout journal, in their own file, so
     `interlock resume` never picks up a rehearsal (and a shared store never holds one)."""
@@ -126,7 +130,7 @@ class DrillRunner:
         else:
             self.clock = RealClock(self.speed, origin=0.0 if loaded.plan.simulated else None)
         stamp = datetime.now(timezone.utc)
-        run_id = f"drill-{drill.drill}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        run_id = f"{RUN_PREFIX}{drill.drill}-{stamp:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         adapters = connect(loaded.plan, loaded.graph, seed=self.seed, clock=self.clock, owner=run_id,
                            source=loaded.plan_source)
         self.world: SimWorld | None = adapters.world
