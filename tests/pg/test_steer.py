@@ -104,7 +104,7 @@ def test_a_second_terminal_pauses_approves_promotes_and_rolls_back_a_live_driver
     assert code == 0 and out.startswith("rolling back features: back to 0% in this order: features")
     assert driver.wait(timeout=60) == 1  # the driver saw the rollout roll back and ended
     code, _, err = _ask(capsys, "abort", *j)
-    assert code == 4 and f"run {run_id} ended (rolled_back)" in err
+    assert code == 4 and f"run {run_id} ended (rolled back)" in err
 
     ops = [(e.action, e.service, e.operator.split("@")[0], e.reason) for e in _operator_events(backend)]
     assert ops == [

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from adapters.journals import SharedJournal, is_url, journal_label, open_journal
 from core import ACTIONS, BY_NAME, Action, InputError, Problem, RunInfo
+from tui import printer
 from tui.cli.exits import EXIT_BAD_INPUT, EXIT_LEASE, EXIT_OK, EXIT_ROLLED_BACK
 from tui.session import runtime
 
@@ -128,9 +129,9 @@ def _request(args: argparse.Namespace, action: Action, journal: SharedJournal, i
     if status == NO_DRIVER:
         state = runtime.replay(journal, info).state
         if state.finished:
-            text = f"no live driver: run {info.run_id} ended ({state.phase}); nothing drives it any more"
+            text = f"no live driver: run {info.run_id} ended ({printer.words(state.phase)}); nothing drives it any more"
         else:
-            text = (f"no live driver for run {info.run_id} ({state.effective_phase}); "
+            text = (f"no live driver for run {info.run_id} ({printer.words(state.effective_phase)}); "
                     f"`interlock resume --run {info.run_id}` drives it again, then ask again")
     print(f"interlock: {text}", file=sys.stderr)
     return EXIT_LEASE

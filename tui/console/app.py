@@ -197,7 +197,7 @@ class InterlockApp(App[RolloutState]):
         self.state = before
         self.console_screen.show_state(self.state, lines[-EventLog.MAX_LINES :], touched)
         if ended and self.driving:
-            self.note(f"rollout {before.phase}; q leaves the console", style="bold")
+            self.note(f"rollout {printer.words(before.phase)}; q leaves the console", style="bold")
         for screen in self.screen_stack:
             if isinstance(screen, CascadeScreen):
                 screen.show_state(self.state)
@@ -277,7 +277,7 @@ class InterlockApp(App[RolloutState]):
         if self.quitting:
             return "the console is quitting"
         if self.driving and not self.engine_running:
-            return f"the engine has stopped (rollout {self.state.effective_phase})"
+            return f"the engine has stopped (rollout {printer.words(self.state.effective_phase)})"
         if BY_NAME[action].kind == "clock":
             assert self.session is not None
             if self.session.clock.virtual:

@@ -26,6 +26,7 @@ from adapters.journal_codec import JournalError
 from adapters.journals import SharedJournal, open_requests
 from core import ALL_VERBS, Answer, Event, OperatorAction, Request, RequestBox, RolloutState, RunInfo
 from core import abort_order, refused, rollback_cascade
+from tui.printer import words
 from tui.session.assembly import Session
 
 REQUEST_TTL = 10.0
@@ -87,7 +88,7 @@ def applied_text(before: RolloutState, after: RolloutState, event: OperatorActio
     if action == "pause":
         return f"paused run {run_id}: no exposure rises until it is resumed{who}"
     if action == "resume":
-        return f"resumed run {run_id}: {after.effective_phase}{who}"
+        return f"resumed run {run_id}: {words(after.effective_phase)}{who}"
     if action == "step":
         return f"stepping run {run_id}: exactly one transition, then paused again{who}"
     if action == "approve":

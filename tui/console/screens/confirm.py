@@ -21,6 +21,7 @@ from textual.widgets import Button, Static
 
 from core import abort_order, rollback_cascade
 from core import RolloutState
+from tui.printer import words
 
 MODAL_CSS = """
 {name} {{
@@ -175,7 +176,7 @@ class QuitScreen(ModalScreen[bool]):
             yield Static("Quit the console?", classes="modal-title")
             yield Static(
                 f"The engine stops after its current step. The rollout stays in the journal "
-                f"as it is ({self.phase}); `interlock resume` continues it.",
+                f"as it is ({words(self.phase)}); `interlock resume` continues it.",
                 classes="modal-note",
             )
             with Horizontal():
