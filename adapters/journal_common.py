@@ -64,6 +64,10 @@ class JournalCommon:
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
+    def role(self) -> str | None:
+        """No authenticated identity (a file): `tui.session.runtime.operator_identity` falls back."""
+        return None
+
     def _check_version(self, tables: set[str], required: set[str], row: tuple[Any, ...] | None, hint: str = "") -> None:
         """Refuse anything but an interlock journal of this schema version; `row` is the
         meta table's schema_version row (None when missing)."""

@@ -354,6 +354,16 @@ class PgJournal(JournalCommon):
             except psycopg.Error as exc:
                 raise self._error(exc) from None
 
+    def role(self) -> str | None:
+        """`session_user`: the role the server authenticated this connection as. Unlike
+        `current_user` it does not change with `SET ROLE`, and no setting or environment
+        variable on the client changes it (only a superuser's SET SESSION AUTHORIZATION)."""
+        with self._lock:
+            try:
+                return str(self._db.execute("SELECT session_user").fetchone()[0])  # type: ignore[index]
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
+
     def _forget_lease(self, lease: PgLease) -> None:
         with self._lock:
             if self._leases.get(lease.run_id) is lease:

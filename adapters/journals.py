@@ -63,6 +63,11 @@ class SharedJournal(Journal, Protocol):
 
     def driver(self, run_id: str) -> str: ...
 
+    def role(self) -> str | None:
+        """The database role this journal is connected as (PostgreSQL's `session_user`): an
+        identity the server authenticated; None where there is none (SQLite)."""
+        ...
+
     def last_seq(self, run_id: str) -> int: ...
 
     def acquire_lease(

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.events import OperatorAction, OperatorVerb
+from core.governance import approval_progress, person, refusal
 from core.rollback import rollback_cascade
 from core.state import TERMINAL, RolloutState
+from core.windows import describe_next, is_open
 
 ActionKind = Literal["verb", "clock", "view"]
 """`verb`: journaled, changes the rollout. `clock`: changes the clock's speed. `view`: the console only."""
@@ -165,8 +167,33 @@ _ROLLBACK_PHASES = frozenset({"running", "paused", "completed", "rolled_back", "
 """A rollback applies after the rollout ended too: whatever still moved can be taken back."""
 
 
-def available(state: RolloutState, service: str | None = None) -> set[OperatorVerb]:
-    """The verbs that would do something now (`service` for approve and rollback)."""
+def available(state: RolloutState, service: str | None = None, who: str | None = None) -> set[OperatorVerb]:
+    """The verbs that would do something now (`service` for approve and rollback). With `who`
+    (the operator asking, `name@host`), only those the plan's governance lets them do: the
+    console greys the rest, the reducer ignores them, a request from another terminal is
+    refused with `why_not`'s words."""
+    verbs = _by_state(state, service)
+    if who is not None:
+        verbs = {verb for verb in verbs if _governance_refusal(state, verb, service, who) is None}
+    return verbs
+
+
+def _governance_refusal(state: RolloutState, verb: str, service: str | None, who: str) -> str | None:
+    """Why governance refuses `who` this verb now (its `may` rules, or an approval they already
+    gave); None when it lets them."""
+    gov = state.ctx.plan.governance
+    owners = state.ctx.plan.services[service].owners if service in state.ctx.plan.services else ()
+    refused = refusal(gov, verb, who, owners)
+    if refused is None and verb == "approve" and service is not None and service in state.ctx.graph.group_of:
+        index = state.group_of(service)
+        group = state.groups[index]
+        votes = state.wave_votes.get(state.ctx.groups[index].wave, frozenset()) if group.stage < 0 else group.votes
+        if person(who) in votes:
+            refused = f"{person(who)} already approved {service}; {approval_progress(gov, votes, state.starter)}"
+    return refused
+
+
+def _by_state(state: RolloutState, service: str | None) -> set[OperatorVerb]:
     verbs: set[OperatorVerb] = set()
     phase = state.phase
     held = state.hold is not None
@@ -210,14 +237,24 @@ def _promotable(state: RolloutState, service: str) -> str | None:
     if group.stage < 0 or group.phase not in _PROMOTABLE:
         where = "has not started its first stage" if group.stage < 0 else f"is {group.phase}"
         return f"{service} {where}; only a service at a stage (baking, analyzing, awaiting approval) can be promoted"
+    windows = state.ctx.plan.policy.windows
+    if not is_open(windows, state.at):
+        assert windows is not None
+        return f"outside the change window, exposure never rises: {describe_next(windows, state.at)}"
     return None
 
 
-def why_not(state: RolloutState, verb: OperatorVerb, service: str | None = None) -> str | None:
+def why_not(
+    state: RolloutState, verb: OperatorVerb, service: str | None = None, who: str | None = None
+) -> str | None:
     """Why `verb` does not apply now, in words for the log and the palette; None when it
-    applies. Worded from the same conditions as `available` (a test holds them together)."""
-    if verb in available(state, service):
+    applies. Worded from the same conditions as `available` (a test holds them together);
+    with `who`, governance first: a refusal names the rule ("approve needs group release:
+    carol is in oncall")."""
+    if verb in available(state, service, who):
         return None
+    if who is not None and (refused := _governance_refusal(state, verb, service, who)) is not None:
+        return refused
     phase = state.effective_phase
     if verb in ("pause", "resume"):
         return f"nothing to pause or resume: the rollout is {phase}"
@@ -245,15 +282,16 @@ def refused(state: RolloutState, request: OperatorAction) -> str | None:
     the driving console, `interlock pause|approve|...` from another terminal, a watching
     console's key (`tui.session.steering`). None: it applies; else why not, one line.
 
-    The rollout's rules first (`why_not`, the reducer's own), then what the action
-    needs (its service, its reason). Governance (who may, quorum, windows: issue 13)
-    belongs here too, reading `request.operator`, so no surface can skip it."""
+    Governance first, reading `request.operator` (who may, an approval already given:
+    `core.governance`), then the rollout's rules (`why_not`, the reducer's own; change
+    windows among them), then what the action needs (its service, its reason), so no
+    surface can skip any of them."""
     action = BY_NAME.get(request.action)
     if action is None or action.kind != "verb":
         return f"{request.action!r} is not an operator action"
     if action.needs_service and not request.service:
         return f"{request.action} needs a service"
-    why = why_not(state, request.action, request.service)
+    why = why_not(state, request.action, request.service, who=request.operator)
     if why is not None:
         return why
     if action.needs_reason and not request.reason.strip():

@@ -87,6 +87,7 @@ class Engine:
         opening: Sequence[Event] = (),
         mirror: Mirror | None = None,
         checks: CheckRunner | None = None,
+        operator: str = "",
     ):
         self.state = state
         self.mirror = mirror
@@ -105,6 +106,8 @@ class Engine:
         self.lease = lease
         self.checks: CheckRunner = checks if checks is not None else NoCheckRunner()
         """Runs pre-flight checks and calls hooks (`Probe` commands)."""
+        self.operator = operator
+        """Who started the run: journaled on its `RolloutStarted` (governance's separation)."""
         self.opening = tuple(opening)
         """Events a fresh run journals with its `RolloutStarted` (an `Adopted`)."""
         self.linger = linger
@@ -167,7 +170,8 @@ class Engine:
             for cmd in sorted(self.state.inflight.values(), key=lambda c: c.cmd_id):
                 self._dispatch(cmd)
         if self.state.phase == "planned":
-            start = RolloutStarted(at=self.clock.now(), rollout=self.state.ctx.plan.rollout, seed=self.seed)
+            start = RolloutStarted(at=self.clock.now(), rollout=self.state.ctx.plan.rollout, seed=self.seed,
+                                   operator=self.operator)
             await self._ingest([*self.opening, start])
         idle_retries = 0
         while not self._stopping:

@@ -35,6 +35,8 @@ class RolloutStarted(Event):
     kind: ClassVar[str] = "rollout_started"
     rollout: str = ""
     seed: int = 0
+    operator: str = ""
+    """Who started the run (`user@host`); separation of duties reads it."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,10 @@ from core.checkspec import Hooks, PreflightCheck
 from core.datacontract import DataContract
 from core.envspec import Environment, FlagsEnv, MetricsEnv, MirrorEnv, RouterEnv, RouteTarget
 from core.gatespec import ANYTIME_INTERVAL, Gate, quantile_of
+from core.governance import Governance
+from core.notify import Webhook
 from core.spec import Duration, Fraction, Strict
+from core.windows import Windows
 
 __all__ = [
     "ANYTIME_INTERVAL", "Contracts", "Defaults", "Duration", "Environment", "Exposure", "FlagsEnv",
@@ -120,6 +123,10 @@ class Service(Strict):
     """Checks its new version passes before its first exposure (`core.beforefirst`)."""
     hooks: Hooks | None = None
     """Flagger-style webhooks for this service (`core.hooks`)."""
+    owners: list[str] = Field(default_factory=list)
+    """Groups (of `governance.groups`) or people who may also approve and promote this service."""
+    runbook: str | None = None
+    """Where the on-call finds what to do (shown in the console's detail pane and in notifications)."""
 
     @property
     def moves(self) -> bool:
@@ -137,6 +144,8 @@ class Policy(Strict):
     readback: Duration = 30.0
     """While a service is exposed, read each of its flags and routes back at least this
     often; a value that differs from the journal holds the rollout (someone changed it)."""
+    windows: Windows | None = None
+    """When exposure may rise (`core.windows`); unset: any time."""
 
     @field_validator("readback")
     @classmethod
@@ -184,6 +193,10 @@ class Plan(Strict):
     (`core.datacontract`; as gates: `core.datagates`)."""
     hooks: Hooks | None = None
     """Flagger-style webhooks for every service (and post-rollout once, at the end)."""
+    governance: Governance | None = None
+    """Who may do what (`core.governance`); unset: anyone may do anything."""
+    notify: list[Webhook] = Field(default_factory=list)
+    """Webhooks told about the rollout's events (`core.notify`)."""
 
     @property
     def simulated(self) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from core.gates import limit_problems
+from core.governance import governance_problems
 from core.plan import Gate, Plan, Stage, StageSpec
 from core.inputs import read_input, shown_path
 from core.problems import InputError, Path, Problem, SourceMap, located
@@ -107,6 +108,7 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
     from core.datagates import problems as contract_problems
 
     problems += contract_problems(plan, source)
+    problems += governance_problems(plan, source)
     return problems
 
 

@@ -84,6 +84,8 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
     at = event.at
     if not _running(state, at) or (state.readback_at is not None and at >= state.readback_at):
         return None
+    if state.window_opens is not None and at >= state.window_opens:
+        return None  # a change window opened: a waiting group may move
     due: list[tuple[int, list[int]]] = []
     groups = state.groups
     for index in sorted(state.live):  # baking and analyzing groups are live

@@ -24,6 +24,7 @@ from core.judges.mann_whitney import Classification, score
 from core.rollback import fail_group
 import core.shadow as shadow
 from core.tx import Tx
+from core.windows import describe_next, next_open
 
 
 def _counts(tx: Tx) -> tuple[int, int, int]:
@@ -79,6 +80,7 @@ def start_stage(tx: Tx, index: int, stage: int) -> None:
     tx.set_group(
         index, phase="progressing", stage=stage, approved=False, bake_until=None, gates=(), reason="",
         prep=0, asking=None, ask_at=None, confirmed="",
+        votes=frozenset(),
     )
     for name in spec.services:
         tx.set_exposure(name, spec.stages[stage].percent, spec.cohort)
@@ -123,7 +125,7 @@ def _step_shadow(tx: Tx, index: int) -> None:
         return
     _measure_due(tx, index)
     if tx.at >= group.bake_until:
-        if _finish_open_gates(tx, index):
+        if _finish_open_gates(tx, index) and window_open(tx, index):  # the shadow may end outside one
             shadow.stop_mirrors(tx, names)
             start_stage(tx, index, 0)
             return
@@ -184,8 +186,30 @@ def _stage_passed(tx: Tx, index: int) -> None:
     if last:
         if confirm_between(tx, index, "confirm-promotion", None):
             tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
+    elif not window_open(tx, index):
+        if group.phase == "baking":
+            tx.set_group(index, phase="analyzing")  # baked and judged: only the window is missing
     elif confirm_between(tx, index, "confirm-traffic-increase", spec.stages[group.stage + 1].percent):
         start_stage(tx, index, group.stage + 1)
+
+
+def window_open(tx: Tx, index: int) -> bool:
+    """May group `index` raise its exposure now (`policy.windows`)? When not, the group
+    waits: the state says until when (`window_opens`, a deadline) and why, in words."""
+    windows = tx.ctx.plan.policy.windows
+    if windows is None:
+        return True
+    if tx.window_opens is None or tx.at >= tx.window_opens:
+        opens = next_open(windows, tx.at)
+        if opens == tx.at:
+            return True
+        tx.window_opens = opens
+        tx.window_note = describe_next(windows, tx.at)
+    tx.window_waited = True
+    note = f"waiting for the change window: {tx.window_note}"
+    if tx.groups[index].reason != note:
+        tx.groups[index] = evolve(tx.groups[index], reason=note)
+    return False
 
 
 _KAYENTA: dict[str, Literal["Pass", "High", "Low", "NoData"]] = {"successful": "Pass", "failed": "High"}
@@ -246,18 +270,19 @@ def _step_group(tx: Tx, index: int) -> None:
         if _dependencies_met(tx, index):
             if _needs_wave_approval(tx, index):
                 tx.set_group(index, phase="awaiting_approval", reason="wave approval")
-            elif _has_capacity(tx, index) and begin(tx, index):
+            elif _has_capacity(tx, index) and window_open(tx, index) and begin(tx, index):
                 _begin(tx, index)
     elif phase == "awaiting_approval":
         if group.stage < 0:
-            if spec.wave in tx.approved_waves and _has_capacity(tx, index) and begin(tx, index):
+            if (spec.wave in tx.approved_waves and _has_capacity(tx, index) and window_open(tx, index)
+                    and begin(tx, index)):
                 _begin(tx, index)
         elif group.approved:
             _stage_passed(tx, index)
     elif phase == "shadowing":
         _step_shadow(tx, index)
     elif phase == "preparing":
-        if drive(tx, index):
+        if drive(tx, index) and window_open(tx, index):
             _begin(tx, index)
     elif phase == "confirming":
         _stage_passed(tx, index)
@@ -294,6 +319,13 @@ def progress_rollback(tx: Tx) -> None:
 
 def advance(tx: Tx) -> None:
     """Move every group as far as the rules allow right now."""
+    tx.window_waited = False
+    _advance(tx)
+    if not tx.window_waited and tx.window_opens is not None:  # nothing waits for a window now
+        tx.window_opens, tx.window_note = None, ""
+
+
+def _advance(tx: Tx) -> None:
     if tx.phase == "rolling_back":
         progress_rollback(tx)
         return
@@ -362,6 +394,8 @@ def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = F
     if readback and state.phase in ("running", "paused") and state.hold is None and state.readback_at is not None:
         candidates.append(state.readback_at)  # a console keeps reading while paused
     if state.phase == "running" and state.hold is None:
+        if state.window_opens is not None:
+            candidates.append(state.window_opens)
         groups = state.groups
         for group in groups if full else (groups[i] for i in state.live):  # bakes are live
             if group.phase == "baking" and group.bake_until is not None:

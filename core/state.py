@@ -148,6 +148,9 @@ class GroupState:
     """When a confirm-* hook that did not answer 2xx is asked again."""
     confirmed: str = ""
     """The confirm-* hook that answered 2xx for the transition this group is about to make."""
+    votes: frozenset[str] = frozenset()
+    """People who approved this group's current wait, while the approval is short of its
+    quorum or separation (`core.governance`)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,14 @@ class RolloutState:
     and the quiet tick look only at these, so an event costs what is in flight, not the
     size of the plan. Kept up to date by `Tx.set_group`; the full path (`reduce_fully`)
     recomputes it from scratch and the property tests compare the two after every event."""
+    wave_votes: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    """Wave → people who approved it, while that approval is short (`core.governance`)."""
+    starter: str = ""
+    """Who started the run (`RolloutStarted.operator`): separation of duties reads it."""
+    window_opens: float | None = None
+    """While a rise waits for a change window (`policy.windows`): when the next one opens."""
+    window_note: str = ""
+    """That wait in words (`next window Mon 09:00 Europe/Berlin`); empty when nothing waits."""
 
     @property
     def effective_phase(self) -> RolloutPhase:

@@ -39,6 +39,12 @@ class Tx:
         self.readback_at = state.readback_at
         self.readback_cmd = state.readback_cmd
         self.live: frozenset[int] | set[int] = state.live
+        self.wave_votes = state.wave_votes
+        self.starter = state.starter
+        self.window_opens = state.window_opens
+        self.window_note = state.window_note
+        self.window_waited = False
+        """A group waited for a change window in this step (`core.schedule.window_open`)."""
         """`RolloutState.live`, copied on the first change (`set_group`)."""
         self.live_added: list[int] = []
         """Groups that became live, for `advance` to visit in the same pass."""
@@ -180,5 +186,6 @@ class Tx:
             self.moved_count, self.reason, self.readback_at, self.readback_cmd,
             live_groups(self.ctx, self.groups) if self.full
             else self.live if isinstance(self.live, frozenset) else frozenset(self.live),
+            self.wave_votes, self.starter, self.window_opens, self.window_note,
         ))  # in RolloutState's field order
         return state, self.cmds

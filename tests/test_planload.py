@@ -168,7 +168,7 @@ def test_unknown_field_suggests_the_close_name() -> None:
 def test_unknown_field_lists_allowed_names_when_nothing_is_close() -> None:
     line = one_problem("rollout: r\npolicy: {wibble: 1}\n" + MINIMAL.split("\n", 1)[1])
     assert line == (
-        "plan.yaml:2:10: policy.wibble: unknown field 'wibble'; allowed fields: false_rollbacks, max_parallel, on_failure, approval, readback"
+        "plan.yaml:2:10: policy.wibble: unknown field 'wibble'; allowed fields: false_rollbacks, max_parallel, on_failure, approval, readback, windows"
     )
 
 

@@ -211,6 +211,8 @@ def phase_line(before: RolloutState, after: RolloutState) -> str | None:
             waits = svc.phase in ("preparing", "confirming")
             reason = after.groups[after.group_of(name)].reason if waits else ""
             parts.append(f"{name} {words(svc.phase)}" + (f" ({reason})" if reason else ""))
+    if after.window_note and after.window_note != before.window_note:
+        parts.append(f"waiting for the change window: {after.window_note}")
     return "; ".join(parts) or None
 
 

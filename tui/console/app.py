@@ -81,7 +81,7 @@ class InterlockApp(App[RolloutState]):
             self.state = follower.state
         """The snapshot on screen."""
         self.history = MetricHistory(self.state.ctx)
-        self.operator = operator or runtime.operator_identity()
+        self.operator = operator or runtime.operator_identity(session.journal if session else follower.journal)  # type: ignore[union-attr]
         self.driving = session is not None
         self.engine_running = False
         self.quitting = False
@@ -265,7 +265,7 @@ class InterlockApp(App[RolloutState]):
         """`core.actions.available` for the shown state and selection, computed once per pair."""
         key = (self.state, self.selected)
         if self._verbs_cache is None or self._verbs_cache[0][0] is not key[0] or self._verbs_cache[0][1] != key[1]:
-            self._verbs_cache = (key, set(available(self.state, self.selected)))
+            self._verbs_cache = (key, set(available(self.state, self.selected, self.operator)))
         return self._verbs_cache[1]
 
     def refusal(self, action: str) -> str:
@@ -284,7 +284,7 @@ class InterlockApp(App[RolloutState]):
                 return "the clock is virtual: time jumps to the next deadline"
             return f"the clock is already at ×{self.session.clock.speed:g}"
         verb = BY_NAME[action].verb
-        why = why_not(self.state, verb, self.selected) if verb is not None else None
+        why = why_not(self.state, verb, self.selected, self.operator) if verb is not None else None
         return why or "not available now"
 
     def selection_changed(self) -> None:

@@ -117,6 +117,7 @@ def assemble(
         interactive=interactive, lease=lease, opening=opening, command_timeout=command_timeout,
         mirror=adapters.mirror,
         checks=adapters.checks,
+        operator=info.operator,
     )
     return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
                    close_adapters=adapters.close, backlog=backlog)

@@ -44,12 +44,18 @@ def default_journal() -> str:
     return os.environ.get("INTERLOCK_JOURNAL", str(DEFAULT_JOURNAL))
 
 
-def operator_identity() -> str:
-    """`user@host`, from the environment; shown in the header and kept on operator events."""
-    try:
-        user = os.environ.get("INTERLOCK_OPERATOR") or getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user database in some containers
-        user = "operator"
+def operator_identity(journal: SharedJournal | None = None) -> str:
+    """`name@host`: who is acting, shown in the header, kept on operator events and read by
+    the plan's governance (which compares `name`). The one place identity is decided:
+    the journal's database role on PostgreSQL (the server authenticated it; no variable
+    claims it), else `$INTERLOCK_OPERATOR`, else the OS user (both only say who the
+    process claims to be). The host is what this machine calls itself."""
+    user = journal.role() if journal is not None else None
+    if not user:
+        try:
+            user = os.environ.get("INTERLOCK_OPERATOR") or getpass.getuser()
+        except Exception:  # noqa: BLE001 - no user database in some containers
+            user = "operator"
     return f"{user}@{socket.gethostname()}"
 
 
@@ -143,7 +149,7 @@ def _start(
         clock=clock,
         speed=speed,
         created=stamp.isoformat(),
-        operator=operator_identity(),
+        operator=operator_identity(journal),
     )
     the_clock = _clock(clock, speed, None)
     if shared:
