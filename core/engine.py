@@ -118,6 +118,8 @@ class Engine:
         self._busy = 0
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        """`spawn`ed work (notifications): never in flight for the clock, awaited before the run ends."""
         self._timers: list[tuple[float, int, Scheduled]] = []
         self._timer_seq = itertools.count()
         self._subscribers: list[Subscriber] = []
@@ -161,7 +163,34 @@ class Engine:
                 task.cancel()
             raise
         self._flush()
+        await self._finish_background()
         return state
+
+    def spawn(self, work: Callable[[], Awaitable[Event]]) -> None:
+        """Run `work` beside the rollout and journal the (record-only) event it returns. Unlike a
+        command it delays nothing: a virtual clock does not wait for it, and no command waits
+        behind it; the run only waits for it before it ends (`run` returns)."""
+        task = asyncio.get_running_loop().create_task(self._in_background(work))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _in_background(self, work: Callable[[], Awaitable[Event]]) -> None:
+        event: Event | None = None
+        try:
+            event = await work()
+        finally:
+            # Out of the set before the loop can look: it must not wait for a task that is done.
+            self._background.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._queue.put_nowait(event)  # None still wakes the loop
+            self.clock.interrupt()
+
+    async def _finish_background(self) -> None:
+        """Wait for spawned work, and journal what it recorded after the loop ended."""
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        late = [e for e in self._drain_queue() if e.record_only]
+        if late:
+            self._append(late)
 
     async def _run(self, resuming: bool) -> RolloutState:
         if resuming:
@@ -175,7 +204,8 @@ class Engine:
             await self._ingest([*self.opening, start])
         idle_retries = 0
         while not self._stopping:
-            if self.state.finished and not self.linger and not self._busy and self._queue.empty():
+            if (self.state.finished and not self.linger and not self._busy and self._queue.empty()
+                    and not self._background):
                 break
             events = await self._next_events()
             if events is None:
@@ -205,14 +235,14 @@ class Engine:
             if self._busy:
                 return self._first_and_rest(await self._queue.get())
             if wake_at is None:
-                if self.interactive:
+                if self.interactive or self._background:
                     self._flush()  # the operator may take minutes: watchers see everything first
                     return self._first_and_rest(await self._queue.get())
                 return None
             await self.clock.sleep_until(wake_at)
         else:
             timeout = None if wake_at is None else max(0.0, self.clock.real_delay(wake_at))
-            if wake_at is None and not self.interactive and not self._busy:
+            if wake_at is None and not self.interactive and not self._busy and not self._background:
                 return None
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)

@@ -20,6 +20,9 @@ stage now, or go to 100% now; both need a reason."""
 @dataclass(frozen=True)
 class Event:
     kind: ClassVar[str] = "event"
+    record_only: ClassVar[bool] = False
+    """Kept in the journal for people and tools, never changes the rollout (a notification
+    delivered): the reducer passes it by, and the engine journals it even after the run ended."""
     at: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +206,22 @@ class Resumed(Event):
     note: str = ""
 
 
+@dataclass(frozen=True)
+class NotificationSent(Event):
+    """A webhook of the plan's `notify:` was told about `trigger` (or gave up after its
+    retries). `webhook` names it as `core.notify.Webhook.label` does, never its URL."""
+
+    kind: ClassVar[str] = "notification_sent"
+    record_only: ClassVar[bool] = True
+    trigger: str = ""
+    webhook: str = ""
+    service: str | None = None
+    ok: bool = False
+    status: int | None = None
+    attempts: int = 0
+    error: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -221,6 +240,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         GateMisconfigured,
         MirrorApplied,
         CheckFinished,
+        NotificationSent,
     )
 }
 

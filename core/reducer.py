@@ -371,6 +371,8 @@ def _on_abandoned(tx: Tx, event: Abandoned) -> None:
 def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
     """The next state and the commands to carry out, for one event."""
     kind = type(event)
+    if kind.record_only:
+        return state, []
     if kind is Measured:
         quiet = quiet_measurement(state, event)  # type: ignore[arg-type]
         if quiet is not None:
@@ -391,6 +393,8 @@ def reduce_fully(state: RolloutState, event: Event) -> tuple[RolloutState, list[
 
 
 def _reduce(state: RolloutState, event: Event, *, full: bool) -> tuple[RolloutState, list[Command]]:
+    if type(event).record_only:
+        return state, []
     tx = Tx(state, event.at)
     tx.full = full
     if isinstance(event, Tick):

@@ -51,6 +51,9 @@ _SCALARS = {
     _TAG + "float": SafeConstructor.construct_yaml_float,
     _TAG + "str": SafeConstructor.construct_yaml_str,
 }
+TEXT_KEYS = frozenset({"on"})
+"""YAML 1.1 booleans a format uses as a key (`notify[].on`, like Argo's and GitHub's `on:`):
+read as the text written, as YAML 1.2 reads them. Other such keys (`yes:`) stay errors."""
 _KIND_OF_TAG = {"null": "null", "bool": "a boolean", "int": "a number", "float": "a number"}
 
 
@@ -213,6 +216,8 @@ class _Walker:
 
     def key(self, node: Node, path: Path) -> str | None:
         if node.tag == _STR and type(node) is ScalarNode:
+            return node.value
+        if type(node) is ScalarNode and node.value in TEXT_KEYS and not node.style:  # plain, not quoted
             return node.value
         if isinstance(node, ScalarNode) and node.value == "":
             self.problem(path + ("",), _mark(node), "an entry has no key; write `name: value`")

@@ -77,8 +77,10 @@ def wall_clock_reads(source: str) -> list[str]:
             for alias in node.names:
                 if node.module == "time" and alias.name in WALL_CLOCK_NAMES:
                     found.append(f"{node.lineno}: from time import {alias.name}")
-                if node.module == "datetime" and alias.name in ("datetime", "date"):
-                    found.append(f"{node.lineno}: from datetime import {alias.name}")
+                # Calendars need datetime (change windows read the engine's time in a zone):
+                # imported under its own name, its `.now()` / `.today()` are caught above.
+                if node.module == "datetime" and alias.name in ("datetime", "date") and alias.asname:
+                    found.append(f"{node.lineno}: from datetime import {alias.name} as {alias.asname}")
         elif isinstance(node, ast.Import):
             found.extend(f"{node.lineno}: import {a.name}" for a in node.names if a.name in ("time", "datetime"))
     return found
@@ -95,6 +97,8 @@ def test_no_core_module_reads_the_wall_clock(path: Path) -> None:
         "import time\nx = time.time()",
         "import time\nx = time.monotonic()",
         "from datetime import datetime\nx = datetime.now()",
+        "from datetime import date\nx = date.today()",
+        "from datetime import datetime as D\nx = D.now()",
         "import asyncio\nx = asyncio.get_event_loop().time()",
         "import asyncio\nx = asyncio.get_running_loop().time()",
         "from time import perf_counter",

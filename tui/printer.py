@@ -16,6 +16,7 @@ from adapters.journal_codec import encode_body
 from core import format_duration, format_moment
 from core import (
     Abandoned,
+    NotificationSent,
     Adopted,
     CheckFinished,
     CommandFailed,
@@ -161,6 +162,12 @@ def describe(event: Event, state: RolloutState, before: RolloutState | None = No
         return f"adopted by {event.operator or 'operator'} ({event.reason}): starts from {found}"
     if isinstance(event, CheckFinished):
         return check_line(event, state)
+    if isinstance(event, NotificationSent):
+        about = f"{event.trigger}" + (f" ({event.service})" if event.service else "")
+        if event.ok:
+            return f"notified {event.webhook}: {about}"
+        tries = f" after {event.attempts} attempts" if event.attempts > 1 else ""
+        return f"notification to {event.webhook} failed{tries}: {about}: {event.error}"
     if isinstance(event, Abandoned):
         instead = f"; run {event.by_run} takes its place" if event.by_run else ""
         return f"abandoned by {event.operator or 'operator'} ({event.reason}){instead}"

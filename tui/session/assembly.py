@@ -119,5 +119,9 @@ def assemble(
         checks=adapters.checks,
         operator=info.operator,
     )
+    if plan.notify:
+        from adapters.notify import Notifier
+
+        Notifier(plan.notify, info.run_id).attach(engine)
     return Session(engine, journal, info, plan, graph, clock, adapters.world, resuming=resuming,
                    close_adapters=adapters.close, backlog=backlog)
