@@ -104,10 +104,14 @@ class PgRequests:
         with self._lock:
             try:
                 with self._db.transaction():
+                    # Who asks is the role the server authenticated (session_user), never the name
+                    # the client claims: only the `@host` it says it runs on is taken from it.
+                    host = request.operator.partition("@")[2]
                     self._db.execute(
                         f"INSERT INTO requests ({_COLUMNS}, created, expires, state) VALUES "
-                        f"(%s, %s, %s, %s, %s, %s, {_NOW}, {_NOW} + %s, 'pending') ON CONFLICT (id) DO NOTHING",
-                        (request.id, request.run_id, request.action, request.service, request.operator,
+                        f"(%s, %s, %s, %s, session_user || %s, %s, {_NOW}, {_NOW} + %s, 'pending') "
+                        "ON CONFLICT (id) DO NOTHING",
+                        (request.id, request.run_id, request.action, request.service, f"@{host}" if host else "",
                          request.reason, ttl),
                     )
                     self._db.execute("SELECT pg_notify(%s, %s)", (REQUESTS, request.run_id))

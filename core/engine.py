@@ -180,7 +180,7 @@ class Engine:
             event = await work()
         finally:
             # Out of the set before the loop can look: it must not wait for a task that is done.
-            self._background.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._background.discard(asyncio.current_task())
             self._queue.put_nowait(event)  # None still wakes the loop
             self.clock.interrupt()
 

@@ -23,6 +23,15 @@ class Backend:
     name: str
     spec: str
 
+    def person(self, claimed: str) -> str:
+        """Who a request or an action is recorded as when its sender claims `claimed`: on
+        PostgreSQL the role the server authenticated instead (issue 13: no variable claims it)."""
+        if self.name == "sqlite":
+            return claimed
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.spec).username or claimed
+
     def open(self, *, readonly: bool = False) -> SharedJournal:
         return open_journal(self.spec, readonly=readonly)
 

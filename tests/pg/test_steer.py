@@ -5,6 +5,7 @@ exit codes the README gives (0 applied, 1 refused, 4 no live driver)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import time
 from collections.abc import Callable
@@ -80,7 +81,7 @@ def test_a_second_terminal_pauses_approves_promotes_and_rolls_back_a_live_driver
     run_id = _wait(backend, _awaits("features", 0), driver)
 
     code, out, _ = _ask(capsys, "pause", "--reason", "checking the dashboards", *j)
-    assert code == 0 and out.startswith(f"paused run {run_id}") and "alice@" in out
+    assert code == 0 and out.startswith(f"paused run {run_id}") and f"{backend.person('alice')}@" in out
     code, _, err = _ask(capsys, "pause", *j)
     assert (code, err) == (1, "interlock: refused: nothing to pause or resume: the rollout is paused")
     code, _, err = _ask(capsys, "rollback", "ranker", *j)
@@ -107,10 +108,11 @@ def test_a_second_terminal_pauses_approves_promotes_and_rolls_back_a_live_driver
     assert code == 4 and f"run {run_id} ended (rolled back)" in err
 
     ops = [(e.action, e.service, e.operator.split("@")[0], e.reason) for e in _operator_events(backend)]
+    alice = backend.person("alice")  # on PostgreSQL the database role, whatever the variable says
     assert ops == [
-        ("pause", None, "alice", "checking the dashboards"), ("approve", "features", "alice", ""),
-        ("resume", None, "alice", ""), ("promote", "features", "alice", "hotfix for incident 7"),
-        ("promote_full", "features", "alice", "every user now"), ("rollback", "features", "alice", ""),
+        ("pause", None, alice, "checking the dashboards"), ("approve", "features", alice, ""),
+        ("resume", None, alice, ""), ("promote", "features", alice, "hotfix for incident 7"),
+        ("promote_full", "features", alice, "every user now"), ("rollback", "features", alice, ""),
     ]
 
 
@@ -147,7 +149,7 @@ def test_requests_are_idempotent_and_a_stale_one_is_never_applied(
             fresh = Request(id="r-1", run_id=run_id, action="pause", service=None, operator="bob@h")
             box.send(fresh, ttl=30)
             box.send(fresh, ttl=30)  # the same id again: still one request
-            assert box.take(run_id) == [fresh]
+            assert box.take(run_id) == [dataclasses.replace(fresh, operator=f"{backend.person('bob')}@h")]
             assert box.take(run_id) == []  # taken once, by one driver
             assert box.answer_of("r-1") is None
             box.reply("r-1", Answer("applied", "paused"))

@@ -117,7 +117,7 @@ def _request(args: argparse.Namespace, action: Action, journal: SharedJournal, i
         _check_service(info, service)
     if action.needs_reason and not args.reason.strip():
         raise _Bad(f"{action.cli} needs --reason TEXT: break-glass is journaled with who and why")
-    asked = ask(journal, info, action.name, service, operator=runtime.operator_identity(),
+    asked = ask(journal, info, action.name, service, operator=runtime.operator_identity(journal),
                 reason=args.reason, request_id=args.request)
     status, text = asked.answer.status, asked.answer.text
     if status == "applied":
