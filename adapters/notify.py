@@ -20,10 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapters.http_retry import RETRY_STATUSES, RetryPolicy, Retryable, redact, retrying
-from core import AdapterError, Engine, Event, RolloutState
-from core.events import NotificationSent
-from core.notices import notices, payload
-from core.notify import Webhook
+from core import AdapterError, Engine, Event, NotificationSent, RolloutState, Webhook, notice_payload, notices
 
 
 class Notifier:
@@ -52,7 +49,7 @@ class Notifier:
         if before is None or self._engine is None:
             return
         for notice in notices(before, state, events):
-            body = payload(notice, state, self.run_id)
+            body = notice_payload(notice, state, self.run_id)
             for hook in self.hooks:
                 if notice.trigger in hook.on:
                     self._engine.spawn(lambda hook=hook, body=body: deliver(hook, body, self.env))  # type: ignore[misc]

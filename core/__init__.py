@@ -49,6 +49,9 @@ from core.events import (
     Tick,
     adopt_event,
 )
+from core.notices import notices
+from core.notices import payload as notice_payload
+from core.notify import Webhook
 from core.replay import fold, folding, steps
 from core.graph import Precedence, RolloutGraph
 from core.inputs import read_input, seed_problem, shown_path, speed_problem
@@ -102,12 +105,12 @@ __all__ = [
     "FlagService", "fold", "folding", "format_duration", "format_moment", "Found", "Gate", "GateMisconfigured",
     "HeldClock", "help_rows", "incomplete", "initial_state", "InputError", "Journal", "judge", "Lease",
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
-    "MeasurementGap", "MetricSource", "Mirror", "MirrorApplied", "mismatches", "NotificationSent", "next_speed", "NoCheckRunner",
+    "MeasurementGap", "MetricSource", "Mirror", "MirrorApplied", "mismatches", "notice_payload", "notices", "NotificationSent", "next_speed", "NoCheckRunner",
     "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
     "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Request", "RequestBox", "Refused", "refused", "render_text",
     "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
     "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
     "Service", "shown_path", "split_metric", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
-    "TargetReading", "Tick", "Trigger", "validate_payload", "verdict_of_event", "VirtualClock", "why_not",
+    "TargetReading", "Tick", "Trigger", "validate_payload", "verdict_of_event", "VirtualClock", "Webhook", "why_not",
 ]

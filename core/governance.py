@@ -17,15 +17,11 @@ reducer and requests from other terminals alike.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from core.problems import Path, Problem, SourceMap, located
 from core.spec import Strict
-
-if TYPE_CHECKING:
-    from core.plan import Plan
 
 GOVERNED = ("resume", "step", "approve", "promote", "rollback")
 """The verbs `may` can restrict. `rollback` covers `abort` too; `pause` is never restricted."""
@@ -115,10 +111,10 @@ def approval_progress(gov: Governance | None, votes: Iterable[str], starter: str
     return f"approvals {so_far}: approve needs {need} distinct people (quorum)"
 
 
-def governance_problems(plan: "Plan", source: SourceMap) -> list[Problem]:
+def governance_problems(gov: Governance | None, owned: bool, source: SourceMap) -> list[Problem]:
     """What the model cannot see alone: verbs `may` cannot restrict, groups it names that do
-    not exist, a quorum nobody can reach."""
-    gov = plan.governance
+    not exist, a quorum nobody can reach (`owned`: some service names owners, who may approve
+    it too, so the count is not known here)."""
     if gov is None:
         return []
     at: Path = ("governance",)
@@ -144,7 +140,7 @@ def governance_problems(plan: "Plan", source: SourceMap) -> list[Problem]:
             problems.append(located(source, where, f"quorum applies to {', '.join(QUORUM_VERBS)} only", key=True))
         elif count < 1:
             problems.append(located(source, where, f"must be at least 1, got {count}"))
-        elif "approve" in gov.may and not any(s.owners for s in plan.services.values()):
+        elif "approve" in gov.may and not owned:
             people = {p for g in gov.may["approve"] for p in gov.groups.get(g, ())}
             if len(people) < count:
                 problems.append(located(source, where, (

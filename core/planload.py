@@ -108,7 +108,7 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
     from core.datagates import problems as contract_problems
 
     problems += contract_problems(plan, source)
-    problems += governance_problems(plan, source)
+    problems += governance_problems(plan.governance, any(s.owners for s in plan.services.values()), source)
     return problems
 
 

@@ -35,6 +35,7 @@ from core.events import (
     CheckFinished,
     Measured,
     MirrorApplied,
+    NotificationSent,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -62,6 +63,8 @@ EVERY_EVENT: list[Event] = [
     MirrorApplied(at=10.0, cmd_id=10, service="ranker", percent=100.0),
     CheckFinished(at=11.0, cmd_id=11, service="ranker", check="pre-flight run pytest -q", passed=False,
                   detail="exit 1", output="1 failed\n\u2192 done", attempts=2),
+    NotificationSent(at=10.0, trigger="gate_failed", webhook="$SLACK_WEBHOOK_URL", service="ranker", ok=True,
+                     status=200, attempts=2),
 ]
 
 
