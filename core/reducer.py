@@ -32,7 +32,7 @@ from core.events import (
 from core.beforefirst import begin, on_check_finished
 from core.coverage import restart_bake
 from core.gates import GateRun
-from core.governance import approval_complete, approval_progress, person
+from core.approvals import approve
 from core.quiet import quiet_measurement, quiet_tick
 from core.readback import describe_differences, differences, sync_readback
 from core.rollback import abort_queue, cascade_groups, fail_group, start_rollback
@@ -278,7 +278,7 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
             tx.reason = "stepping"
     elif action == "approve":
         assert event.service is not None
-        _approve(tx, event.service, event.operator)
+        approve(tx, event.service, event.operator)
     elif action in ("promote", "promote_full"):
         assert event.service is not None
         _promote(tx, tx.ctx.graph.group_of[event.service], full=action == "promote_full")
@@ -305,25 +305,6 @@ def _promote(tx: Tx, index: int, *, full: bool) -> None:
         tx.set_group(index, phase="promoted", bake_until=None, gates=(), approved=False)
     else:
         start_stage(tx, index, last if full else group.stage + 1)
-
-
-def _approve(tx: Tx, service: str, operator: str) -> None:
-    """One person's approval of the wait `service`'s group is in (its stage, or its wave before
-    the first stage); the wait ends once the approvals make governance's quorum and separation."""
-    gov = tx.ctx.plan.governance
-    index = tx.ctx.graph.group_of[service]
-    group, wave = tx.groups[index], tx.ctx.groups[index].wave
-    before = tx.wave_votes.get(wave, frozenset()) if group.stage < 0 else group.votes
-    votes = before | {person(operator)}
-    done = approval_complete(gov, votes, tx.starter)
-    if group.stage < 0:
-        tx.wave_votes = {w: v for w, v in tx.wave_votes.items() if w != wave} | ({} if done else {wave: votes})
-        if done:
-            tx.approved_waves = tx.approved_waves | {wave}
-    else:
-        tx.groups[index] = evolve(group, approved=done, votes=frozenset() if done else votes)
-    if not done:
-        tx.reason = f"{service}: {approval_progress(gov, votes, tx.starter)}"
 
 
 def _on_misconfigured(tx: Tx, event: GateMisconfigured) -> None:
