@@ -25,7 +25,7 @@ from typing import NamedTuple
 from adapters.journal_codec import JournalError
 from adapters.journals import SharedJournal, open_requests
 from core import ALL_VERBS, Answer, Event, OperatorAction, Request, RequestBox, RolloutState, RunInfo
-from core import abort_order, refused, rollback_cascade
+from core import abort_order, refused, rollback_cascade, steps, why_not
 from tui.printer import words
 from tui.session.assembly import Session
 
@@ -61,7 +61,8 @@ def ask(
     come in time leaves the request expired (`expired`), never to be applied."""
     holder = journal.driver(info.run_id)
     if not holder:
-        return Asked(Answer(NO_DRIVER, f"no live driver for run {info.run_id}"), "")
+        return Asked(Answer(NO_DRIVER, f"no live driver for run {info.run_id}; "
+                                       f"`interlock resume --run {info.run_id}` drives it again"), "")
     request = Request(id=request_id or new_request_id(), run_id=info.run_id, action=action,
                       service=service, operator=operator, reason=reason)
     box = open_requests(journal)
@@ -114,20 +115,25 @@ class Steering:
     def __init__(self, session: Session, box: RequestBox) -> None:
         self.session = session
         self.box = box
-        self._waiting: list[tuple[OperatorAction, asyncio.Future[RolloutState]]] = []
+        self._waiting: list[tuple[OperatorAction, asyncio.Future[tuple[RolloutState, RolloutState, str | None]]]] = []
+        self._last = session.engine.state
+        """The engine's state after the last batch it published (the next batch starts here)."""
         session.engine.subscribe(self._seen)
 
     def _seen(self, state: RolloutState, events: Sequence[Event]) -> None:
-        """The engine journaled and reduced a batch: release the requests it carried."""
+        """The engine journaled and reduced a batch: release the requests it carried, each
+        with the state just before it, just after the batch, and whether the reducer took it
+        (an event earlier in the same batch may have changed what applies)."""
+        start, self._last = self._last, state
         if not self._waiting:
             return
-        for event in events:
+        for event, before, _ in steps(start, events):  # the one fold (`core.replay`)
             if not isinstance(event, OperatorAction):
                 continue
             key = replace(event, at=0.0)
             for pair in list(self._waiting):
                 if pair[0] == key and not pair[1].done():
-                    pair[1].set_result(state)
+                    pair[1].set_result((before, state, why_not(before, event.action, event.service)))
                     self._waiting.remove(pair)
                     break
 
@@ -138,17 +144,19 @@ class Steering:
         event = OperatorAction(at=0.0, action=request.action, service=request.service or None,  # type: ignore[arg-type]
                                operator=request.operator, reason=request.reason)
         engine = self.session.engine
-        before = engine.state
-        why = refused(before, event)
+        why = refused(engine.state, event)
         if why is not None:
             return Answer("refused", why)
-        done: asyncio.Future[RolloutState] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[tuple[RolloutState, RolloutState, str | None]] = (
+            asyncio.get_running_loop().create_future())
         self._waiting.append((event, done))
         engine.submit(event)
         try:
-            after = await asyncio.wait_for(done, APPLY_WAIT)
+            before, after, late = await asyncio.wait_for(done, APPLY_WAIT)
         except asyncio.TimeoutError:
             return Answer("refused", "the driver is stopping; it did not apply the request")
+        if late is not None:  # journaled, and the reducer ignored it: it no longer applied
+            return Answer("refused", late)
         return Answer("applied", applied_text(before, after, event, self.session.info.run_id))
 
     async def serve(self, stop: threading.Event) -> None:
