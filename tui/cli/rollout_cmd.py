@@ -4,6 +4,7 @@ arguments are parsed. (Named apart from `core/commands.py`, the reducer's comman
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import os
 import sys
@@ -150,14 +151,16 @@ def _headless(session: runtime.Session, as_json: bool) -> int:
 
     show = HeadlessPrinter(as_json, session.engine.state, on_closed=session.engine.stop)
     session.engine.subscribe(show)
-    if not session.clock.virtual:
+    real = not session.clock.virtual
+    if real:
         # Anyone may steer it from another terminal (`interlock resume`, `approve`, ...):
-        # paused or awaiting approval, it waits for them instead of exiting 3.
+        # paused or awaiting approval, it waits for them instead of exiting 3. A virtual
+        # clock runs to its end at once, the same for the same seed: nobody steers it.
         session.engine.interactive = True
 
     async def drive() -> RolloutState:
         try:
-            async with steered(session):
+            async with steered(session) if real else contextlib.nullcontext():
                 return await session.engine.run(resuming=session.resuming)
         finally:
             await session.aclose()
