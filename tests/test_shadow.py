@@ -378,3 +378,22 @@ def test_a_gap_in_the_shadows_measurements_starts_its_time_over(tmp_path: Path) 
     assert state.groups[0].phase == "shadowing"
     assert state.groups[0].bake_until == frozen + 180.0  # the whole 3m again, from now
     assert "the shadow starts over" in state.groups[0].reason
+
+
+@pytest.mark.parametrize("mean, code", [(0.5, 0), (0.8, 1)])
+def test_a_js_drift_gate_compares_the_two_outputs_in_shadow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mean: float, code: int
+) -> None:
+    path = _plan(tmp_path, mean=mean)
+    text = path.read_text(encoding="utf-8").replace(
+        "agreement: {metric: prediction_agreement, min: 0.9, interval: 30s}",
+        "agreement: {metric: prediction, judge: drift, divergence: js, max: 0.05, interval: 30s}",
+    )
+    path.write_text(text, encoding="utf-8")
+    got, lines = _run(path, tmp_path, capsys)
+    assert got == code
+    judged = [e for e in lines if e.get("kind") == "measured" and e["gate"] == "agreement"]
+    assert judged and all(e["canary_data"] and e["baseline_data"] for e in judged)  # two histograms, at 0%
+    if code:  # caught in shadow: nobody ever saw the drifted model
+        assert lines[-1]["summary"]["services"]["model"] == {"phase": "failed", "exposure": 0.0}
+        assert not [e for e in lines if e.get("kind") == "exposure_applied" and e["percent"] > 0]
