@@ -11,7 +11,8 @@ once per run by `steps_for` from `BUILDERS`, in this order:
 
 1. `confirm-rollout` hooks (`core.hooks`): wait until they answer 2xx;
 2. the services' `preflight:` checks (`http`, `run`), in the plan's order;
-3. (data-contract checks slot in here: freshness, completeness, volume, schema);
+3. the data-contract checks of what the services' new versions read (`core.datapreflight`:
+   each measures once, at 0%; answered by `Measured`, which `on_data_measured` handles);
 4. `pre-rollout` hooks: a non-2xx is a failed check;
 
 then, once every step passed, the shadow stage if the group has one (its own phase,
@@ -31,7 +32,11 @@ from __future__ import annotations
 from typing import Callable
 
 from core.commands import Probe
-from core.events import CheckFinished
+from core.datapreflight import KIND as DATA
+from core.datapreflight import data_steps, judge
+from core.datapreflight import start as start_data
+from core.events import CheckFinished, Measured
+from core.gates import GateRun
 from core.evolve import evolve
 from core.hooks import ask, hook_steps, hooks_named
 from core.plan import Plan
@@ -70,13 +75,13 @@ def _pre_rollout(plan: Plan, members: tuple[str, ...], first: float) -> list[Ste
 BUILDERS: list[tuple[str, StepBuilder]] = [
     ("confirm-rollout", _confirm_rollout),
     ("preflight", _preflight),
-    # data-contract checks (issue 14 point 4) go here
+    ("data-contracts", data_steps),
     ("pre-rollout", _pre_rollout),
 ]
 """Every kind of step before the first exposure, in the order a group takes them."""
 
 Starter = Callable[[Tx, int, Step], None]
-STARTERS: dict[str, Starter] = {"confirm": ask, "check": ask}
+STARTERS: dict[str, Starter] = {"confirm": ask, "check": ask, DATA: start_data}
 """Step kind -> what starts it when its group reaches it."""
 
 
@@ -164,3 +169,19 @@ def _interval_of(tx: Tx, cmd: Probe) -> float:
     hooks = hooks_named(tx.ctx.plan, cmd.service, hook_name)
     matching = [hook.interval for hook in hooks if hook.url == cmd.url]
     return matching[0] if matching else 30.0
+
+
+def on_data_measured(tx: Tx, index: int, run: GateRun, before: GateRun, event: Measured) -> None:
+    """A data-contract step's measurement is in (`core.datapreflight.judge` decides)."""
+    decided = judge(tx, index, run, before, event)
+    if decided is None:
+        return
+    verdict, why = decided
+    if verdict == "passed":
+        step_passed(tx, index)
+    elif verdict == "failed":
+        step_failed(tx, index, why)
+    else:  # no data or an error proves nothing either way: a person decides, resume measures again
+        step_wait(tx, index, why, tx.at)
+        tx.phase, tx.stepping = "paused", False
+        tx.reason = f"{why}; waiting for the operator"

@@ -136,6 +136,9 @@ def schema_problems(schema: object, at: tuple[str | int, ...] = ()) -> Problems:
         elif key == "required":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 out.append((where, "expected a list of field names"))
+            elif isinstance(props := schema.get("properties", {}), dict):
+                out += [(where, f"required field {v!r} is not declared under properties")
+                        for v in value if v not in props]
         elif key == "enum":
             if not isinstance(value, list) or not value:
                 out.append((where, "expected a non-empty list of allowed values"))

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from core.actions import ALL_VERBS
-from core.durations import format_moment
+from core.durations import format_duration, format_moment
 from core.events import OperatorVerb
 from core.graph import RolloutGraph
 from core.inputs import MAX_SPEED, SEED_RANGE, read_input, shown_path
@@ -67,7 +67,9 @@ class Fault(Strict):
         fault = self.inject.world_fault()
         where = f" {fault.pop('service')}" if "service" in fault else ""
         kind = fault.pop("kind")
-        rest = " ".join(f"{k}={v}" for k, v in fault.items())
+        shown = {k: format_duration(self.inject.age) if k == "age" and self.inject.age is not None else v
+                 for k, v in fault.items()}
+        rest = " ".join(f"{k}={v}" for k, v in shown.items())
         return f"{kind}{where}" + (f" ({rest})" if rest else "")
 
 

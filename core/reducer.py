@@ -29,7 +29,7 @@ from core.events import (
     RolloutStarted,
     Tick,
 )
-from core.beforefirst import begin, on_check_finished
+from core.beforefirst import begin, on_check_finished, on_data_measured
 from core.coverage import restart_bake
 from core.gates import GateRun
 from core.approvals import approve
@@ -114,6 +114,8 @@ def _on_measured(tx: Tx, event: Measured) -> None:
     runs = list(group.gates)
     runs[i] = run
     tx.groups[index] = evolve(group, gates=tuple(runs))
+    if group.phase == "preparing":  # a data-contract check before the first user
+        return on_data_measured(tx, index, run, before, event)
     if tx.phase not in ("running", "paused") or gate.dry_run:
         return  # a dry-run gate's verdict is shown (tui.printer), never acted on
     if run.phase not in ("failed", "error", "inconclusive"):

@@ -5,8 +5,12 @@ the data the simulated world produces and spoils for them."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +18,8 @@ from adapters.sim.world import SimWorld
 from core import InputError, build_context, compile_plan, load_plan, parse_plan
 from core.datacontract import schema_problems, validate
 from core.datagates import contract_gates_of, split_metric
+from core.events import Event, ExposureApplied, ExposureRead, Measured
+from tui.session.drills import prepare_drill
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_PLAN = REPO / "examples" / "recsys-data.yaml"
@@ -51,6 +57,8 @@ def test_keywords_interlock_does_not_check_are_refused_not_ignored() -> None:
     assert found == [(("properties", "a", "pattern"), found[0][1])]
     assert found[0][1].startswith("JSON Schema keyword 'pattern' is not checked by interlock; use: type, properties")
     assert schema_problems({"type": "text"})[0][1].startswith("expected one of object, array, string")
+    assert schema_problems({"required": ["id"], "properties": {"ID": {}}}) == [
+        (("required",), "required field 'id' is not declared under properties")]
 
 
 PLAN = """\
@@ -181,3 +189,93 @@ def test_a_fault_on_a_contract_the_reader_does_not_read_changes_nothing() -> Non
     assert _ask(world, "data_invalid", 60.0) == 0.0
     ranker = asyncio.run(world.metrics.query("data_invalid@embeddings", "ranker", "5.0", 60.0, 60.0))
     assert ranker == 1.0  # the old ranker reads the old embedder's embeddings
+
+
+# --- before the first user (core.datapreflight, a step of core.beforefirst) ----------------
+
+
+def _drill(path: Path, journal: Path) -> tuple[Any, list[Event]]:
+    runner = prepare_drill(path, journal_path=journal)
+    try:
+        card = asyncio.run(runner.run())
+        events = [r.event for r in runner.journal.records(runner.session.info.run_id)]
+    finally:
+        runner.close()
+    return card, events
+
+
+def _exposed(events: list[Event], services: set[str]) -> list[Event]:
+    """Every event that shows one of `services` above 0%."""
+    return [e for e in events
+            if (isinstance(e, ExposureApplied) and e.service in services and e.percent > 0)
+            or (isinstance(e, ExposureRead) and any(e.exposures.get(s, 0.0) > 0 for s in services))]
+
+
+@pytest.mark.parametrize("stem, gate", [("stale-features", "features:freshness"),
+                                        ("missing-fields", "features:completeness")])
+def test_a_spoiled_feed_keeps_its_consumers_at_zero_in_every_event(stem: str, gate: str, tmp_path: Path) -> None:
+    card, events = _drill(REPO / "examples" / "drills" / f"{stem}.yaml", tmp_path / "j.db")
+    assert card.passed, [e for e in card.expectations if not e.passed]
+    assert _exposed(events, {"embedder", "ranker"}) == []
+    failed = [e for e in events if isinstance(e, Measured) and e.gate == gate]
+    assert len(failed) == 1 and failed[0].service == "embedder"  # one look, before any exposure
+    assert card.decided_by is not None and f"gate {gate} on embedder failed before the first user" in card.decided_by
+
+
+def test_the_checks_pass_before_the_first_exposure_and_judge_every_stage(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    with out.open("w") as sink:
+        code = subprocess.run([sys.executable, "-m", "tui.cli.main", "run", str(DATA_PLAN), "--headless", "--json",
+                               "--journal", str(tmp_path / "j.db")], stdout=sink, cwd=REPO).returncode
+    assert code == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    first_exposure = next(i for i, e in enumerate(lines)
+                          if e.get("kind") == "exposure_applied" and e["service"] == "embedder")
+    checked = {e["gate"] for e in lines[:first_exposure] if e.get("kind") == "measured" and e["service"] == "embedder"}
+    assert checked == {"features:freshness", "features:completeness", "features:volume", "features:schema"}
+    before = [e for e in lines[:first_exposure] if e.get("kind") == "measured" and e["service"] == "ranker"]
+    assert {e["gate"] for e in before} == {"embeddings:freshness", "embeddings:schema"}  # the whole group first
+    later = [e for e in lines[first_exposure:] if e.get("kind") == "measured" and e.get("gate") == "features:schema"]
+    assert len(later) > 10  # and they judge at every stage after
+    assert lines[-1]["summary"]["phase"] == "completed"
+
+
+def test_a_lockstep_partner_s_failing_check_keeps_the_whole_group_at_zero(tmp_path: Path) -> None:
+    drill = tmp_path / "lockstep.yaml"
+    drill.write_text(f"""\
+drill: lockstep-stale-embeddings
+plan: {DATA_PLAN}
+seed: 7
+faults:
+  - at: {{service: features, percent: 100}}
+    inject: {{kind: stale_data, service: embedder, version: new, contract: embeddings, age: 2h}}
+expect: {{rolled_back: [], untouched: [features], final: rolled_back}}
+""")
+    card, events = _drill(drill, tmp_path / "j.db")
+    assert card.passed
+    assert _exposed(events, {"embedder", "ranker"}) == []
+    assert card.decided_by is not None and "gate embeddings:freshness on ranker failed before the first user" in (
+        card.decided_by)
+
+
+def test_no_data_before_the_first_user_pauses_and_resume_measures_again(tmp_path: Path) -> None:
+    drill = tmp_path / "outage.yaml"
+    drill.write_text(f"""\
+drill: metrics-outage-before-the-first-user
+plan: {DATA_PLAN}
+seed: 7
+faults:
+  - at: {{time: 23m}}
+    inject: {{kind: metrics_outage}}
+    duration: 5m
+operator:
+  - at: {{time: 35m}}
+    do: resume
+expect: {{final: completed}}
+""")
+    card, events = _drill(drill, tmp_path / "j.db")
+    assert card.passed, [e for e in card.expectations if not e.passed]
+    paused_at = min(e.at for e in events if isinstance(e, Measured) and e.service == "embedder")
+    assert paused_at == 25 * 60  # it asked at the first moment it could, found no data, and waited
+    first = min(e.at for e in events if isinstance(e, ExposureApplied) and e.service == "embedder")
+    assert first == 35 * 60  # resumed, measured again (the outage is over), then exposed

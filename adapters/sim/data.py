@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import adapters.sim.model as model
-from core import DataContract, incomplete, validate_payload
+from core import DataContract, compile_plan, incomplete, validate_payload
 
 DATA_FAULTS = ("stale_data", "missing_fields", "schema_drift")
 FEED_LAG = 30.0
@@ -165,9 +165,12 @@ def query(world: Any, metric: str, contract: str, service: str, version: str, wi
     feeds: list[tuple[float, Feed]] = []
     if not producers:  # a feed from outside the plan: healthy, as busy as its reader
         feeds.append((1.0, feed(world._rps(service), (), contract)))
+    partners = _lockstep_partners(world, service) if side == "new" else set()
     for share, seen in model.segments(node, side, producers) if producers else ():
         for p in producers:
-            version_of = seen[p.name]
+            # A lockstep partner moves with this version, on its cohort: the new version reads
+            # the partner's new output (at 0% too, which is what a pre-flight must check).
+            version_of = "new" if p.name in partners and "new" in p.sides else seen[p.name]
             if contract in p.sides[version_of].contracts.produces:
                 faults = [f for f in world._faults if f.get("service") == p.name and f["_side"] == version_of]
                 feeds.append((share, feed(world._rps(p.name), faults, contract)))
@@ -175,6 +178,17 @@ def query(world: Any, metric: str, contract: str, service: str, version: str, wi
     tag = "payloads" if metric in ("data_missing", "data_invalid") else metric
     rng = model.rng_for(world.seed, service, version, tag, contract, round(at * 1000))
     return measure(metric, feeds, world.plan.contracts.get(contract), window, at, rng)
+
+
+def _lockstep_partners(world: Any, service: str) -> set[str]:
+    """The services that move together with `service` (its lockstep group), from the plan's
+    compiled order: before a group's first exposure the world has not seen its cohort yet."""
+    groups: dict[str, set[str]] | None = getattr(world, "_lockstep_groups", None)
+    if groups is None:
+        graph = world.graph if world.graph is not None else compile_plan(world.plan)
+        groups = {name: set(members) for members in graph.groups for name in members}
+        world._lockstep_groups = groups
+    return groups.get(service, set()) - {service}
 
 
 INPUT_COUNTERS = ("rows", "sampled", "incomplete", "invalid")
