@@ -181,3 +181,27 @@ def test_a_driver_that_does_not_answer_leaves_the_request_expired(backend: Backe
     assert asked.driver == "hung@box pid 9"
     assert asked.answer == Answer("expired", "the driver (hung@box pid 9) did not take the request within 0.3 s; "
                                              "it expired and will never be applied")
+
+
+def test_a_request_the_plans_governance_forbids_is_refused_naming_the_rule(
+    backend: Backend, processes: Callable[..., subprocess.Popen[str]], capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The driver asks governance with the requester's identity (issue 13 points 2 and 4):
+    who may not approve or promote hears the rule (exit 1); pause is never restricted."""
+    monkeypatch.setenv("INTERLOCK_OPERATOR", "carol")
+    carol = backend.person("carol")  # on PostgreSQL the database role, whatever the variable says
+    plan = _approval_plan(tmp_path)
+    plan.write_text(plan.read_text() + "governance:\n  groups: {release: [someone-else]}\n"
+                    "  may: {approve: [release], promote: [release]}\n")
+    j = ("--journal", backend.spec)
+    driver = processes(DRIVER, "run", str(plan), "--headless", "--speed", "600", *j,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait(backend, _awaits("features", 0), driver)
+    code, _, err = _ask(capsys, "approve", "features", *j)
+    assert (code, err) == (1, f"interlock: refused: approve needs group release: {carol} is in no group")
+    code, _, err = _ask(capsys, "promote", "features", "--full", "--reason", "now", *j)
+    assert (code, err) == (1, f"interlock: refused: promote --full needs group release: {carol} is in no group")
+    code, out, _ = _ask(capsys, "pause", *j)  # never restricted
+    assert code == 0 and out.startswith("paused run")
+    assert [(e.action, e.operator.split("@")[0]) for e in _operator_events(backend)] == [("pause", carol)]

@@ -133,7 +133,7 @@ class Steering:
             key = replace(event, at=0.0)
             for pair in list(self._waiting):
                 if pair[0] == key and not pair[1].done():
-                    pair[1].set_result((before, state, why_not(before, event.action, event.service)))
+                    pair[1].set_result((before, state, why_not(before, event.action, event.service, who=event.operator)))
                     self._waiting.remove(pair)
                     break
 
