@@ -21,10 +21,12 @@ from adapters.prometheus import PrometheusMetrics
 from adapters.sim.serve import ServeConfig, SimServer, serve
 from adapters.stack.prometheus import PrometheusServer, start_prometheus, wait_until_value
 from conftest import start_or_skip
-from core import load_plan
+from adapters.sim.world import SimWorld
+from core import Engine, compile_plan, fold, initial_state, load_plan, parse_plan
 from core.clock import VirtualClock
 from core.datagates import contract_gates
-from core.events import Measured
+from core.events import Event, ExposureApplied, Measured
+from core.ports import Record, RunInfo
 from core.gates import GateRun
 from core.verdict import explain
 
@@ -112,11 +114,11 @@ def clear_faults(served: Served) -> None:
     assert httpx.request("DELETE", f"http://{served.admin}/faults", timeout=5).status_code == 200
 
 
-def wait_for(prom: PrometheusServer, metric: str, until: Any, timeout: float = 20.0) -> float | None:
+def wait_for(prom: PrometheusServer, metric: str, until: Any, timeout: float = 20.0, window: float = 4.0) -> float | None:
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
-        value = measure(prom, metric)
+        value = measure(prom, metric, window)
         if value is not None and until(value):
             return value
         time.sleep(0.3)
@@ -173,3 +175,98 @@ def test_missing_fields_and_schema_drift_show_in_the_sampled_payloads(
         assert phase == "failed" and "> max 2%" in text
     finally:
         clear_faults(served)
+
+
+ENGINE_PLAN = """\
+rollout: data-on-the-stack
+services:
+  features:
+    from: {version: "3.1", produces: {features: 6}}
+  embedder:
+    depends_on: [features]
+    from: {version: "2.4", consumes: {features: [6]}}
+    to:   {version: "3.0", consumes: {features: [6]}}
+contracts:
+  features:
+    schema:
+      type: object
+      required: [user_id, vector, ts]
+      properties:
+        user_id: {type: string, minLength: 1}
+        vector: {type: array, items: {type: number}, minItems: 8}
+        ts: {type: integer, minimum: 0}
+    checks: {freshness: {max_age: 15m}, schema: {max_invalid: 1%}, interval: 5s}
+"""
+
+
+class Recorded:
+    """A journal in memory (the engine's events are what this test reads)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def create_run(self, info: RunInfo) -> None:
+        pass
+
+    def runs(self) -> list[RunInfo]:
+        return []
+
+    def append(self, run_id: str, events: list[Event], operator: str = "") -> None:
+        self.events.extend(events)
+
+    def records(self, run_id: str, after: int = 0) -> Iterator[Record]:
+        for seq, event in enumerate(self.events[after:], start=after + 1):
+            yield Record(seq=seq, event=event)
+
+    def close(self) -> None:
+        pass
+
+
+def run_engine(prom: PrometheusServer) -> list[Event]:
+    """The engine on the plan above: exposure through an in-process world, the embedder's data
+    contracts measured through Prometheus. Stops at the first exposure, or at the end."""
+    plan, _ = parse_plan(ENGINE_PLAN, "engine.yaml")
+    graph = compile_plan(plan)
+    world = SimWorld(plan, graph, seed=1)
+    journal = Recorded()
+
+    async def go() -> None:
+        metrics = PrometheusMetrics(prom.url, queries=QUERIES, clock=VirtualClock())
+        engine = Engine(initial_state(plan, graph), clock=VirtualClock(), journal=journal, run_id="run-1",
+                        flags=world.flags, router=world.router, metrics=metrics)
+        engine.subscribe(lambda _state, events: engine.stop() if any(
+            isinstance(e, ExposureApplied) and e.percent > 0 for e in events) else None)
+        try:
+            await engine.run()
+        finally:
+            await metrics.aclose()
+
+    asyncio.run(go())
+    return list(journal.events)
+
+
+def test_the_engine_checks_the_data_through_prometheus_before_the_first_user(
+    stack: tuple[Served, PrometheusServer],
+) -> None:
+    served, prom = stack
+    clear_faults(served)
+    wait_for(prom, "data_invalid@features", lambda v: v == 0, window=10.0)  # earlier tests' drift is over
+    events = run_engine(prom)
+    checked = [e for e in events if isinstance(e, Measured)]
+    assert [e.value is not None for e in checked] == [True, True], events
+    first = next(i for i, e in enumerate(events) if isinstance(e, ExposureApplied) and e.percent > 0)
+    assert {e.gate for e in checked if events.index(e) < first} == {"features:freshness", "features:schema"}
+
+    post_fault(served, {"kind": "stale_data", "service": "features", "version": "old", "age": 7200})
+    try:
+        wait_for(prom, "data_freshness@features", lambda v: v > 7000)
+        events = run_engine(prom)
+    finally:
+        clear_faults(served)
+    assert [e for e in events if isinstance(e, ExposureApplied) and e.percent > 0] == []
+    stale = [e for e in events if isinstance(e, Measured) and e.gate == "features:freshness"]
+    assert stale and stale[0].value is not None and stale[0].value > 7000
+    plan, _ = parse_plan(ENGINE_PLAN, "engine.yaml")
+    final = fold(initial_state(plan, compile_plan(plan)), events)
+    assert final.phase == "rolled_back"
+    assert "gate features:freshness on embedder failed before the first user" in final.reason
