@@ -26,9 +26,10 @@ Rules, as each tool ships them:
 * **interlock default**: the README gates as the defaults judge them: errors `compare:
   baseline, max_increase: 100%` (a two-sample mixture test, `core.judges.mixture`), latency
   `latency_p99 compare: baseline, max_increase: 10%` (the tail test: requests slower than 1.1 x
-  the baseline's p99), alpha 0.125% (the share
-  `policy.false_rollbacks: 1%` gives one stage's test of a one-service rollout with these two
-  gates on four stages). The gates' default interval is 10 s (an anytime-valid test loses
+  the baseline's p99), alpha 0.5% (the share
+  `policy.false_rollbacks: 1%` gives each gate's test of a one-service rollout with these two
+  gates; one test runs on through all four stages, and this bench judges one stage of it, so
+  it leaves out what the earlier stages' evidence adds). The gates' default interval is 10 s (an anytime-valid test loses
   nothing by looking often); the latency limit uses the baseline's p99 of the last minute.
 
 The threshold rules share one bound: a 0.5% error rate; for latency 1.1 x the baseline's true
@@ -65,7 +66,7 @@ HORIZON, BUCKET = 1800, 10
 BASE_RATE, BOUND = 0.001, 0.005
 BASELINE_FACTOR = 19
 MU, SIGMA = math.log(50.0), 0.5
-INTERLOCK_ALPHA = 0.01 / 8
+INTERLOCK_ALPHA = 0.01 / 2
 NETFLIX_ALPHA = 0.01
 
 

@@ -83,18 +83,19 @@ def anytime_valid(gate: Gate) -> bool:
 
 def _spend_alpha(plan: Plan, gates: dict[str, Gate], groups: tuple[GroupSpec, ...]) -> dict[str, Gate]:
     """Split `policy.false_rollbacks` evenly over every anytime-valid test the rollout will
-    run: one per service, gate and stage where the gate judges (a baseline comparison has
-    nothing to compare with at 100%). Each test's false alarm over all its looks is at most
-    its share (Ville's inequality), so by the union bound a healthy rollout rolls back
-    because of these gates with probability at most `false_rollbacks`. A gate that sets its
-    own `alpha` keeps it and its tests are not counted."""
+    run: one per service and gate that judges at some stage (a baseline comparison has
+    nothing to compare with at 100%). The test runs on from stage to stage
+    (`core.schedule`), and its false alarm over all its looks is at most its share (Ville's
+    inequality), so by the union bound a healthy rollout rolls back because of these gates
+    with probability at most `false_rollbacks`. A gate that sets its own `alpha` keeps it
+    and its tests are not counted."""
     tests = 0
     for spec in groups:
         for name in spec.services:
             for gate_name in plan.gates_of(name):
                 gate = gates[gate_name]
                 if anytime_valid(gate) and "alpha" not in gate.model_fields_set:
-                    tests += sum(1 for stage in spec.stages if stage.percent < 100.0 or not gate.against_baseline)
+                    tests += any(stage.percent < 100.0 or not gate.against_baseline for stage in spec.stages)
             for gate_name in shadow_gates(plan, name):  # a shadow is one more test of its gates
                 if anytime_valid(gates[gate_name]) and "alpha" not in gates[gate_name].model_fields_set:
                     tests += 1

@@ -151,6 +151,10 @@ class GroupState:
     votes: frozenset[str] = frozenset()
     """People who approved this group's current wait, while the approval is short of its
     quorum or separation (`core.governance`)."""
+    evidence: tuple[tuple[str, str, Any], ...] = ()
+    """(service, gate, test state): the anytime-valid tests of the stage before, carried into
+    the next stage's bake (`core.schedule`): one test per service and gate for the whole
+    rollout, so `policy.false_rollbacks` is split per service and gate, not per stage."""
 
 
 @dataclass(frozen=True)
