@@ -19,9 +19,9 @@ from core.gates import GateRun
 from core.beforefirst import begin, drive
 from core.hooks import confirm_between
 from core.state import IN_CANARY, RolloutState
-from core.context import anytime_valid, scored
+from core.context import scored
 from core.judges.mann_whitney import Classification, score
-from core.judges.mixture import MixtureState
+from core.evidence import carried
 from core.rollback import fail_group
 import core.shadow as shadow
 from core.tx import Tx
@@ -82,26 +82,10 @@ def start_stage(tx: Tx, index: int, stage: int) -> None:
         index, phase="progressing", stage=stage, approved=False, bake_until=None, gates=(), reason="",
         prep=0, asking=None, ask_at=None, confirmed="",
         votes=frozenset(),
-        evidence=_evidence(tx, group.gates),
+        evidence=carried(tx, group.gates),
     )
     for name in spec.services:
         tx.set_exposure(name, spec.stages[stage].percent, spec.cohort)
-
-
-def _evidence(tx: Tx, runs: tuple[GateRun, ...]) -> tuple[tuple[str, str, MixtureState], ...]:
-    """What the next stage's tests start from: every anytime-valid test that has not crossed.
-
-    A mixture of likelihood ratios is a product of one factor per look, each with mean at
-    most 1 under the null whatever the traffic split of its look; continuing it into the
-    next stage keeps Ville's bound over all the looks of all the stages, so the rollout
-    spends one share of `policy.false_rollbacks` per service and gate (`core.context`), and
-    what a stage saw still counts at the next. A test that crossed (a failure the operator
-    chose to resume) is not carried: its stage re-runs on fresh evidence."""
-    return tuple(
-        (run.service, run.gate, run.sprt)
-        for run in runs
-        if isinstance(run.sprt, MixtureState) and not run.sprt.crossed and anytime_valid(tx.ctx.gates[run.gate])
-    )
 
 
 def first_stage(tx: Tx, index: int) -> int:
