@@ -144,12 +144,13 @@ def lockstep_problems(plan: Plan, groups: list[tuple[str, ...]], source: SourceM
 
 
 def start(tx: Tx, index: int) -> None:
-    """The group starts shadowing: every member's mirror goes on; its gates start once the
-    mirrors are confirmed (`enter`)."""
+    """The group starts shadowing: every member's mirror goes on (sent again when the journal
+    says it is on already: a shadow started over after a pause re-applies it, as a resume
+    re-applies exposure); its gates start once the mirrors are confirmed (`enter`)."""
     tx.set_group(index, phase="shadowing", stage=-1, approved=False, bake_until=None, gates=(),
                  reason="shadow: the new version answers copies of live requests; no user sees it")
     for name in tx.ctx.groups[index].services:
-        tx.set_mirror(name, MIRROR_PERCENT)
+        tx.set_mirror(name, MIRROR_PERCENT, force=True)
 
 
 def enter(tx: Tx, index: int) -> None:

@@ -113,10 +113,11 @@ class Tx:
         state = self.services[service]
         return state.exposure == state.target and not self._pending_exposure(service)
 
-    def set_mirror(self, service: str, percent: float) -> None:
-        """Copy `percent` of the service's live requests to its new version (a shadow stage)."""
+    def set_mirror(self, service: str, percent: float, force: bool = False) -> None:
+        """Copy `percent` of the service's live requests to its new version (a shadow stage);
+        `force` sends it even when the journal says so already (a shadow started again)."""
         current = self.services[service]
-        if current.mirror == percent:
+        if current.mirror == percent and not force:
             return
         self._supersede(service, SetMirror)
         self.emit(SetMirror, service=service, percent=percent, route=self.ctx.exposure[service].route)

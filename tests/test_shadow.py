@@ -180,6 +180,10 @@ def test_a_failing_shadow_under_pause_waits_and_resume_shadows_again(tmp_path: P
     state, cmds = reduce(state, OperatorAction(at=state.at, action="resume"))
     assert state.services["model"].phase == "shadowing" and state.groups[0].stage == -1
     assert not [c for c in cmds if isinstance(c, SetExposure)]
+    # the mirror is sent again (a restarted mirror server may have lost it), and the shadow's
+    # gates wait for it before they measure
+    assert [(c.service, c.percent) for c in cmds if isinstance(c, SetMirror)] == [("model", 100.0)]
+    assert state.groups[0].bake_until is None
     assert all(not isinstance(e, ExposureApplied) or e.percent == 0 for e in log)
 
 
