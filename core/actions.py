@@ -113,6 +113,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("pane", "view", "d", "d", "Pane", "Show or hide the detail pane",
            "hidden at first under 120 columns", "detail pane: show or hide it (hidden at first under 120 columns)",
            may=_ANYONE),
+    Action("runs", "view", "o", "o", "Runs", "Runs in this journal…", "open any of them, as `interlock runs` lists them",
+           "runs: every run in this journal; enter opens one (escape returns)", shown=False, may=_ANYONE),
     Action("next_metric", "view", "m", "m", "Metric", "Chart the next gate metric", "of the selected service",
            "chart the selected service's next gate metric", shown=False, may=_ANYONE),
     Action("filter", "view", "slash", "/", "Filter", "Filter services by name", "escape clears",

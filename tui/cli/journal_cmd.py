@@ -18,6 +18,7 @@ from adapters.journals import SharedJournal, is_url, journal_label
 from core import InputError
 from tui import printer
 from tui.session import runtime
+from tui.session.runs import run_rows
 
 
 def add_parsers(sub: Any) -> None:
@@ -41,28 +42,9 @@ def add_parsers(sub: Any) -> None:
                     help="the SQLite journal (default: $INTERLOCK_JOURNAL or .interlock/journal.db)")
 
 
-def head_text(head: tuple[int, str]) -> str:
-    """How a head is written for people and anchors: `SEQ:HASH`."""
-    return f"{head[0]}:{head[1]}"
-
-
 def _open(spec: str) -> SharedJournal:
     journal, _ = open_existing(spec)
     return journal
-
-
-def run_rows(journal: SharedJournal) -> list[dict[str, Any]]:
-    """Each run as `runs --json` prints it (DESIGN.md's keys, and its chain head). `driver`
-    is the live lease holder (`operator@host pid N`), or None when nobody drives the run."""
-    rows = []
-    for info in journal.runs():
-        state = runtime.replay(journal, info).state
-        rows.append({
-            "run": info.run_id, "rollout": info.rollout, "phase": state.effective_phase,
-            "driver": journal.driver(info.run_id) or None, "started": info.created,
-            "operator": info.operator, "head": head_text(journal.head(info.run_id)),
-        })
-    return rows
 
 
 def runs_main(args: argparse.Namespace) -> int:

@@ -120,7 +120,7 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
     `--json`, whose stdout stays the same for the same seed, byte for byte). When the
     reader closed stdout, one line on stderr says where the run stands instead."""
     from tui.cli.exits import exit_code_for
-    from tui.cli.journal_cmd import head_text
+    from tui.session.runs import head_text
 
     head = f"journal head of run {session.info.run_id}: {head_text(session.journal.head(session.info.run_id))}"
     if not closed:

@@ -27,6 +27,7 @@ from textual.app import App
 from textual.content import Content
 
 from core import ACTIONS, ALL_VERBS, BY_NAME, SPEEDS, available, next_speed, refused, why_not
+from adapters.journals import SharedJournal
 from core import initial_state
 from core import Event, OperatorAction
 from core import RolloutState
@@ -226,6 +227,13 @@ class InterlockApp(App[RolloutState]):
             mode = "watching"
         elapsed = 0.0 if start is None else now - start
         self.console_screen.show_clock(state, elapsed=elapsed, speed=speed, mode=mode)
+
+    def journal_and_run(self) -> tuple[SharedJournal, str]:
+        """The journal this console reads and the run it shows (the runs screen lists them all)."""
+        if self.session is not None:
+            return self.session.journal, self.session.info.run_id
+        assert self.follower is not None
+        return self.follower.journal, self.follower.info.run_id
 
     # -- what applies now --------------------------------------------------------
 

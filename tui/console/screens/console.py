@@ -24,9 +24,11 @@ from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 
 from core import ACTIONS, BY_NAME, Action
+from adapters.journals import SharedJournal
 from core import RolloutState
 from tui.console.screens.confirm import AbortScreen, RollbackScreen
 from tui.console.screens.help import HelpScreen
+from tui.console.screens.runs import RunsScreen
 from tui.console.screens.promote import PromoteScreen
 from tui.console.widgets.detail import ServiceDetail
 from tui.console.widgets.eventlog import EventLog
@@ -51,6 +53,8 @@ class RolloutApp(Protocol):
     def console_closed(self) -> None: ...
 
     def selection_changed(self) -> None: ...
+
+    def journal_and_run(self) -> tuple[SharedJournal, str]: ...
 
 ROLLOUT_ACTIONS: frozenset[str] = frozenset(a.name for a in ACTIONS if a.changes_rollout)
 """Actions that change the rollout (or its clock): greyed out when they do not apply."""
@@ -233,6 +237,11 @@ class ConsoleScreen(Screen[None]):
 
         dialog = RollbackScreen(self.state, service) if service is not None else AbortScreen(self.state)
         self.app.push_screen(dialog, confirmed)
+
+    def action_runs(self) -> None:
+        """Every run of this console's journal (`interlock runs`), to open any of them."""
+        journal, run = self.rollout_app.journal_and_run()
+        self.app.push_screen(RunsScreen(journal, run))
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -75,6 +75,7 @@ MODE: dict[str, Status] = {
     "watching": Status("◎", "watching", "$text-secondary", "read-only: following the journal"),
     "stopped": Status("■", "stopped", "$text-muted", "the engine stopped; `interlock resume` continues"),
     "ended": Status("□", "ended", "$text-muted", "the rollout ended; nothing is left to drive"),
+    "viewing": Status("▷", "viewing", "$text-secondary", "another run of this journal (o), as journaled when opened"),
 }
 
 
