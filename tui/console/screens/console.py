@@ -16,7 +16,6 @@ from typing import ClassVar, Protocol, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.events import Key
 from textual.screen import Screen
@@ -28,11 +27,12 @@ from adapters.journals import SharedJournal
 from core import RolloutState
 from tui.console.screens.confirm import AbortScreen, RollbackScreen
 from tui.console.screens.help import HelpScreen
+from tui.console.screens.layout import rollout_layout
 from tui.console.screens.runs import RunsScreen
 from tui.console.screens.promote import PromoteScreen
 from tui.console.widgets.detail import ServiceDetail
 from tui.console.widgets.eventlog import EventLog
-from tui.console.widgets.graph import GraphHeading, ServiceGraph
+from tui.console.widgets.graph import ServiceGraph
 from tui.console.widgets.header import RolloutHeader
 from tui.console.widgets.history import MetricHistory
 from tui.console.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
@@ -130,15 +130,8 @@ class ConsoleScreen(Screen[None]):
         return cast(RolloutApp, self.app)
 
     def compose(self) -> ComposeResult:
-        yield self.header
-        with Horizontal(id="main"):
-            with Vertical(id="services"):
-                yield Input(placeholder="filter services by name; enter keeps it, escape clears", id="filter")
-                yield GraphHeading(self.graph, id="heading")
-                yield self.graph
-            yield self.detail
-        yield self.log_view
-        yield ConsoleFooter()
+        box = Input(placeholder="filter services by name; enter keeps it, escape clears", id="filter")
+        yield from rollout_layout(self.header, self.graph, self.detail, self.log_view, ConsoleFooter(), (box,))
 
     def on_resize(self) -> None:
         """A narrow footer drops its padding and the palette's key (`ctrl+p` still works)."""

@@ -14,15 +14,15 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from adapters.journals import SharedJournal
 from core import RunInfo
+from tui.console.screens.layout import rollout_layout
 from tui.console.widgets.detail import ServiceDetail
 from tui.console.widgets.eventlog import EventLog, batch_lines
-from tui.console.widgets.graph import GraphHeading, ServiceGraph
+from tui.console.widgets.graph import ServiceGraph
 from tui.console.widgets.header import RolloutHeader, speed_label
 from tui.console.widgets.history import MetricHistory
 from tui.console.widgets.status import rollout_status
@@ -137,14 +137,7 @@ class RunScreen(Screen[None]):
         self.log_view = EventLog(id="log")
 
     def compose(self) -> ComposeResult:
-        yield self.header
-        with Horizontal(id="main"):
-            with Vertical(id="services"):
-                yield GraphHeading(self.graph, id="heading")
-                yield self.graph
-            yield self.detail
-        yield self.log_view
-        yield Footer()
+        yield from rollout_layout(self.header, self.graph, self.detail, self.log_view, Footer())
 
     def on_mount(self) -> None:
         lines = []
