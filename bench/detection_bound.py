@@ -41,14 +41,14 @@ Z99 = 2.3263478740408408
 #  interlock's median s); None: that rule's median is a miss (more than half missed).
 CELLS: list[tuple[int, str, float, float, float | None, float | None]] = [
     (1, "errors 0.5% vs 0.1%", 0.005, 0.001, None, None),
-    (1, "errors 1.0% vs 0.1%", 0.010, 0.001, 660, 595),
-    (1, "errors 5.0% vs 0.1%", 0.050, 0.001, 300, 80),
-    (1, "errors 1.0% vs 0.05-0.3% drifting", 0.010, 0.0005, 660, 865),
-    (1, "errors 5.0% vs 0.05-0.3% drifting", 0.050, 0.0005, 300, 90),
-    (1, "latency +30%", 1.3, 0.0, 360, 1040),
-    (10, "errors 0.5% vs 0.1%", 0.005, 0.001, 840, 210),
-    (10, "errors 0.5% vs 0.05-0.3% drifting", 0.005, 0.0005, 780, 350),
-    (10, "latency +30%", 1.3, 0.0, 300, 130),
+    (1, "errors 1.0% vs 0.1%", 0.010, 0.001, 660, 490),
+    (1, "errors 5.0% vs 0.1%", 0.050, 0.001, 300, 70),
+    (1, "errors 1.0% vs 0.05-0.3% drifting", 0.010, 0.0005, 660, 710),
+    (1, "errors 5.0% vs 0.05-0.3% drifting", 0.050, 0.0005, 300, 60),
+    (1, "latency +30%", 1.3, 0.0, 360, 800),
+    (10, "errors 0.5% vs 0.1%", 0.005, 0.001, 840, 170),
+    (10, "errors 0.5% vs 0.05-0.3% drifting", 0.005, 0.0005, 780, 270),
+    (10, "latency +30%", 1.3, 0.0, 300, 100),
 ]
 
 
