@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 from core.events import Measured
 from core.gates import GatePhase, GateRun, record, tally
@@ -189,18 +189,31 @@ def replay(gate: Gate, measurements: list[Measurement]) -> Replay:
         return _sequential(gate, measurements)
     if _judge(gate) == "quantile":
         return _live(gate, measurements)
+
+    def look(run: GateRun, _i: int, m: Measurement) -> tuple[GateRun, str, str]:
+        phase, detail = _judge_one(gate, m)
+        return tally(gate, run, phase), phase or "ignored", detail
+
+    return _walk(gate, measurements, look)
+
+
+Look = Callable[[GateRun, int, Measurement], "tuple[GateRun, str, str]"]
+"""One measurement through a gate run: (the run after it, its verdict, the detail shown)."""
+
+
+def _walk(gate: Gate, ms: list[Measurement], look: Look) -> Replay:
+    """The run measurement by measurement; after the decision, later ones are skipped."""
     run = GateRun(service="", gate="", next_at=None)
     steps: list[Step] = []
     decided_at: int | None = None
-    for i, m in enumerate(measurements):
+    for i, m in enumerate(ms):
         if run.phase != "running":
             steps.append(Step(i, run.phase, "skipped", at=m.at))
             continue
-        phase, detail = _judge_one(gate, m)
-        run = tally(gate, run, phase)
+        run, verdict, detail = look(run, i, m)
         if run.phase != "running" and decided_at is None:
             decided_at = i
-        steps.append(Step(i, run.phase, phase or "ignored", detail, m.at))
+        steps.append(Step(i, run.phase, verdict, detail, m.at))
     return Replay(run.phase, decided_at, tuple(steps), gate.dry_run)
 
 
@@ -209,28 +222,19 @@ def _live(gate: Gate, ms: list[Measurement]) -> Replay:
     arithmetic (`core.verdict.explain`), as a rollout's `Measured` events would be."""
     from core.verdict import explain  # the verdict module reads gate runs; it imports no judge replay
 
-    run = GateRun(service="", gate="", next_at=None)
-    steps: list[Step] = []
-    decided_at: int | None = None
-    for i, m in enumerate(ms):
-        if run.phase != "running":
-            steps.append(Step(i, run.phase, "skipped", at=m.at))
-            continue
+    def look(run: GateRun, i: int, m: Measurement) -> tuple[GateRun, str, str]:
         at = m.at if m.at is not None else i * gate.interval
         canary = base = None
-        if m.kind == "tail" and m.baseline_value is not None:
-            limit = m.baseline_value * (1.0 + (gate.max_increase or 0.0))
+        if m.kind == "tail":
+            limit = math.nan if m.baseline_value is None else m.baseline_value * (1.0 + (gate.max_increase or 0.0))
             canary, base = [float(m.counts[0]), float(m.counts[1]), limit], [float(m.counts[2])]
-        elif m.kind == "tail":
-            canary, base = [float(m.counts[0]), float(m.counts[1]), math.nan], [float(m.counts[2])]
         event = Measured(at=at, value=m.value, baseline=m.baseline_value, error=m.error,
                          canary_data=canary, baseline_data=base)
         verdict = explain(gate, run, event)
-        run = record(gate, run, at, m.value, m.baseline_value, m.error, canary_data=canary, baseline_data=base)
-        if run.phase != "running" and decided_at is None:
-            decided_at = i
-        steps.append(Step(i, run.phase, verdict.phase, verdict.text, m.at))
-    return Replay(run.phase, decided_at, tuple(steps), gate.dry_run)
+        after = record(gate, run, at, m.value, m.baseline_value, m.error, canary_data=canary, baseline_data=base)
+        return after, verdict.phase, verdict.text
+
+    return _walk(gate, ms, look)
 
 
 def analyze(gate: Gate, text: str, *, file: str = "<measurements>") -> Replay:
