@@ -227,3 +227,19 @@ def test_the_issues_example_is_valid() -> None:
     assert plan.governance is not None and plan.governance.quorum == {"approve": 2}
     assert plan.services["ranker"].runbook == "https://wiki.example/ranker-rollback"
     assert plan.services["ranker"].owners == ["ranking-team"]
+
+
+def test_a_request_that_approves_short_of_the_quorum_says_so() -> None:
+    from tui.session.steering import applied_text
+
+    d = waiting_for_approval(governed({**GOV, "quorum": {"approve": 2}}))
+    before = d.state
+    event = OperatorAction(at=d.now, action="approve", service="ranker", operator="alice@h1")
+    d.feed(event)
+    assert applied_text(before, d.state, event, "run-1") == (
+        "approval of ranker recorded, not yet enough: approvals 1 of 2 (alice): approve needs 2 distinct people "
+        "(quorum) (by alice@h1)"
+    )
+    before, event = d.state, OperatorAction(at=d.now, action="approve", service="ranker", operator="bob@h2")
+    d.feed(event)
+    assert applied_text(before, d.state, event, "run-1") == "approved ranker (by bob@h2)"

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from adapters.journal_codec import JournalError
 from adapters.journals import SharedJournal, open_requests
 from core import ALL_VERBS, Answer, Event, OperatorAction, Request, RequestBox, RolloutState, RunInfo
-from core import abort_order, refused, rollback_cascade, steps, why_not
+from core import abort_order, awaiting_approval, refused, rollback_cascade, steps, why_not
 from tui.printer import words
 from tui.session.assembly import Session
 
@@ -93,6 +93,8 @@ def applied_text(before: RolloutState, after: RolloutState, event: OperatorActio
     if action == "step":
         return f"stepping run {run_id}: exactly one transition, then paused again{who}"
     if action == "approve":
+        if service in awaiting_approval(after):  # counted, but short of quorum or separation
+            return f"approval of {service} recorded, not yet enough: {after.reason.partition(': ')[2]}{who}"
         return f"approved {service}{who}"
     if action in ("promote", "promote_full"):
         index = after.ctx.graph.group_of[service]

@@ -65,6 +65,9 @@ def summary(state: RolloutState, service: str) -> Content:
         lines.append(Content.styled(" · ".join(facts), "$text-muted"))
     blast = ctx.graph.blast_radius.get(service, ())
     lines.append(Content.styled(f"blast radius: {', '.join(blast) if blast else 'none'}", "$text-muted"))
+    runbook = ctx.plan.services[service].runbook
+    if runbook:
+        lines.append(Content.styled(f"runbook: {runbook}", "$text-muted"))
     shown = cause(state, service)
     if group.reason and (shown is None or shown[1] != group.reason):
         lines.append(Content.styled(group.reason, "$text-warning"))
