@@ -38,7 +38,7 @@ from core.datapreflight import start as start_data
 from core.events import CheckFinished, Measured
 from core.gates import GateRun
 from core.evolve import evolve
-from core.hooks import ask, hook_steps, hooks_named
+from core.hooks import ask, hook_steps, hooks_named, on_rollback_answer
 from core.plan import Plan
 from core.rollback import fail_group
 from core.state import Step
@@ -140,6 +140,9 @@ def on_check_finished(tx: Tx, event: CheckFinished) -> None:
     """A `Probe` answered: move the group that waited for it (preparing or confirming)."""
     cmd = tx.inflight.pop(event.cmd_id, None)
     if not isinstance(cmd, Probe) or cmd.service not in tx.ctx.graph.group_of:
+        return
+    if cmd.name == "hook rollback":
+        on_rollback_answer(tx, cmd, event.passed, event.detail)
         return
     index = tx.ctx.graph.group_of[cmd.service]
     group = tx.groups[index]

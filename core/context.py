@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.beforefirst import steps_for
+from core.hooks import hooked
 from core.datagates import contract_gates, contract_gates_of
 from core.graph import RolloutGraph
 from core.plan import Gate, Plan, Stage
@@ -141,6 +142,7 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
             name: tuple(dict.fromkeys(names + shadow_gates(plan, name))) for name, names in service_gates.items()
         }, versions),
         succs=_succs(groups),
+        hooked=hooked(plan),
         before_first=tuple(steps_for(plan, spec.services, spec.stages[0].percent) for spec in groups),
     )
 

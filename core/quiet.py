@@ -91,6 +91,8 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
     for index in sorted(state.live):  # baking and analyzing groups are live
         group = groups[index]
         phase = group.phase
+        if group.poll_at is not None and at >= group.poll_at:
+            return None  # its rollback hooks are due (`core.hooks.after`)
         if phase in ("analyzing", "shadowing", "preparing", "confirming"):
             return None  # these re-check on every step (a hook asked again, a step due)
         if phase == "baking":

@@ -30,6 +30,7 @@ from core.events import (
     Tick,
 )
 from core.beforefirst import begin, on_check_finished, on_data_measured
+from core.hooks import after as after_hooks
 from core.coverage import restart_bake
 from core.gates import GateRun
 from core.approvals import approve
@@ -412,5 +413,6 @@ def _reduce(state: RolloutState, event: Event, *, full: bool) -> tuple[RolloutSt
     _sync_freeze(tx)
     advance(tx)
     _sync_freeze(tx)
+    after_hooks(tx)
     sync_readback(tx)
     return tx.commit()

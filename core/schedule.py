@@ -408,6 +408,8 @@ def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = F
                 candidates.append(group.bake_until)
             elif group.phase in ("preparing", "confirming") and group.asking is None and group.ask_at is not None:
                 candidates.append(group.ask_at)
+            if group.poll_at is not None:
+                candidates.append(group.poll_at)  # its rollback hooks (`core.hooks`)
             if group.phase in ("baking", "analyzing", "shadowing"):
                 for run in group.gates:
                     if run.phase == "running" and run.pending is None and run.next_at is not None:

@@ -94,6 +94,8 @@ class Context:
     before_first: tuple[tuple[Step, ...], ...] = ()
     """Per group: the ordered `core.beforefirst.Step`s it passes before its first exposure
     (confirm-rollout, pre-flight checks, pre-rollout hooks, ...); empty: it starts at once."""
+    hooked: frozenset[str] = frozenset()
+    """Every hook name the plan configures (`core.hooks.hooked`): none, no per-event cost."""
 
     @cached_property
     def moving_sorted(self) -> tuple[str, ...]:
@@ -155,6 +157,8 @@ class GroupState:
     """(service, gate, test state): the anytime-valid tests of the stage before, carried into
     the next stage's bake (`core.schedule`): one test per service and gate for the whole
     rollout, so `policy.false_rollbacks` is split per service and gate, not per stage."""
+    poll_at: float | None = None
+    """When its `rollback` hooks are asked next, while it is in canary (`core.hooks`)."""
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,54 @@ def test_break_glass_promote_moves_past_a_refusing_confirm_hook() -> None:
     driver.feed(OperatorAction(at=driver.now, action="promote", service="ranker", operator="ana", reason="CAB ok"))
     assert driver.group_phase("ranker") == "promoted"
     assert driver.run().phase == "completed"
+
+
+def _hook_calls(driver: Driver, name: str) -> list[Probe]:
+    return [c for c in driver.commands if isinstance(c, Probe) and c.name == f"hook {name}"]
+
+
+def test_event_hooks_hear_every_phase_change_and_never_block() -> None:
+    plain = Driver(_plan(ranker={}))
+    plain.start()
+    plain.run()
+    driver = Driver(_plan(ranker={"hooks": {"event": {"url": "http://127.0.0.1:9000/events"}}},
+                          rollout_hooks={"event": {"url": "http://127.0.0.1:9000/all"}}))
+    driver.probe = lambda cmd, s: (False, "timed out after 10s")  # a dead receiver
+    driver.start()
+    final = driver.run()
+    assert final.phase == "completed"
+    moves = lambda d: [(e.at, e.service, e.percent) for e in d.events if type(e).__name__ == "ExposureApplied"]  # noqa: E731
+    assert moves(driver) == moves(plain)  # not one exposure moved later
+    calls = _hook_calls(driver, "event")
+    own = [c.payload["metadata"]["eventMessage"] for c in calls if c.url.endswith("/events")]
+    assert own[0] == "ranker progressing" and own[-1] == "ranker promoted"
+    rollout = [c.payload for c in calls if c.service == ""]
+    assert [p["phase"] for p in rollout] == ["running", "completed"]
+    assert {c.service for c in calls if c.url.endswith("/all")} == {"", "features", "embedder", "ranker", "api"}
+
+
+def test_post_rollout_hooks_after_a_service_ends_and_once_for_the_rollout() -> None:
+    driver = Driver(_plan(ranker={"hooks": {"post-rollout": {"url": "http://127.0.0.1:9000/post"}}},
+                          rollout_hooks={"post-rollout": {"url": "http://127.0.0.1:9000/done"}}))
+    driver.start()
+    assert driver.run().phase == "completed"
+    calls = _hook_calls(driver, "post-rollout")
+    assert [(c.service, c.payload["phase"], c.url[-5:]) for c in calls] == [
+        ("ranker", "promoted", "/post"), ("", "completed", "/done")]
+
+
+def test_a_rollback_hook_answering_2xx_rolls_its_service_back() -> None:
+    driver = Driver(_plan(ranker={"hooks": {"rollback": {"url": "http://127.0.0.1:9000/abort", "interval": "20s"}}}))
+    answers = iter([False, False, True])
+    driver.probe = lambda cmd, s: ((True, "HTTP 200") if cmd.name != "hook rollback"
+                                   else ((True, "HTTP 200") if next(answers) else (False, "HTTP 404, expected 2xx")))
+    driver.start()
+    final = driver.run()
+    calls = _hook_calls(driver, "rollback")
+    assert len(calls) == 3
+    first_exposure = next(e.at for e in driver.events if getattr(e, "service", "") == "ranker" and getattr(e, "percent", 0) > 0)
+    asked = [at for at in (next(e.at for e in driver.events if getattr(e, "cmd_id", -1) == c.cmd_id) for c in calls)]
+    assert asked == [first_exposure + 20.0, first_exposure + 40.0, first_exposure + 60.0]
+    assert final.phase == "rolled_back"
+    assert final.reason == "hook rollback on ranker answered HTTP 200: roll back"
+    assert final.services["ranker"].exposure == 0.0 and final.services["embedder"].exposure == 0.0

@@ -166,7 +166,7 @@ def test_run_check_is_killed_at_its_timeout(tmp_path: Path) -> None:
         os.kill(pid, 0)
 
 
-def _engine_plan(url: str) -> dict[str, Any]:
+def _engine_plan(url: str, top: dict[str, Any] | None = None) -> dict[str, Any]:
     services = design_services()
     services["ranker"]["preflight"] = [{"http": {"url": f"{url}/ready", "status": 200, "timeout": "2s"}}]
     services["ranker"]["hooks"] = {
@@ -174,11 +174,14 @@ def _engine_plan(url: str) -> dict[str, Any]:
         "confirm-promotion": {"url": f"{url}/confirm", "timeout": "2s", "interval": "30s",
                               "metadata": {"ticket": "CHG-7"}},
     }
-    return design_plan(services=services, default_gates=[])
+    doc = design_plan(services=services, default_gates=[])
+    if top:
+        doc["hooks"] = top
+    return doc
 
 
-def _run_engine(url: str) -> tuple[list[Event], SimWorld]:
-    state = build(_engine_plan(url))
+def _run_engine(url: str, top: dict[str, Any] | None = None) -> tuple[list[Event], SimWorld]:
+    state = build(_engine_plan(url, top))
     world = SimWorld(state.ctx.plan, state.ctx.graph, seed=3)
     journal = MemoryJournal()
     checks = HttpChecks()
@@ -229,3 +232,20 @@ def test_engine_keeps_a_service_failing_its_check_at_zero(receiver: Receiver) ->
     assert world.canary_fraction("ranker") == 0.0 and world.canary_fraction("embedder") == 0.0
     assert not any(getattr(e, "service", "") in ("ranker", "embedder") and getattr(e, "percent", 0) > 0
                    for e in events)
+
+
+def test_event_and_post_rollout_hooks_reach_the_receiver(receiver: Receiver) -> None:
+    receiver.answers = {"/events": [500]}  # a broken event receiver blocks nothing
+    top = {"event": {"url": f"{receiver.url}/events", "timeout": "1s"}, "post-rollout": {"url": f"{receiver.url}/done"}}
+    events, _ = _run_engine(receiver.url, top)
+    from core.replay import fold
+
+    final = fold(build(_engine_plan(receiver.url, top)), events)
+    assert final.phase == "completed"
+    posted = [(path, body) for method, path, body in receiver.seen if method == "POST"]
+    rollout_events = [body for path, body in posted if path == "/events" and body["service"] == ""]
+    assert [(b["phase"], b["metadata"]["eventMessage"]) for b in rollout_events] == [
+        ("running", "rollout running"), ("completed", "rollout completed: every service promoted")]
+    assert all(body["run"] == "run-42" and body["type"] == "event" for path, body in posted if path == "/events")
+    assert {body["service"] for path, body in posted if path == "/events"} == {"", "features", "embedder", "ranker", "api"}
+    assert posted[-1][0] == "/done" and posted[-1][1]["phase"] == "completed" and posted[-1][1]["service"] == ""

@@ -132,9 +132,10 @@ class SimFaults:
 
 class SimChecks:
     """The world as a `CheckRunner`. Its services answer every pre-flight `http` check with
-    the status it expects and every hook with 200, except a hook a `hook_failure` fault
-    names (by `hook` and `service`; any when absent), which gets the fault's `status`
-    (500 by default; 0: no answer, a timeout). `run` checks run for real: they are
+    the status it expects and every hook with 200 (a `rollback` hook with 404: nobody asks
+    for a rollback), except a hook a `hook_failure` fault names (by `hook` and `service`;
+    any when absent), which gets the fault's `status` (500 by default; 0: no answer, a
+    timeout; a `rollback` hook answering 200 asks for the rollback). `run` checks run for real: they are
     programs on this machine, not part of the simulated world."""
 
     def __init__(self, world: World):
@@ -155,6 +156,8 @@ class SimChecks:
                 if code == 0:
                     return CheckResult(False, f"timed out after {timeout:g}s (simulated)")
                 return CheckResult(200 <= code < 300, f"HTTP {code}, expected 2xx (simulated)")
+        if payload is not None and payload.get("type") == "rollback":
+            return CheckResult(False, "HTTP 404, expected 2xx (simulated: no rollback asked for)")
         return CheckResult(True, f"HTTP {status or 200} (simulated)")
 
     async def run(self, argv: Sequence[str], *, timeout: float) -> CheckResult:
