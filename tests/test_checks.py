@@ -59,7 +59,7 @@ def test_checks_run_before_any_of_the_lockstep_group_moves() -> None:
     order = [c for c in driver.commands if isinstance(c, (Probe, SetExposure)) and c.service in ("embedder", "ranker")]
     probes = [i for i, c in enumerate(order) if isinstance(c, Probe)]
     first_move = next(i for i, c in enumerate(order) if isinstance(c, SetExposure))
-    assert [order[i].name for i in probes] == [f"pre-flight http {READY}", "pre-flight run pytest -q tests/contract"]
+    assert [c.name for c in order if isinstance(c, Probe)] == [f"pre-flight http {READY}", "pre-flight run pytest -q tests/contract"]
     assert max(probes) < first_move  # both checks answered before embedder or ranker got a user
     run = next(c for c in order if isinstance(c, Probe) and c.kind == "run")
     assert run.argv == ("pytest", "-q", "tests/contract") and run.timeout == 120.0 and run.retries == 1
@@ -228,3 +228,25 @@ def test_a_rollback_hook_answering_2xx_rolls_its_service_back() -> None:
     assert final.phase == "rolled_back"
     assert final.reason == "hook rollback on ranker answered HTTP 200: roll back"
     assert final.services["ranker"].exposure == 0.0 and final.services["embedder"].exposure == 0.0
+
+
+def test_the_headless_lines_name_the_check_and_the_wait() -> None:
+    from tui.printer import describe, phase_line
+
+    driver = Driver(_plan(ranker={"preflight": [{"http": {"url": READY}}],
+                                  "hooks": {"confirm-promotion": {"url": "http://127.0.0.1:9000/ok", "interval": "1m"}}}))
+    driver.probe = lambda cmd, s: (False, "HTTP 403, expected 2xx") if cmd.kind == "hook" else (True, "HTTP 200")
+    driver.start()
+    driver.run(until=lambda s: s.groups[s.group_of("ranker")].phase == "confirming" and s.at > 0
+               and sum(isinstance(e, CheckFinished) for e in driver.events) >= 3)
+    lines: list[str] = []
+    before = driver.initial
+    for event in driver.events:
+        after, _ = _step(before, event)
+        for line in (describe(event, after, before), phase_line(before, after)):
+            if line:
+                lines.append(line)
+        before = after
+    assert f"ranker: pre-flight http {READY} ✓ HTTP 200" in lines
+    assert "ranker: hook confirm-promotion ✗ HTTP 403, expected 2xx; asked again in 1m00s" in lines
+    assert any("ranker confirming (waiting for confirm-promotion on ranker)" in line for line in lines)
