@@ -4,6 +4,7 @@ rises, the rollout waits visibly until the next opening, rollback and abort alwa
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -134,3 +135,37 @@ def test_window_mistakes_are_located() -> None:
         "plan.yaml:5:60: policy.windows.allow[2]: 25:00 is not a time of day (00:00 to 24:00)",
         "plan.yaml:6:14: policy.windows.freeze[0]: freeze '2027-01-04/2026-12-20' ends before it starts",
     ]
+
+
+def test_the_engine_wakes_at_the_opening_and_says_why_it_waits(tmp_path: Path) -> None:
+    """Through the whole engine on the virtual clock (which starts at 1970-01-01 00:00 UTC, a
+    Thursday, 01:00 in Berlin): nothing rises before 09:00, the first stage starts at 09:00."""
+    import asyncio
+
+    from core.events import ExposureApplied
+    from tui.printer import phase_line
+    from tui.session import runtime
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "rollout: windowed\npolicy:\n  windows: {timezone: Europe/Berlin, allow: ['Mon-Thu 09:00-16:00']}\n"
+        "defaults: {stages: [10, 100], bake: 10m}\nservices:\n  ranker: {from: {version: '1'}, to: {version: '2'}}\n"
+    )
+    session = runtime.start_run(plan, journal_path=tmp_path / "j.db")
+    lines: list[str] = []
+    last = [session.engine.state]
+
+    def seen(state: Any, _events: Any) -> None:
+        line = phase_line(last[0], state)
+        last[0] = state
+        if line:
+            lines.append(line)
+
+    session.engine.subscribe(seen)
+    state = asyncio.run(session.engine.run())
+    records = [r.event for r in session.journal.records(session.info.run_id)]
+    session.journal.close()
+    assert state.phase == "completed"
+    assert [(e.at, e.percent) for e in records if isinstance(e, ExposureApplied)] == [(8 * 3600.0, 10.0),
+                                                                                    (8 * 3600.0 + 600, 100.0)]
+    assert "waiting for the change window: next window Thu 09:00 Europe/Berlin" in lines[0]
