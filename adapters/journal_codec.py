@@ -85,8 +85,9 @@ def encode_body(obj: Any) -> str:
 
 def _non_finite(obj: Any) -> bool:
     """Whether `obj` holds a NaN or an infinity anywhere (or, rarely, a sum that overflows:
-    a false alarm only costs the slower encoder). A container of numbers is summed in one
-    C-level pass; NaN and infinities survive a sum as NaN or infinity."""
+    a false alarm only costs the slower encoder). A long container of numbers is summed
+    in one C-level pass (NaN and infinities survive a sum); a record's own few fields are
+    looked at one by one."""
     kind = type(obj)
     if kind is float:
         return bool(obj - obj)  # NaN - NaN and inf - inf are NaN (true); finite x - x is 0.0
@@ -96,11 +97,21 @@ def _non_finite(obj: Any) -> bool:
         values = obj
     else:
         return False
-    try:
-        total = sum(values, 0.0)
-    except (TypeError, OverflowError):
-        return any(_non_finite(value) for value in values)
-    return bool(total - total)
+    if len(obj) > 8:
+        try:
+            total = sum(values, 0.0)
+        except (TypeError, OverflowError):
+            pass
+        else:
+            return bool(total - total)
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if value - value:
+                return True
+        elif (kind is dict or kind is list or kind is tuple) and _non_finite(value):
+            return True
+    return False
 
 
 def decode_body(body: str) -> Any:

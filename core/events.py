@@ -26,11 +26,18 @@ class Event:
     at: float
 
     def to_dict(self) -> dict[str, Any]:
+        names = _NAMES.get(type(self))
+        if names is None:  # once per class: `dataclasses.fields` was a third of encoding a record
+            names = _NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))
         out: dict[str, Any] = {"kind": self.kind}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = dict(value) if isinstance(value, dict) else value
+        for name in names:
+            value = getattr(self, name)
+            out[name] = dict(value) if isinstance(value, dict) else value
         return out
+
+
+_NAMES: dict[type[Event], tuple[str, ...]] = {}
+"""Each event class's field names, in order (`Event.to_dict`)."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
     if kind == 6:
         return [_value(rng, depth + 1) for _ in range(rng.randint(0, 5))]
     if kind == 7:
-        return tuple(_float(rng) for _ in range(rng.randint(0, 6)))
+        return tuple(_float(rng) for _ in range(rng.randint(0, 20)))  # long ones are summed
     return {rng.choice(_TEXT) + str(i): _value(rng, depth + 1) for i in range(rng.randint(0, 6))}
 
 
