@@ -156,13 +156,13 @@ def test_the_html_report_renders_in_headless_chromium(
     heads = re.findall(r'<section class="service" data-service="([^"]+)"', dom)
     assert heads == ["features", "embedder", "ranker", "api"]
     charts = re.findall(r'<svg class="chart"[^>]*data-service="([^"]+)" data-gate="([^"]+)" data-stage="(\d+)"'
-                        r' data-points="(\d+)">(.*?)</svg>', dom, re.S)
+                        r' data-points="(\d+)" data-drawn="(\d+)">(.*?)</svg>', dom, re.S)
     assert len(charts) == len(re.findall(r"^\| \d+ \(", md.read_text(encoding="utf-8"), re.M))
     assert {service for service, *_ in charts} == {"features", "embedder", "ranker"}
-    for _service, _gate, _stage, points, svg in charts:
-        assert '<polyline class="canary"' in svg and svg.count("<circle") == int(points)
+    for _service, _gate, _stage, points, drawn, svg in charts:
+        assert '<polyline class="canary"' in svg and svg.count("<circle") == int(points) == int(drawn)
     failing = [c for c in charts if c[0] == "ranker" and c[1] == "errors" and c[2] == "1"]
-    assert failing and 'class="failed"' in failing[0][4] and '<polyline class="limit"' in failing[0][4]
+    assert failing and 'class="failed"' in failing[0][5] and '<polyline class="limit"' in failing[0][5]
     decisions = re.findall(r'<tr class="decision">', dom)
     assert len(decisions) == len(_rows(_section(md.read_text(encoding="utf-8"), "Decisions")))
     assert "gate errors on ranker failed" in dom
@@ -200,3 +200,16 @@ def test_report_errors_are_one_liners(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == f"interlock: no run nope in {rolled_back}\n"
     assert main(["report", "--journal", str(rolled_back), "--html", str(tmp_path / "no" / "dir.html")]) == 6
     assert capsys.readouterr().err.startswith("interlock: cannot write ")
+
+
+def test_a_long_stage_is_drawn_thinned_keeping_every_failing_measurement() -> None:
+    from tui.report.html import DRAWN, thinned
+    from tui.report.model import Point
+
+    points = [Point(at=float(i), value=1.0, baseline=None, phase="failed" if i % 997 == 5 else "successful",
+                    text="") for i in range(20_000)]
+    drawn = thinned(points)
+    assert DRAWN <= len(drawn) <= DRAWN + 30 and drawn == sorted(drawn, key=lambda p: p.at)
+    assert [p for p in points if p.phase == "failed"] == [p for p in drawn if p.phase == "failed"]
+    assert drawn[0] is points[0] and drawn[-1] is points[-1]
+    assert thinned(points[:100]) == points[:100]

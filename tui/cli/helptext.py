@@ -27,6 +27,8 @@ examples:
   interlock run examples/recsys.yaml --headless      no console: one line per event
   interlock resume                                   continue the latest unfinished rollout
   interlock log --json | jq .                        a rollout's history as JSON lines
+  interlock status --watch --timeout 1h              follow the latest run to its end (exit 0, 1 or 3)
+  interlock report --html review.html                the post-rollout review, charts inline
   interlock drill examples/drills/ranker-error-burst.yaml --junit drill.xml"""
 
 _README = Path(__file__).resolve().parents[2] / "README.md"

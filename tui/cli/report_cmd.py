@@ -27,7 +27,7 @@ def add_parsers(sub: Any) -> None:
     """The `report` and `status` subcommands."""
     rp = sub.add_parser("report", help="the post-rollout review of a run: timeline, stages and gates charted, "
                                        "decisions, cascade, durations (Markdown on stdout by default)")
-    rp.add_argument("--run", default=None, help="run id (default: the latest unfinished run, else the latest)")
+    rp.add_argument("--run", default=None, help="run id (default: the latest run)")
     rp.add_argument("--md", type=Path, default=None, metavar="FILE", help="write the report as Markdown to FILE")
     rp.add_argument("--html", type=Path, default=None, metavar="FILE",
                     help="write the report as one self-contained HTML file with inline SVG charts")
@@ -48,11 +48,20 @@ def _journal(parser: argparse.ArgumentParser) -> None:
                         help="a SQLite file (default: $INTERLOCK_JOURNAL or .interlock/journal.db) or a postgresql:// URL")
 
 
-def _run(journal: Any, label: str, run_id: str | None) -> Any:
-    info = runtime.choose_run(journal, run_id)
-    if info is None:
-        raise InputError.plain(f"no run {run_id} in {label}" if run_id else f"no run in {label}")
-    return info
+def _missing(label: str, run_id: str | None) -> InputError:
+    return InputError.plain(f"no run {run_id} in {label}" if run_id else f"no run in {label}")
+
+
+def _replayed(journal: Any, label: str, run_id: str | None) -> tuple[Any, Any]:
+    """The run `status` reads (`runtime.choose_run`'s rule: `run_id`, else the latest
+    unfinished run, else the latest) with its replay, folded once."""
+    found = runtime.find_replayed(journal, run_id, unfinished=run_id is None)
+    if found is None and run_id is None:
+        found = runtime.find_replayed(journal, None, unfinished=False)
+    if found is None:
+        raise _missing(label, run_id)
+    info, replayed = found
+    return info, replayed if replayed is not None else runtime.replay(journal, info)
 
 
 # -- report ----------------------------------------------------------------------
@@ -66,7 +75,9 @@ def report_main(args: argparse.Namespace) -> int:
     loaded = load_drill(args.drill) if args.drill is not None else None
     journal, label = open_existing(args.journal or runtime.default_journal())
     try:
-        info = _run(journal, label, args.run)
+        info = runtime.find_run(journal, args.run, unfinished=False)  # a review: the latest run by default
+        if info is None:
+            raise _missing(label, args.run)
         plan, graph = runtime.compile_text(info.plan_text, info.plan_path)
         report = build(info, initial_state(plan, graph), journal.records(info.run_id))
         if loaded is not None:
@@ -119,8 +130,7 @@ def status_main(args: argparse.Namespace) -> int:
             raise InputError.plain(f"--timeout: {exc}") from None
     journal, label = open_existing(args.journal or runtime.default_journal())
     try:
-        info = _run(journal, label, args.run)
-        replayed = runtime.replay(journal, info)
+        info, replayed = _replayed(journal, label, args.run)
         print(f"run {info.run_id}  rollout {info.rollout}")
         state = replayed.state
         shown = _print_status(state)

@@ -13,10 +13,23 @@ from html import escape
 from core import format_duration
 from tui import printer
 from tui.report.markdown import GLYPH, moment
-from tui.report.model import GateSeries, Report, ServiceReport, StageRun
+from tui.report.model import GateSeries, Point, Report, ServiceReport, StageRun
 from tui.scorecard_text import summary_rows
 
 WIDTH, HEIGHT, PAD = 360, 120, 28
+DRAWN = 240
+"""Measurements drawn per chart at most (about one per pixel and a half): a day-long stage
+measured every 3 s has ~29,000, which would make the file tens of megabytes and draw no
+better. Every failing measurement is drawn; the rest are picked evenly."""
+
+
+def thinned(points: list[Point]) -> list[Point]:
+    """At most about `DRAWN` of `points`, in order: every failing one, the others evenly spaced."""
+    if len(points) <= DRAWN:
+        return points
+    step = len(points) / DRAWN
+    keep = {int(i * step) for i in range(DRAWN)} | {len(points) - 1}
+    return [p for i, p in enumerate(points) if i in keep or p.phase in ("failed", "error")]
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #1d232a; padding: 0 1em; }
@@ -53,7 +66,7 @@ def _table(head: list[str], rows: list[str], cls: str) -> str:
 
 def chart(report: Report, service: ServiceReport, stage: StageRun, series: GateSeries) -> str:
     """One gate at one stage: an inline SVG of canary, baseline and limit over the stage."""
-    points = series.points
+    points = thinned(series.points)
     xs = [p.at for p in points]
     ys = [v for p in points for v in (p.value, p.baseline, *p.limits) if v is not None]
     start = stage.started
@@ -99,7 +112,8 @@ def chart(report: Report, service: ServiceReport, stage: StageRun, series: GateS
     title = f"{service.name} · {series.gate} at {stage.percent:g}%: {series.metric} {series.threshold}"
     return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" data-service="{escape(service.name)}" '
-            f'data-gate="{escape(series.gate)}" data-stage="{stage.index + 1}" data-points="{len(points)}">'
+            f'data-gate="{escape(series.gate)}" data-stage="{stage.index + 1}" data-points="{len(series.points)}" '
+            f'data-drawn="{len(points)}">'
             f"<title>{escape(title)}</title>{''.join(parts)}</svg>")
 
 
