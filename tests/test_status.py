@@ -66,7 +66,7 @@ def test_status_watch_follows_a_run_another_process_drives(
 ) -> None:
     journal = tmp_path / "live.db"
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli.main", "run", str(REGRESSION), "--headless", "--speed", "500",
+        [sys.executable, "-m", "tui.cli.main", "run", str(REGRESSION), "--headless", "--speed", "200",
          "--journal", str(journal)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
     )

@@ -21,7 +21,7 @@ DRIVER = "import sys; from tui.cli.main import main; sys.exit(main(sys.argv[1:])
 def test_status_watches_a_live_run_to_its_end_and_the_report_reads_it_back(
     backend: Backend, processes: Callable[..., subprocess.Popen[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    driver = processes(DRIVER, "run", str(REGRESSION), "--headless", "--speed", "500", "--journal", backend.spec,
+    driver = processes(DRIVER, "run", str(REGRESSION), "--headless", "--speed", "200", "--journal", backend.spec,
                        stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:  # the driver creates the journal and its run
