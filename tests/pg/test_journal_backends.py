@@ -19,6 +19,7 @@ from adapters.journals import audit_verify
 from core.events import (
     EVENT_TYPES,
     Abandoned,
+    CheckFinished,
     Adopted,
     GateMisconfigured,
     MeasurementGap,
@@ -29,6 +30,7 @@ from core.events import (
     FaultInjected,
     Measured,
     MirrorApplied,
+    NotificationSent,
     OperatorAction,
     Resumed,
     RolloutStarted,
@@ -52,6 +54,10 @@ EVERY_EVENT: list[Event] = [
     MeasurementGap(at=8.0, service="ranker", gate="latency", since=2.5),
     GateMisconfigured(at=9.0, cmd_id=9, service="ranker", gate="errors", error="the query returned 2 series"),
     MirrorApplied(at=10.0, cmd_id=10, service="ranker", percent=100.0),
+    CheckFinished(at=11.0, cmd_id=11, service="ranker", check="pre-flight run pytest -q", passed=False,
+                  detail="exit 1", output="1 failed\n\u2192 done", attempts=2),
+    NotificationSent(at=10.0, trigger="gate_failed", webhook="$SLACK_WEBHOOK_URL", service="ranker", ok=True,
+                     status=200, attempts=2),
 ]
 
 
