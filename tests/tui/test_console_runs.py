@@ -51,6 +51,18 @@ async def test_o_lists_the_runs_and_opens_an_earlier_one_read_only(tmp_path, ses
         cause = view.detail.query_one("#detail-cause", Static).visual.plain  # type: ignore[union-attr]
         assert cause.startswith("↩ rolled back: gate errors on ranker failed")
         assert any("rollout rolled back" in line for line in view.log_view.plain())
+        await pilot.resize_terminal(80, 24)  # an old run fits a small terminal as the console does
+        await pilot.pause()
+        assert not view.detail.display
+        graph = view.graph
+        lines = [graph.render_line(y).text for y in range(len(graph.rows))]
+        assert all(name in line and "%" in line for name, line in zip(graph.rows, lines)), lines
+        await pilot.press("enter")
+        await pilot.pause()
+        assert view.maximized is view.detail and view.detail.region.width == 80
+        await pilot.press("escape")  # out of the full-screen pane first, then back to the runs
+        await pilot.pause()
+        assert view.maximized is None and isinstance(app.screen, RunScreen)
 
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))

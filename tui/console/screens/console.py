@@ -18,7 +18,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.events import Key
-from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 
@@ -27,7 +26,7 @@ from adapters.journals import SharedJournal
 from core import RolloutState
 from tui.console.screens.confirm import AbortScreen, RollbackScreen
 from tui.console.screens.help import HelpScreen
-from tui.console.screens.layout import rollout_layout
+from tui.console.screens.layout import PaneScreen, rollout_layout
 from tui.console.screens.runs import RunsScreen
 from tui.console.screens.promote import PromoteScreen
 from tui.console.widgets.detail import ServiceDetail
@@ -36,7 +35,6 @@ from tui.console.widgets.graph import ServiceGraph
 from tui.console.widgets.header import RolloutHeader
 from tui.console.widgets.history import MetricHistory
 from tui.console.widgets.intents import OperatorIntent, RefusedIntent, SpeedIntent
-from tui.console.widgets.rows import row_width
 
 class RolloutApp(Protocol):
     """What this screen (and the palette) ask of the app that hosts them (`tui.console.app.InterlockApp`,
@@ -89,7 +87,7 @@ def action_name(action: str, parameters: tuple[object, ...]) -> str:
     return str(parameters[0]) if action == "ask" and parameters else action
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(PaneScreen):
     """The rollout at a glance, driven from the keyboard."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -98,19 +96,6 @@ class ConsoleScreen(Screen[None]):
         if action.keys
     ]
     """Built from `core.actions.ACTIONS` (the footer follows the table's order)."""
-
-    WIDE = 120
-    """From this many columns the detail pane shows beside the graph at first; under it the
-    graph keeps the whole width until `d` asks for the pane (`enter` shows it full screen)."""
-    WIDER = 160
-    """From this many columns the detail pane takes its full width (58 cells, app.tcss)."""
-    HORIZONTAL_BREAKPOINTS = [
-        (0, "-narrow"), (WIDE, "-wide"), (WIDER, "-wider")
-    ]
-    MIN_PANE = 28
-    """The narrowest a detail pane asked for under `WIDE` columns gets."""
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
-    """The event log gives rows to the graph on a short terminal (app.tcss)."""
 
     def __init__(self, state: RolloutState, history: MetricHistory, *, operator: str, mode: str) -> None:
         super().__init__()
@@ -134,21 +119,12 @@ class ConsoleScreen(Screen[None]):
         yield from rollout_layout(self.header, self.graph, self.detail, self.log_view, ConsoleFooter(), (box,))
 
     def on_resize(self) -> None:
-        """A narrow footer drops its padding and the palette's key (`ctrl+p` still works)."""
+        """A narrow footer drops its padding and the palette's key (`ctrl+p` still works);
+        the pane fits itself (`PaneScreen.on_resize`)."""
         footer = self.query_one(ConsoleFooter)
         narrow = self.size.width < self.WIDE
         footer.compact = narrow
         footer.show_command_palette = not narrow
-        self._fit_pane()
-
-    def _fit_pane(self) -> None:
-        """Under `WIDE` columns a pane asked for (`d`) takes what the graph's rows can spare:
-        they keep name, status, versions and percent (`Columns.fit` at its narrowest)."""
-        if self.size.width >= self.WIDE or self.maximized is self.detail:
-            self.detail.styles.clear_rule("width")
-            return
-        rows = row_width(self.graph.natural.essential()) + 1  # and the graph's scrollbar
-        self.detail.styles.width = max(self.MIN_PANE, self.size.width - rows)
 
     def on_mount(self) -> None:
         self.graph.focus()
@@ -239,24 +215,6 @@ class ConsoleScreen(Screen[None]):
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
 
-    def action_details(self) -> None:
-        """The detail pane full screen (whatever the width, hidden or not), or back."""
-        if self.maximized is self.detail:
-            self.minimize()
-        else:
-            self.maximize(self.detail, container=False)
-        self._fit_pane()
-
-    def action_pane(self) -> None:
-        """Show the detail pane if it is hidden (narrow: hidden until asked), else hide it."""
-        shown = self.detail.display
-        self.set_class(not shown and self.has_class("-narrow"), "-pane-shown")
-        self.set_class(shown, "-pane-hidden")
-        self._fit_pane()
-
-    def action_next_metric(self) -> None:
-        self.detail.next_gate()
-
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-shown")
@@ -264,10 +222,9 @@ class ConsoleScreen(Screen[None]):
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
-        if self.maximized is not None:
-            self.minimize()
-            self._fit_pane()
-        elif box.has_class("-shown"):
+        if self.leave_details():
+            return
+        if box.has_class("-shown"):
             box.value = ""
             box.remove_class("-shown")
             self.graph.focus()

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from adapters.journals import SharedJournal
 from core import RunInfo
-from tui.console.screens.layout import rollout_layout
+from tui.console.screens.layout import PaneScreen, rollout_layout
 from tui.console.widgets.detail import ServiceDetail
 from tui.console.widgets.eventlog import EventLog, batch_lines
 from tui.console.widgets.graph import ServiceGraph
@@ -110,11 +110,14 @@ class RunsScreen(Screen[None]):
         self.dismiss(None)
 
 
-class RunScreen(Screen[None]):
-    """One run of the journal, read-only, as journaled when it was opened."""
+class RunScreen(PaneScreen):
+    """One run of the journal, read-only, as journaled when it was opened; it fits the
+    terminal as the console does (`d` the pane, `enter` it full screen)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back to the runs"),
+        Binding("enter", "details", "Details"),
+        Binding("d", "pane", "Pane"),
         Binding("m", "next_metric", "Metric", show=False),
     ]
 
@@ -160,11 +163,9 @@ class RunScreen(Screen[None]):
     def _selected(self, message: ServiceGraph.Selected) -> None:
         self.detail.show(self.state, message.service)
 
-    def action_next_metric(self) -> None:
-        self.detail.next_gate()
-
     def action_close(self) -> None:
-        self.dismiss(None)
+        if not self.leave_details():
+            self.dismiss(None)
 
 
 
