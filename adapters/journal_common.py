@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from dataclasses import replace
 from typing import Any, Iterator, Self, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 from adapters.journal_chain import (
     ChainCheck,
@@ -29,6 +28,7 @@ from adapters.journal_chain import (
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, NewRecord, chain_records, decode_event
 from core import Event, adopt_event
 from core import Record, RunInfo
+from core import mask_url as mask_url  # re-exported: the journals name their database with it
 
 PAGE = 2000
 """Records per keyset page in `records` and `verify`."""
@@ -318,33 +318,3 @@ class JournalCommon:
         "WHERE run_id = {p} AND head_seq = {p} AND head_hash = {p}"
     )
     """The compare-and-set that moves a run's head: fails if another writer moved it."""
-
-
-SECRET_QUERY_KEYS = ("password", "token", "secret", "key", "sig", "auth", "credential")
-"""A query parameter whose name contains one of these carries a secret (`access_token`,
-`api_key`, `X-Amz-Signature`, ...): `mask_url` hides its value."""
-
-
-def mask_url(url: str) -> str:
-    """`url` with any password replaced by `***` (in the authority, or a query parameter
-    named like a secret: `SECRET_QUERY_KEYS`)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostport}"
-    query = "&".join(
-        (item.split("=", 1)[0] + "=***" if "=" in item and _secret_key(item.split("=", 1)[0]) else item)
-        for item in parts.query.split("&")
-    ) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _secret_key(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_QUERY_KEYS)

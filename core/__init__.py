@@ -55,6 +55,7 @@ from core.notify import Webhook
 from core.replay import fold, folding, steps
 from core.graph import Precedence, RolloutGraph
 from core.inputs import read_input, seed_problem, shown_path, speed_problem
+from core.masking import mask_url
 from core.judges.analysis import analyze, render_text
 from core.judges.drift import psi
 from core.judges.measure import classify as classify_measurement
@@ -105,7 +106,7 @@ __all__ = [
     "FlagService", "fold", "folding", "format_duration", "format_moment", "Found", "Gate", "GateMisconfigured",
     "HeldClock", "help_rows", "incomplete", "initial_state", "InputError", "Journal", "judge", "Lease",
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
-    "MeasurementGap", "MetricSource", "Mirror", "MirrorApplied", "mismatches", "notice_payload", "notices", "NotificationSent", "next_speed", "NoCheckRunner",
+    "MeasurementGap", "MetricSource", "Mirror", "MirrorApplied", "mask_url", "mismatches", "notice_payload", "notices", "NotificationSent", "next_speed", "NoCheckRunner",
     "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
     "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Request", "RequestBox", "Refused", "refused", "render_text",

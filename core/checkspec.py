@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from core.masking import mask_url
 from core.spec import Duration, Strict
 
 MAX_CHECK_TIMEOUT = 3600.0
@@ -92,7 +93,7 @@ class PreflightCheck(Strict):
     def label(self) -> str:
         """How the journal, the log and the console name the check."""
         if self.http is not None:
-            return f"http {self.http.url}"
+            return f"http {mask_url(self.http.url)}"
         assert self.run is not None
         return "run " + " ".join(self.run.argv)
 

@@ -250,3 +250,14 @@ def test_the_headless_lines_name_the_check_and_the_wait() -> None:
     assert f"ranker: pre-flight http {READY} ✓ HTTP 200" in lines
     assert "ranker: hook confirm-promotion ✗ HTTP 403, expected 2xx; asked again in 1m00s" in lines
     assert any("ranker confirming (waiting for confirm-promotion on ranker)" in line for line in lines)
+
+
+def test_a_check_is_named_without_the_secrets_in_its_url() -> None:
+    url = "http://ops:hunter2@127.0.0.1:8080/ready?access_token=abc123&x=1"
+    driver = Driver(_plan(ranker={"preflight": [{"http": {"url": url}}]}))
+    driver.probe = lambda cmd, s: (False, "HTTP 503, expected 200")
+    driver.start()
+    final = driver.run()
+    named = [e.check for e in driver.events if isinstance(e, CheckFinished)]
+    assert named == ["pre-flight http http://ops:***@127.0.0.1:8080/ready?access_token=***&x=1"]
+    assert "hunter2" not in final.reason and "abc123" not in final.reason

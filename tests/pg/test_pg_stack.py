@@ -125,6 +125,7 @@ def test_open_journal_refuses_what_it_cannot_open(spec: str | Path, message: str
         ),
         ("postgresql://db/j", "postgresql://db/j"),
         ("postgresql://:pw@db/j", "postgresql://:***@db/j"),
+        ("postgresql://db/j?sslmode=require&api_key=k1&x_token=t2", "postgresql://db/j?sslmode=require&api_key=***&x_token=***"),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:
