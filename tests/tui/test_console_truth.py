@@ -157,3 +157,20 @@ async def test_a_step_under_way_says_so_when_s_is_pressed_again(tmp_path, sessio
         assert log_lines(app)[-1].endswith(
             "s: step does not apply now: a step is under way: one transition, then the rollout pauses again by itself"
         )
+
+
+def test_the_summary_keeps_a_runbook_and_a_warning_within_its_five_lines() -> None:
+    from tui.console.widgets.detail import SUMMARY_HEIGHT, summary
+
+    text = RECSYS.read_text(encoding="utf-8").replace(
+        "  ranker:\n", "  ranker:\n    runbook: https://wiki.example/ranker-rollback\n", 1
+    )
+    plan, graph = runtime.compile_text(text, str(RECSYS))
+    state = initial_state(plan, graph)
+    index = state.group_of("ranker")
+    groups = list(state.groups)
+    groups[index] = replace(groups[index], reason="stage approval")
+    lines = summary(replace(state, groups=tuple(groups)), "ranker").plain.splitlines()
+    assert len(lines) == SUMMARY_HEIGHT
+    assert lines[2] == "lockstep with embedder · after features · blast radius: api"
+    assert lines[3:] == ["runbook: https://wiki.example/ranker-rollback", "stage approval"]

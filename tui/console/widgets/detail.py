@@ -26,6 +26,9 @@ from tui.printer import threshold_text
 from tui.console.widgets.status import SAMPLE, rollout_status, sample_status, service_status
 from tui.console.widgets.why import cause, cause_content, no_data_yet, not_measuring, where_text
 
+SUMMARY_HEIGHT = 5
+"""Lines of the summary (as in DEFAULT_CSS): name, stage, facts, blast radius, and a runbook
+or a warning; with both, the blast radius shares the facts' line."""
 GATES_HEIGHT = 16
 """Lines of the gate panel (as in DEFAULT_CSS). Heights are fixed so new data never moves
 the chart and never costs a layout pass; the newest measurements fill what is left."""
@@ -71,6 +74,8 @@ def summary(state: RolloutState, service: str) -> Content:
     shown = cause(state, service)
     if group.reason and (shown is None or shown[1] != group.reason):
         lines.append(Content.styled(group.reason, "$text-warning"))
+    if len(lines) > SUMMARY_HEIGHT and facts:  # the blast radius joins the facts, so nothing falls off
+        lines[2:4] = [Content.assemble(lines[2], (" · ", "$text-muted"), lines[3])]
     return Content("\n").join(lines)
 
 
