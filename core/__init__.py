@@ -86,11 +86,13 @@ from core.ports import (
     TargetReading,
 )
 from core.preflight import Found, Refused, Report, judge, read_targets
+from core.readback import MIRROR
 from core.problems import InputError, Problem, SourceMap, located
 from core.problems import Path as ProblemPath
 from core.reducer import reduce
 from core.rollback import abort_order, rollback_cascade
 from core.scorecard import Scorecard, score
+from core.shadow import shadowed
 from core.state import Context, RolloutState
 from core.verdict import of_event as verdict_of_event
 from core.verdict import of_sample
@@ -106,12 +108,12 @@ __all__ = [
     "FlagService", "fold", "folding", "format_duration", "format_moment", "Found", "Gate", "GateMisconfigured",
     "HeldClock", "help_rows", "incomplete", "initial_state", "InputError", "Journal", "judge", "Lease",
     "LeaseHeld", "LeaseLost", "load_drill", "load_and_compile", "load_plan", "LoadedDrill", "located", "Measured",
-    "MeasurementGap", "MetricSource", "Mirror", "MirrorApplied", "mask_url", "mismatches", "notice_payload", "notices", "NotificationSent", "next_speed", "NoCheckRunner",
+    "MeasurementGap", "MetricSource", "MIRROR", "Mirror", "MirrorApplied", "mask_url", "mismatches", "notice_payload", "notices", "NotificationSent", "next_speed", "NoCheckRunner",
     "of_sample", "OperatorAction", "OperatorStep",
     "OperatorVerb", "parse_duration", "parse_plan", "Plan", "Precedence", "Problem", "ProblemPath",
     "psi", "read_input", "read_targets", "reads", "Record", "reduce", "Request", "RequestBox", "Refused", "refused", "render_text",
     "Report", "Resumed", "rollback_cascade", "RolloutGraph", "RolloutStarted", "RolloutState",
     "Router", "RunInfo", "safe_message", "score", "Scorecard", "SCRIPT_OPERATOR", "seed_problem",
-    "Service", "shown_path", "split_metric", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
+    "Service", "shadowed", "shown_path", "split_metric", "SPEEDS", "SimService", "SimVersion", "SourceMap", "speed_problem", "steps",
     "TargetReading", "Tick", "Trigger", "validate_payload", "verdict_of_event", "VirtualClock", "Webhook", "why_not",
 ]

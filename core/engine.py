@@ -41,6 +41,7 @@ from core.ports import (
     AdapterError, CheckRunner, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Mirror,
     NoCheckRunner, Router,
 )
+from core.readback import read_back
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -394,24 +395,8 @@ class Engine:
         return CommandFailed(at=0.0, cmd_id=cmd.cmd_id, error=reason)
 
     async def _read(self, services: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
-        """(service → its lowest reading, for people; `flag:NAME`/`route:NAME` → reading,
-        each target on its own, which is what the reducer compares). A periodic read-back
-        reads every exposed target (most of a large plan): the loop is kept tight."""
-        out: dict[str, float] = {}
-        targets: dict[str, float] = {}
-        exposure = self.state.ctx.exposure
-        get_rollout, get_weight = self.flags.get_rollout, self.router.get_weight
-        for name in services:
-            handle = exposure[name]
-            flag, route = handle.flag, handle.route
-            low: float | None = None
-            if flag is not None:
-                targets["flag:" + flag] = low = await get_rollout(flag)
-            if route is not None:
-                targets["route:" + route] = value = await get_weight(route)
-                low = value if low is None or value < low else low  # min(flag, route), as min() picks
-            out[name] = 0.0 if low is None else low
-        return out, targets
+        """Every target of `services` read back (`core.readback.read_back`): flags, routes, mirrors."""
+        return await read_back(self.state.ctx, services, self.flags, self.router, self.mirror)
 
     async def _drain_tasks(self) -> None:
         if self._tasks:

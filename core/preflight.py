@@ -6,7 +6,9 @@ without looking: after one rollout finished, running the plan again put
 contract-crossing state interlock exists to prevent. So every fresh run reads
 every flag and route of its plan through the ports first, and stops before
 anything changes when a target is not at the plan's starting state, is marked
-by another run, or (with `strict`) has something else exposing users. `--adopt`
+by another run, or (with `strict`) has something else exposing users. A shadowed
+service's mirror is read too: a mirror found on copies live requests to a version the
+plan has not started, so it refuses the run like a flag not at 0%. `--adopt`
 starts from what was found instead; the caller journals that as an `Adopted`
 event. This module reads and judges; it never writes.
 """
@@ -17,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Container, Literal, Mapping
 
 from core.plan import Exposure, Plan
-from core.ports import FlagService, Router, TargetReading
+from core.ports import FlagService, Mirror, Router, TargetReading
 from core.problems import Problem, SourceMap, located
-from core.readback import READ_BACK_TOLERANCE
+from core.readback import MIRROR, READ_BACK_TOLERANCE
 
 RefusalKind = Literal["world", "driver"]
 
@@ -58,8 +60,12 @@ class Report:
         return {f.target: f.reading.percent for f in self.found}
 
 
-async def read_targets(exposure: Mapping[str, Exposure], flags: FlagService, router: Router) -> list[Found]:
-    """Every flag and route of the moving services, read from the services themselves."""
+async def read_targets(
+    exposure: Mapping[str, Exposure], flags: FlagService, router: Router,
+    mirror: Mirror | None = None, shadowed: Container[str] = (),
+) -> list[Found]:
+    """Every flag and route of the moving services, and the mirror of each `shadowed` one
+    (where something mirrors), read from the services themselves."""
     out: list[Found] = []
     for service in sorted(exposure):
         handle = exposure[service]
@@ -67,6 +73,9 @@ async def read_targets(exposure: Mapping[str, Exposure], flags: FlagService, rou
             out.append(Found(service, f"flag:{handle.flag}", await flags.inspect(handle.flag)))
         if handle.route is not None:
             out.append(Found(service, f"route:{handle.route}", await router.inspect_route(handle.route)))
+        if mirror is not None and service in shadowed:
+            percent = await mirror.get_mirror(service, handle.route)
+            out.append(Found(service, MIRROR + service, TargetReading(percent)))
     return out
 
 
@@ -86,14 +95,24 @@ def judge(
     adopt: bool = False,
     strict: bool = False,
     start: float = 0.0,
+    ours: Container[str] = (),
 ) -> Report:
     """The verdict on what was read. `finished_runs` are this journal's ended runs: a
     target still marked by one of them is ours to take; a mark of any other run is
-    another driver's (an interlock on another journal, or one still running here)."""
+    another driver's (an interlock on another journal, or one still running here).
+    A mirror found on refuses like a flag not at 0% (`--adopt` takes it as found), unless
+    it is in `ours`: left on by the run being abandoned, which the start turns off."""
     refusals: list[str] = []
     warnings: list[str] = []
     by_service: dict[str, list[Found]] = {}
     for item in found:
+        if item.target.startswith(MIRROR):
+            if _differs(item.reading.percent, 0.0) and not adopt and item.target not in ours:
+                refusals.append(
+                    f"mirror {item.service}: found on ({item.reading.percent:g}% of its requests copied to the "
+                    "new version), the plan starts with it off; turn it off, or start from it with --adopt --reason TEXT"
+                )
+            continue
         by_service.setdefault(item.service, []).append(item)
         reading, name = item.reading, _name(item.target)
         owner = reading.owner

@@ -1,4 +1,4 @@
-"""Reading the world back: each flag and route compared with the journal, on its own.
+"""Reading the world back: each flag, route and mirror compared with the journal, on its own.
 
 A service may be exposed through a flag *and* a route. Comparing the lower of the
 two with the journal let a raised route hide behind an untouched flag, so every
@@ -7,16 +7,27 @@ difference. The same comparison serves the reconcile after a restart, the read
 after a hold, and the periodic read-back of `policy.readback` that notices a hand
 edit while a service is exposed. The periodic read is a command and its answer an
 event, like everything else, so a replay reaches the same state.
+
+A shadowed service's mirror (`core.shadow`) is one more target, `mirror:SERVICE`: the
+journal says it is on while the group shadows and off otherwise, and a mirror found
+otherwise (turned off behind interlock's back, so the shadow gates judge nothing, or left
+on, copying requests the plan no longer expects) holds the rollout like a flag would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from core.commands import ReadExposure, SetExposure
+from core.commands import ReadExposure, SetExposure, SetMirror
+from core.evolve import evolve
 from core.events import ExposureRead
+from core.ports import FlagService, Mirror, Router
+from core.shadow import shadowed
 from core.state import Context, exposure_keys
 from core.tx import Tx
+
+MIRROR = "mirror:"
+"""The prefix of a mirror's key among a read-back's targets: `mirror:SERVICE`."""
 
 READ_BACK_TOLERANCE = 0.5
 """Percentage points a read-back may differ by: routers hold integer weights (HAProxy out of 100)."""
@@ -52,15 +63,26 @@ def all_differences(tx: Tx, event: ExposureRead) -> list[Difference]:
             readings = [(key, event.targets[key]) for key in target_keys(tx.ctx, name) if key in event.targets]
         else:
             readings = [(name, event.exposures[name])] if name in event.exposures else []
-        if not readings:
-            continue
         expected = tx.services[name].exposure
         acceptable = {expected}
         acceptable.update(pending.get(name, ()))
         for key, actual in readings:
             if all(abs(actual - value) > READ_BACK_TOLERANCE for value in acceptable):
                 out.append((name, key, expected, actual))
+        mirror = event.targets.get(MIRROR + name)
+        if mirror is not None and not _mirror_agrees(tx, name, mirror):
+            out.append((name, MIRROR + name, tx.services[name].mirror, mirror))
     return out
+
+
+def _mirror_agrees(tx: Tx, name: str, actual: float) -> bool:
+    """The mirror reads as the journal says (on while shadowing, off otherwise). While a
+    `SetMirror` of the service is in flight it is changing (the journal's `mirror` is the
+    commanded value, and the read may have been taken before the command landed): it is
+    judged by the next read."""
+    if any(isinstance(c, SetMirror) and c.service == name for c in tx.inflight.values()):
+        return True
+    return abs(actual - tx.services[name].mirror) <= READ_BACK_TOLERANCE
 
 
 def _pending(tx: Tx) -> dict[str, list[float]]:
@@ -79,6 +101,10 @@ def _agrees(tx: Tx, targets: Mapping[str, float]) -> bool:
     services = tx.services
     pending: dict[str, list[float]] | None = None
     for key, actual in targets.items():
+        if key.startswith(MIRROR):
+            if key[len(MIRROR):] in services and not _mirror_agrees(tx, key[len(MIRROR):], actual):
+                return False
+            continue
         for name in owners.get(key, ()):
             state = services.get(name)
             if state is None or abs(actual - state.exposure) <= READ_BACK_TOLERANCE:
@@ -90,6 +116,19 @@ def _agrees(tx: Tx, targets: Mapping[str, float]) -> bool:
     return True
 
 
+def reapply(tx: Tx) -> None:
+    """The operator's `resume` of a held difference: every service that differed gets the
+    journal's state again (its exposure, and its mirror where that differed). The journal's
+    value now, not when the difference was seen: a rollback may have lowered it since."""
+    assert tx.hold is not None
+    for name in tx.hold.mismatch:
+        cohort = tx.ctx.groups[tx.ctx.graph.group_of[name]].cohort
+        tx.set_exposure(name, tx.services[name].target, cohort, force=True)
+        if any(key == MIRROR + name for key, _, _ in tx.hold.differences):
+            tx.set_mirror(name, tx.services[name].mirror, force=True)
+    tx.hold = evolve(tx.hold, reason="re-applying the journal's state", mismatch={}, differences=(), reading=None)
+
+
 def describe_differences(found: list[Difference]) -> str:
     return ", ".join(
         f"{key.replace(':', ' ', 1)} reads {actual:g}% (journal {expected:g}%)" for _, key, expected, actual in found
@@ -97,20 +136,50 @@ def describe_differences(found: list[Difference]) -> str:
 
 
 def exposed(tx: Tx) -> list[str]:
-    """The services serving (or commanded to serve) the new version, in name order."""
+    """The services serving (or commanded to serve) the new version, or copying requests to
+    it (a shadow's mirror), in name order."""
     services = tx.services
     if tx.full or len(services) != len(tx.ctx.moving_sorted):
-        return sorted(name for name, s in services.items() if s.moved)
-    return [name for name in tx.ctx.moving_sorted if (s := services[name]).exposure > 0 or s.target > 0]  # `moved`
+        return sorted(name for name, s in services.items() if s.moved or s.mirror > 0)
+    return [name for name in tx.ctx.moving_sorted
+            if (s := services[name]).exposure > 0 or s.target > 0 or s.mirror > 0]  # `moved`
+
+
+async def read_back(
+    ctx: Context, services: Sequence[str], flags: FlagService, router: Router, mirror: Mirror | None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(service → its lowest reading, for people; `flag:NAME`/`route:NAME`/`mirror:SERVICE` →
+    reading, each target on its own, which is what the reducer compares). A periodic
+    read-back reads every exposed target (most of a large plan): the loop is kept tight.
+    A shadowed service's mirror is read where something mirrors (else nothing can be on)."""
+    out: dict[str, float] = {}
+    targets: dict[str, float] = {}
+    exposure = ctx.exposure
+    get_rollout, get_weight = flags.get_rollout, router.get_weight
+    for name in services:
+        handle = exposure[name]
+        flag, route = handle.flag, handle.route
+        low: float | None = None
+        if flag is not None:
+            targets["flag:" + flag] = low = await get_rollout(flag)
+        if route is not None:
+            targets["route:" + route] = value = await get_weight(route)
+            low = value if low is None or value < low else low  # min(flag, route), as min() picks
+        out[name] = 0.0 if low is None else low
+        if mirror is not None and shadowed(ctx.plan, name):
+            targets[MIRROR + name] = await mirror.get_mirror(name, route)
+    return out, targets
 
 
 def sync_readback(tx: Tx) -> None:
     """Keep the periodic read-back due while a service is exposed: first due one
     `policy.readback` after exposure begins, then one after each answer. It is sent
     while the rollout runs or is paused (a person may edit a flag during a pause), not
-    while held (a hold reads back on its own)."""
+    while held (a hold reads back on its own), and never across a setting: not while one is
+    in flight, and a read out when one is sent is dropped (`Tx._crossed`), since it may
+    have been taken before the setting landed."""
     if tx.phase not in ("running", "paused") or not any(
-        s.exposure > 0 or s.target > 0 for s in tx.services.values()  # `exposed`, stopping at one
+        s.exposure > 0 or s.target > 0 or s.mirror > 0 for s in tx.services.values()  # `exposed`, stopping at one
     ):
         tx.readback_at = None
         return
@@ -120,6 +189,9 @@ def sync_readback(tx: Tx) -> None:
     if tx.readback_at is None:
         tx.readback_at = tx.at + interval
     elif tx.hold is None and tx.at >= tx.readback_at:
+        if any(isinstance(c, (SetExposure, SetMirror)) for c in tx.inflight.values()):
+            tx.readback_at = tx.at + interval  # read once settings land: a read they cross says nothing
+            return
         cmd = tx.emit(ReadExposure, services=tuple(exposed(tx)))
         tx.readback_cmd = cmd.cmd_id
         tx.readback_at = None

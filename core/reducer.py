@@ -35,7 +35,7 @@ from core.coverage import restart_bake
 from core.gates import GateRun
 from core.approvals import approve
 from core.quiet import quiet_measurement, quiet_tick
-from core.readback import describe_differences, differences, sync_readback
+from core.readback import MIRROR, describe_differences, differences, reapply, sync_readback
 from core.rollback import abort_queue, cascade_groups, fail_group, start_rollback
 from core.shadow import stop_mirrors
 from core.schedule import advance, restart_group, start_stage
@@ -151,10 +151,13 @@ def _on_applied(tx: Tx, event: ExposureApplied) -> None:
 
 
 def _on_mirrored(tx: Tx, event: MirrorApplied) -> None:
-    """The mirror is as commanded (the service's `mirror` already says so)."""
-    cmd = tx.inflight.pop(event.cmd_id, None)
+    """The mirror is as commanded (the service's `mirror` already says so); without a
+    command (`cmd_id` 0), it was set at the boundary: an abandoned run's mirror turned off."""
+    cmd = tx.inflight.pop(event.cmd_id, None) if event.cmd_id else None
     if isinstance(cmd, SetMirror):
         _went_through(tx, event.cmd_id)
+    elif not event.cmd_id and event.service in tx.services:
+        tx.services[event.service] = evolve(tx.services[event.service], mirror=event.percent)
 
 
 def _went_through(tx: Tx, cmd_id: int) -> None:
@@ -258,13 +261,7 @@ def _on_operator(tx: Tx, event: OperatorAction) -> None:
             idle = not (hold.failed or hold.mismatch or hold.reading is not None or hold.retry_at is not None)
             tx.hold = None if idle else evolve(hold, config="")
         if tx.hold is not None and tx.hold.mismatch:
-            for name in tx.hold.mismatch:
-                # The journal's value now, not when the mismatch was seen: a rollback may
-                # have lowered it since.
-                cohort = tx.ctx.groups[tx.ctx.graph.group_of[name]].cohort
-                tx.set_exposure(name, tx.services[name].target, cohort, force=True)
-            tx.hold = evolve(tx.hold, reason="re-applying the journal's state", mismatch={}, differences=(),
-                             reading=None)
+            reapply(tx)
         if tx.phase == "paused":
             tx.phase = "running"
             tx.stepping = False
@@ -336,6 +333,9 @@ def _on_adopted(tx: Tx, event: Adopted) -> None:
     for name, percent in event.exposures.items():
         if name in tx.services:
             tx.services[name] = evolve(tx.services[name], exposure=percent, target=percent)
+    for name in tx.services:  # a mirror found on is the journal's too (its group's start turns it off)
+        if (mirror := event.targets.get(MIRROR + name)) is not None:
+            tx.services[name] = evolve(tx.services[name], mirror=mirror)
 
 
 def _on_abandoned(tx: Tx, event: Abandoned) -> None:

@@ -98,12 +98,14 @@ def first_stage(tx: Tx, index: int) -> int:
 
 def _begin(tx: Tx, index: int) -> None:
     """A group's first move: its shadow stage (`core.shadow`), or its first stage. A group
-    adopted above 0% is already in front of users, so it does not shadow."""
+    adopted above 0% is already in front of users, so it does not shadow (and a mirror
+    adopted on goes off)."""
     if shadow.group_shadows(tx.ctx, index) and all(
         tx.services[name].exposure == 0 for name in tx.ctx.groups[index].services
     ):
         shadow.start(tx, index)
     else:
+        shadow.stop_mirrors(tx, tx.ctx.groups[index].services)
         start_stage(tx, index, first_stage(tx, index))
 
 

@@ -81,6 +81,7 @@ class Tx:
             cohort=cohort,
         )
         self.services[service] = evolve(current, target=percent)
+        self._crossed()
 
     def _supersede(self, service: str, kind: type[SetExposure] | type[SetMirror] = SetExposure) -> None:
         """A new absolute setting retires a failed one still waiting for its retry;
@@ -122,6 +123,14 @@ class Tx:
         self._supersede(service, SetMirror)
         self.emit(SetMirror, service=service, percent=percent, route=self.ctx.exposure[service].route)
         self.services[service] = evolve(current, mirror=percent)
+        self._crossed()
+
+    def _crossed(self) -> None:
+        """A setting was sent: a periodic read-back still out may have been taken before it
+        lands, so its answer says nothing (`core.readback`); the next is due an interval on."""
+        if self.readback_cmd is not None:
+            self.readback_cmd = None
+            self.readback_at = None
 
     def _pending_mirror(self, service: str) -> bool:
         return any(isinstance(c, SetMirror) and c.service == service for c in self.inflight.values())

@@ -190,8 +190,9 @@ def test_a_failing_shadow_under_pause_waits_and_resume_shadows_again(tmp_path: P
 def _drive(state: RolloutState, world: SimWorld, *, until: Any, limit: int = 2000) -> tuple[RolloutState, list[Event]]:
     """A small synchronous engine over the simulated world: checks the fast and the full
     reducer agree on every event of a shadowing run."""
-    from core.commands import Measure
-    from core.events import Measured, Tick
+    from core.commands import Measure, ReadExposure
+    from core.events import ExposureRead, Measured, Tick
+    from core.readback import read_back
     from core.schedule import next_deadline
 
     async def outcome(cmd: Any) -> Event:
@@ -202,6 +203,9 @@ def _drive(state: RolloutState, world: SimWorld, *, until: Any, limit: int = 200
             if cmd.flag:
                 await world.flags.set_rollout(cmd.flag, cmd.percent, cmd.cohort)
             return ExposureApplied(at=state.at, cmd_id=cmd.cmd_id, service=cmd.service, percent=cmd.percent)
+        if isinstance(cmd, ReadExposure):  # the periodic read-back reads a shadow's mirror too
+            exposures, targets = await read_back(state.ctx, cmd.services, world.flags, world.router, world.mirror)
+            return ExposureRead(at=state.at, cmd_id=cmd.cmd_id, exposures=exposures, targets=targets)
         assert isinstance(cmd, Measure)
         value = await world.metrics.query(cmd.metric, cmd.service, cmd.canary_version, cmd.window, state.at)
         return Measured(at=state.at, cmd_id=cmd.cmd_id, service=cmd.service, gate=cmd.gate, value=value)

@@ -162,12 +162,16 @@ def _start(
 
     def read_adapters():  # type: ignore[no-untyped-def]
         if world is not None:
-            return world.flags, world.router, world.metrics, None
-        return connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id)[1:5]
+            return world.flags, world.router, world.metrics, None, world.mirror
+        fresh = connect(plan, graph, seed=seed, clock=the_clock, owner=info.run_id)
+        return fresh.flags, fresh.router, fresh.metrics, fresh.close, fresh.mirror
 
+    # An abandoned run's mirrors are its own doing: its abandon turns them off (real services;
+    # a simulated world is private to its run), so the read does not count them against this run.
+    ours = startup.mirrors_left_on(abandoned) if shared else []
     report = startup.preflight(
         plan, graph, read_adapters, run_id=info.run_id, adopt=adopt, strict=strict,
-        finished=lambda owner: _finished_run(journal, owner),
+        finished=lambda owner: _finished_run(journal, owner), ours=ours,
     )
     startup.show_warnings(report)
     startup.refuse(report)
@@ -175,7 +179,8 @@ def _start(
     if adopt:  # journaled even when all was at 0%: taking over a target another run marked is a decision
         opening.append(Adopted(at=the_clock.now(), exposures=dict(report.adopted), targets=report.targets,
                                operator=info.operator, reason=reason))
-    startup.abandon_runs(journal, abandoned, info.operator, reason, info.run_id, lease_holder())
+    startup.abandon_runs(journal, abandoned, info.operator, reason, info.run_id, lease_holder(),
+                         turn_off=startup.turn_off_mirrors(plan, read_adapters) if shared else None)
     journal.create_run(info)
     lease = journal.acquire_lease(info.run_id, lease_holder())
     return assemble(initial_state(plan, graph), plan=plan, graph=graph, info=info, journal=journal,

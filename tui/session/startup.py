@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterable
 
-from core import Abandoned
+from core import MIRROR, Abandoned, MirrorApplied, safe_message
 from core import RolloutGraph
 from core import Plan
 from core import Lease, LeaseHeld, RunInfo
@@ -110,10 +110,18 @@ def lease_targets(journal: SharedJournal, targets: Iterable[str], holder: str, r
     return taken
 
 
+def mirrors_left_on(runs: list[tuple[RunInfo, RolloutState]]) -> list[str]:
+    """The services whose mirror the journal of these runs says is on (`mirror:SERVICE`)."""
+    return sorted({MIRROR + name for _, state in runs for name, s in state.services.items() if s.mirror > 0})
+
+
 def abandon_runs(journal: SharedJournal, runs: list[tuple[RunInfo, RolloutState]], operator: str, reason: str,
-                 by_run: str, holder: str) -> None:
+                 by_run: str, holder: str, turn_off: Callable[[list[str]], None] | None = None) -> None:
     """Journal `Abandoned` in each run, at its own last time; a run whose driver is still
-    alive is not abandoned."""
+    alive is not abandoned. A mirror the run left on (it was shadowing) is its own doing:
+    with `turn_off` (real services; a simulated world is private to its run) it is turned
+    off first and journaled in that run as a `MirrorApplied` at 0% without a command; if it
+    cannot be, nothing is abandoned (exit 7)."""
     for info, state in runs:
         at = state.at
         try:
@@ -124,10 +132,42 @@ def abandon_runs(journal: SharedJournal, runs: list[tuple[RunInfo, RolloutState]
                 "stop that driver first (quit its console or end its process), then --abandon it"
             ], "driver") from None
         try:
-            journal.append(info.run_id, [Abandoned(at=at, operator=operator, reason=reason, by_run=by_run)],
+            on = [key.removeprefix(MIRROR) for key in mirrors_left_on([(info, state)])] if turn_off else []
+            if on and turn_off is not None:
+                try:
+                    turn_off(on)
+                except Exception as exc:  # noqa: BLE001 - a mirror that will not go off refuses
+                    raise Refused([f"interlock: refused: run {info.run_id} left the mirror of {', '.join(on)} on "
+                                   f"and it could not be turned off: {safe_message(exc)}; nothing was abandoned"
+                                   ]) from None
+                print(f"interlock: run {info.run_id} had left the mirror of {', '.join(on)} on: turned off "
+                      "(journaled in that run)", file=sys.stderr, flush=True)
+            offs = [MirrorApplied(at=at, service=name, percent=0.0) for name in on]
+            journal.append(info.run_id, [Abandoned(at=at, operator=operator, reason=reason, by_run=by_run), *offs],
                            operator=operator)
         finally:
             lease.release()
+
+
+def turn_off_mirrors(plan: Plan, adapters: Callable[[], Any]) -> Callable[[list[str]], None]:
+    """A `turn_off` for `abandon_runs`: each service's mirror set to 0% through adapters made
+    for it alone (`adapters()` as for `preflight`)."""
+
+    def turn_off(services: list[str]) -> None:
+        async def off() -> None:
+            *_, close, mirror = adapters()
+            try:
+                if mirror is None:
+                    raise RuntimeError("this environment has no mirror to turn off")
+                for name in services:
+                    await mirror.set_mirror(name, plan.exposure_of(name).route, 0.0)
+            finally:
+                if close is not None:
+                    await close()
+
+        run_apart(off)
+
+    return turn_off
 
 
 def run_apart(make: Callable[[], Any]) -> Any:
@@ -144,17 +184,20 @@ def run_apart(make: Callable[[], Any]) -> Any:
 
 
 def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, run_id: str,
-              finished: Callable[[str], bool], adopt: bool, strict: bool) -> Report:
-    """Read every target, and run every gate's query once, through adapters made for this
-    read alone, and judge them. `adapters()` gives (flags, router, metrics, close) built in
-    the read's own loop."""
-    from core import Found
+              finished: Callable[[str], bool], adopt: bool, strict: bool, ours: Container[str] = ()) -> Report:
+    """Read every target (each shadowed service's mirror too), and run every gate's query
+    once, through adapters made for this read alone, and judge them. `adapters()` gives
+    (flags, router, metrics, close, mirror) built in the read's own loop; `ours` are the
+    mirrors an abandoned run left on (`mirrors_left_on`), which its abandon turns off."""
+    from core import Found, shadowed
 
     async def read() -> tuple[list[Found], list[str]]:
-        flags, router, metrics, close = adapters()
+        flags, router, metrics, close, mirror = adapters()
         try:
             exposure = {name: plan.exposure_of(name) for name in graph.moving}
-            return await read_targets(exposure, flags, router), await check_queries(plan, graph, metrics)
+            shadows = {name for name in graph.moving if shadowed(plan, name)}
+            return (await read_targets(exposure, flags, router, mirror, shadows),
+                    await check_queries(plan, graph, metrics))
         finally:
             if close is not None:
                 await close()
@@ -164,13 +207,14 @@ def preflight(plan: Plan, graph: RolloutGraph, adapters: Callable[[], Any], *, r
     except Exception as exc:  # noqa: BLE001 - an unreadable world is a refusal, not a traceback
         from core import safe_message
 
-        raise Refused([f"interlock: cannot read the flags and routes before starting: {safe_message(exc)}"]) from None
+        raise Refused([f"interlock: cannot read the flags, routes and mirrors before starting: {safe_message(exc)}"]
+                      ) from None
 
     class Finished:
         def __contains__(self, owner: object) -> bool:
             return isinstance(owner, str) and finished(owner)
 
-    report = judge(found, run_id=run_id, finished_runs=Finished(), adopt=adopt, strict=strict)
+    report = judge(found, run_id=run_id, finished_runs=Finished(), adopt=adopt, strict=strict, ours=ours)
     return dataclasses.replace(report, refusals=report.refusals + tuple(query_problems))
 
 
