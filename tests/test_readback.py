@@ -95,11 +95,26 @@ def test_on_resume_each_target_is_compared_not_the_lower_of_the_two() -> None:
 def test_a_value_still_being_set_is_not_a_difference() -> None:
     d = routed()
     (up,) = d.start()  # 10% on its way: the flag is set, the route not yet
-    answer(d, periodic(d, 10.0), 10.0, 0.0)
+    d.feed(ExposureRead(at=d.now, cmd_id=0, exposures={"a": 0.0}, targets={"flag:a-flag": 10.0, "route:a-route": 0.0}))
     assert d.state.hold is None
+    # A periodic read is not sent across a setting (it could be taken before the setting
+    # lands and answer after it): it waits an interval for the setting to land.
+    assert not [c for c in d.tick(10.0) if isinstance(c, ReadExposure)]
     d.ack(up)
     answer(d, periodic(d, 20.0), 10.0, 0.0)
     assert d.state.hold.differences == (("route:a-route", 10.0, 0.0),)
+
+
+def test_a_read_out_when_a_setting_is_sent_says_nothing() -> None:
+    d = routed(stages=[10, 50, 100])
+    started(d)
+    read = periodic(d, 10.0)
+    (up,) = [c for c in d.tick(60.0) if isinstance(c, SetExposure)]  # the bake ends: 50% is sent
+    d.ack(up)
+    answer(d, read, 10.0, 10.0)  # taken before the 50% landed
+    assert d.state.hold is None
+    answer(d, periodic(d, 70.0), 50.0, 50.0)
+    assert d.state.hold is None
 
 
 def test_adopt_starts_from_what_was_found_and_never_lowers_it() -> None:
