@@ -70,7 +70,7 @@ async def test_every_row_keeps_glyph_word_name_versions_and_percent(tmp_path, se
             for part in (status.glyph, status.word, name, f"{old} → {new}", f"{svc.exposure:g}%"):
                 assert part in line, (size, part, line)
         header = str(app.console_screen.header.render())
-        for part in ("recsys-embeddings-v3", "▶ running", "T+00:33:00", "◉ driving"):
+        for part in ("recsys-embeddings-v3", "▶ running", "T+ 33m00s", "◉ driving"):
             assert part in header, (size, header)
         # the graph has the whole width under 120 (the pane hidden), 46 cells less up to 160
         assert graph.columns.spark == {80: False, 100: True, 120: False, 160: True}[size[0]]

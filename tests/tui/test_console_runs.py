@@ -44,7 +44,7 @@ async def test_o_lists_the_runs_and_opens_an_earlier_one_read_only(tmp_path, ses
         assert isinstance(view, RunScreen)
         await pilot.pause()
         header = view.header.render().plain
-        for part in ("recsys-embeddings-v3-regression", "↩ rolled back", "▷ viewing", "T+00:26:00"):
+        for part in ("recsys-embeddings-v3-regression", "↩ rolled back", "▷ viewing", "T+ 26m00s"):
             assert part in header, header
         await pilot.press("j", "j")
         await pilot.pause()

@@ -10,16 +10,14 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
-from core import RolloutState
+from core import RolloutState, format_moment
 from tui.console.widgets.status import MODE, rollout_status
 
 
 def clock_label(seconds: float) -> str:
-    """`T+01:05:30`."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"T+{hours:02d}:{minutes:02d}:{secs:02d}"
+    """`T+ 1h05m30s`: the moment format of every line interlock prints (`core.format_moment`),
+    in whole seconds (the header ticks once a second)."""
+    return format_moment(max(0, int(seconds)))
 
 
 def speed_label(speed: float, virtual: bool) -> str:
@@ -112,10 +110,10 @@ class RolloutHeader(Widget):
             if name is not None:
                 del parts[name]
             line = _join(parts)
-            if line.cell_length <= width:
+            if "brand" not in parts:
+                line = Content(" ") + line  # the brand's own leading space, kept as a margin
+            if line.cell_length < width:  # a full last cell is ellipsised by the terminal line
                 break
-        if "brand" not in parts:
-            line = Content(" ") + line
         if reason:
             line = Content.assemble(line, _SEP, Content.styled(reason, "$text-muted"))
         return line
