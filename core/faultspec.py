@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field
 
 from core.checkspec import HookName
 from core.durations import parse_duration
-from core.spec import Duration, Strict
+from core.spec import Duration, Strict, Version
 
 FaultKind = Literal[
     "error_rate", "latency", "prediction_drift", "schema_break", "shadow_disagreement",
@@ -64,7 +64,7 @@ class Inject(Strict):
 
     kind: FaultKind
     service: str | None = None
-    version: str | None = None
+    version: Version | None = None
     """`new` (the default), `old`, or one of the service's version strings."""
     value: float | None = Field(default=None, ge=0, le=1)
     """error_rate: the version's error probability while the fault lasts; missing_fields,
@@ -91,12 +91,6 @@ class Inject(Strict):
     duration: FaultDuration | None = None
     """Also accepted here (DESIGN.md's example); same as the fault's `duration`."""
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: object) -> object:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        return value
 
     def world_fault(self) -> dict[str, object]:
         """The mapping the fault injector receives (no duration: the drill clears it)."""

@@ -19,7 +19,7 @@ from core.envspec import Environment, FlagsEnv, MetricsEnv, MirrorEnv, RouterEnv
 from core.gatespec import ANYTIME_INTERVAL, Gate, quantile_of
 from core.governance import Governance
 from core.notify import Webhook
-from core.spec import Duration, Fraction, Strict
+from core.spec import Duration, Fraction, Strict, Version
 from core.windows import Windows
 
 __all__ = [
@@ -32,19 +32,12 @@ __all__ = [
 class Contracts(Strict):
     """A version of a service: its own version string and its data contracts."""
 
-    version: str
+    version: Version
     produces: dict[str, int] = Field(default_factory=dict)
     """Contract name → the version this service version produces."""
     consumes: dict[str, list[int]] = Field(default_factory=dict)
     """Contract name → the versions this service version can read."""
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: object) -> object:
-        # `version: 3.1` in YAML is a float; people mean the string "3.1".
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        return value
 
 
 class Exposure(Strict):

@@ -31,3 +31,15 @@ Fraction = Annotated[float, BeforeValidator(_percent_fraction)]
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+
+def _version_text(value: object) -> object:
+    # `version: 3.1` in YAML is a float; people mean the string "3.1" (`core.planload` refuses
+    # the ones YAML changed, like 9.10, asking for quotes).
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Version = Annotated[str, BeforeValidator(_version_text)]
+"""A version as people write it: text, a bare YAML number read back as its text."""
+
