@@ -195,10 +195,14 @@ class Engine:
 
     async def _run(self, resuming: bool) -> RolloutState:
         if resuming:
+            # Only what was in flight when the journal stopped is sent again: a command the
+            # `Resumed` event itself emits (a read-back that fell due) is dispatched already.
+            unanswered = sorted(self.state.inflight.values(), key=lambda c: c.cmd_id)
             await self._ingest([Resumed(at=self.clock.now(), note="resumed from the journal")])
             await self._reconcile()
-            for cmd in sorted(self.state.inflight.values(), key=lambda c: c.cmd_id):
-                self._dispatch(cmd)
+            for cmd in unanswered:
+                if cmd.cmd_id in self.state.inflight:
+                    self._dispatch(cmd)
         if self.state.phase == "planned":
             start = RolloutStarted(at=self.clock.now(), rollout=self.state.ctx.plan.rollout, seed=self.seed,
                                    operator=self.operator)
