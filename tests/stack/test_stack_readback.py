@@ -12,7 +12,10 @@ behind interlock's back are noticed.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +27,7 @@ from adapters.stack.stack import Stack
 from adapters.stack.unleash import UnleashServer
 from adapters.unleash import UnleashFlags
 from stackrun import (
-    COHORTS, cli, cli_env, events, fast_plan, read_back, reset, run_engine, shared_stack, stop_shared, wait_state,
+    COHORTS, REPO, cli, cli_env, events, fast_plan, read_back, reset, run_engine, shared_stack, stop_shared, wait_state,
 )
 
 
@@ -117,10 +120,25 @@ def test_a_hand_edit_while_down_holds_the_resumed_run(
     run_engine(plan, journal, real_stack, during=during, timeout=150)
     asyncio.run(hand_edit(real_stack, target, percent, owner["run"]))
 
-    resumed = cli("resume", "--headless", "--journal", str(journal), env=cli_env(real_stack))
-    assert resumed.returncode == 3, resumed.stdout[-3000:] + resumed.stderr  # waits for the operator
+    # A real-clock headless driver that holds waits for the operator (who may steer it from
+    # another terminal, issue 13) instead of exiting; Ctrl-C leaves it resumable, exit 3.
+    resumed = subprocess.Popen([sys.executable, "-m", "tui.cli.main", "resume", "--headless", "--journal",
+                                str(journal)], cwd=REPO, env=cli_env(real_stack), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     name = target.replace(":", " ")
-    assert f"state differs from the journal: {name} reads {percent:g}% (journal 50%)" in resumed.stdout
+    held = f"{name} reads {percent:g}% (journal 50%)"
+    try:
+        deadline = time.monotonic() + 120
+        while held not in cli("log", "--journal", str(journal), env=cli_env(real_stack)).stdout:
+            assert resumed.poll() is None, "the resumed driver ended instead of holding"
+            assert time.monotonic() < deadline, "the resumed run never held"
+            time.sleep(1.0)
+        assert read_back(real_stack)[target] == percent, "interlock did not fight the person: it holds"
+    finally:
+        resumed.send_signal(signal.SIGINT)
+        out, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 3, out[-3000:] + err  # still held, resumable
+    assert f"state differs from the journal: {held}" in out
     assert read_back(real_stack)[target] == percent
 
 
