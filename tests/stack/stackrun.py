@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -267,3 +268,23 @@ class Sampler(threading.Thread):
         self._halt.set()
         self.join(5)
         return self.samples
+
+
+def resume_until_held(stack: stk.Stack, journal: Path, held: str, timeout: float = 120.0) -> tuple[int, str, str]:
+    """`interlock resume --headless` on a run that should hold: a real-clock driver that holds
+    waits for the operator (who may steer it from another terminal) instead of exiting, so
+    wait until the journal's log says `held`, then Ctrl-C it (it stays resumable: exit 3).
+    Returns (exit code, stdout, stderr)."""
+    resumed = subprocess.Popen([sys.executable, "-m", "tui.cli.main", "resume", "--headless", "--journal",
+                                str(journal)], cwd=REPO, env=cli_env(stack), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while held not in cli("log", "--journal", str(journal), env=cli_env(stack)).stdout:
+            assert resumed.poll() is None, "the resumed driver ended instead of holding"
+            assert time.monotonic() < deadline, "the resumed run never held"
+            time.sleep(1.0)
+    finally:
+        resumed.send_signal(signal.SIGINT)
+        out, err = resumed.communicate(timeout=60)
+    return resumed.returncode, out, err

@@ -12,10 +12,7 @@ behind interlock's back are noticed.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,7 +24,8 @@ from adapters.stack.stack import Stack
 from adapters.stack.unleash import UnleashServer
 from adapters.unleash import UnleashFlags
 from stackrun import (
-    COHORTS, REPO, cli, cli_env, events, fast_plan, read_back, reset, run_engine, shared_stack, stop_shared, wait_state,
+    COHORTS, cli, cli_env, events, fast_plan, read_back, reset, resume_until_held, run_engine, shared_stack,
+    stop_shared, wait_state,
 )
 
 
@@ -120,24 +118,10 @@ def test_a_hand_edit_while_down_holds_the_resumed_run(
     run_engine(plan, journal, real_stack, during=during, timeout=150)
     asyncio.run(hand_edit(real_stack, target, percent, owner["run"]))
 
-    # A real-clock headless driver that holds waits for the operator (who may steer it from
-    # another terminal, issue 13) instead of exiting; Ctrl-C leaves it resumable, exit 3.
-    resumed = subprocess.Popen([sys.executable, "-m", "tui.cli.main", "resume", "--headless", "--journal",
-                                str(journal)], cwd=REPO, env=cli_env(real_stack), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     name = target.replace(":", " ")
     held = f"{name} reads {percent:g}% (journal 50%)"
-    try:
-        deadline = time.monotonic() + 120
-        while held not in cli("log", "--journal", str(journal), env=cli_env(real_stack)).stdout:
-            assert resumed.poll() is None, "the resumed driver ended instead of holding"
-            assert time.monotonic() < deadline, "the resumed run never held"
-            time.sleep(1.0)
-        assert read_back(real_stack)[target] == percent, "interlock did not fight the person: it holds"
-    finally:
-        resumed.send_signal(signal.SIGINT)
-        out, err = resumed.communicate(timeout=60)
-    assert resumed.returncode == 3, out[-3000:] + err  # still held, resumable
+    code, out, err = resume_until_held(real_stack, journal, held)
+    assert code == 3, out[-3000:] + err  # still held, resumable
     assert f"state differs from the journal: {held}" in out
     assert read_back(real_stack)[target] == percent
 

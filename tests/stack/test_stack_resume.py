@@ -19,7 +19,8 @@ from adapters.haproxy import HAProxyRouter
 from adapters.stack.stack import Stack
 from adapters.stack.unleash import UnleashServer
 from stackrun import (
-    FLAGS, REPO, ROUTES, cli, cli_env, events, fast_plan, read_back, reset, shared_stack, stop_shared,
+    FLAGS, REPO, ROUTES, cli, cli_env, events, fast_plan, read_back, reset, resume_until_held, shared_stack,
+    stop_shared,
 )
 
 
@@ -84,10 +85,10 @@ def test_a_weight_changed_by_hand_while_down_makes_resume_hold_for_the_operator(
     run_until_lockstep_moved(real_stack, plan, journal)
     asyncio.run(HAProxyRouter(real_stack.urls["haproxy_admin"]).set_weight("ranker", 7))
 
-    resumed = cli("resume", "--headless", "--journal", str(journal), env=cli_env(real_stack))
-    assert resumed.returncode == 3, resumed.stdout[-3000:] + resumed.stderr  # waiting for the operator
-    assert "state differs from the journal: route ranker reads 7% (journal 50%)" in resumed.stdout
-    assert "held" in resumed.stdout
+    code, out, err = resume_until_held(real_stack, journal, "route ranker reads 7% (journal 50%)")
+    assert code == 3, out[-3000:] + err  # waiting for the operator, then Ctrl-C: resumable
+    assert "state differs from the journal: route ranker reads 7% (journal 50%)" in out
+    assert "held" in out
     # nothing was forced back or moved on: the servers read exactly as they were left
     assert read_back(real_stack) == {"flag:features-v32": 100.0, "flag:embedder-v3": 50.0, "flag:ranker-v6": 50.0,
                                      "route:embedder": 50.0, "route:ranker": 7.0, "route:api": 0.0}
