@@ -17,7 +17,8 @@ Why these choices:
 - The WAL is checkpointed into the main file when a batch applies an exposure
   (a stage boundary; at most every `CHECKPOINT_EVERY` s) and when the journal is
   closed (the end of a run), so a lost `-wal` file costs at most the records
-  since the last stage began.
+  since the last stage began. A relaxed journal (`relax_sync`) is checkpointed
+  only when it closes (and by SQLite's own auto-checkpoint as the WAL grows).
 - A journal opened with `create=False` (resume) never makes a schema: a file
   without interlock's tables is an error, not a fresh empty journal.
 - Opening retries while another process holds a lock (several consoles on a
@@ -36,7 +37,7 @@ from pathlib import Path
 from adapters.journal_chain import JournalDamaged
 from adapters.journal_common import NEW_RUN_COLUMNS, JournalCommon
 from adapters.journal_codec import SCHEMA_VERSION, JournalError, JournalIOError
-from adapters.sqlite_file import BUSY_TIMEOUT, SCHEMA, busy, connect, damaged_text, no_tables, sqlite_error
+from adapters.sqlite_file import BUSY_TIMEOUT, SCHEMA, busy, connect, damaged_text, no_tables, settle, sqlite_error
 from adapters.lease import FileLease, acquire_file_lease, file_lease_holder, target_lease_name
 from core import Event, ExposureApplied
 from core import Record, RunInfo
@@ -76,7 +77,7 @@ class SqliteJournal(JournalCommon):
 
     def __init__(
         self, path: str | Path, *, readonly: bool = False, create: bool = True,
-        audit_key: bytes | None = None,
+        audit_key: bytes | None = None, relaxed: bool = False,
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
@@ -88,10 +89,12 @@ class SqliteJournal(JournalCommon):
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._checkpointed = 0.0
+        self._relaxed = relaxed and not readonly
+        self._unsettled = self._relaxed  # OFF until settled, if the file was new (sqlite_file.connect)
         deadline = time.monotonic() + BUSY_TIMEOUT
         while True:
             try:
-                self._conn = connect(self.path, readonly=self.readonly, create=self._create)
+                self._conn = connect(self.path, readonly=self.readonly, create=self._create, relaxed=self._relaxed)
                 self._check_schema()
                 return
             except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
@@ -132,7 +135,8 @@ class SqliteJournal(JournalCommon):
             except BaseException:
                 self._rollback()
                 raise
-            self.checkpoint()
+            if not self._relaxed:
+                self.checkpoint()
             tables = self._tables()
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         self._check_version(tables, {"runs", "records"}, row)
@@ -165,7 +169,10 @@ class SqliteJournal(JournalCommon):
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
             self._created(info, values)
-            self.checkpoint()
+            if self._relaxed:
+                self._settle()
+            else:
+                self.checkpoint()
 
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -206,12 +213,20 @@ class SqliteJournal(JournalCommon):
             first = "; ".join(said[:2])[:160] or "no answer"
             raise JournalDamaged(f"{self.path}: the database file is damaged (SQLite integrity check: {first})")
 
+    def _settle(self) -> None:
+        """A relaxed new file, unsynced while its schema and first run were written, commits
+        as any relaxed journal from now on (`adapters.sqlite_file.settle`)."""
+        if self._conn is not None and self._unsettled:
+            settle(self._conn)
+            self._unsettled = False
+
     def checkpoint(self) -> None:
         """Copy the WAL into the main file (as far as readers allow), synced to disk."""
         if self.readonly or self._conn is None:
             return
         with self._lock:
             try:
+                self._settle()
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
@@ -220,15 +235,18 @@ class SqliteJournal(JournalCommon):
     def relax_sync(self) -> None:
         """Commit without waiting for the disk from now on (`synchronous=NORMAL` in WAL
         mode): each append has reached the WAL file when it returns, so it survives the
-        process being killed, not a power cut; the WAL is synced at every checkpoint
-        (each stage boundary, at most every `CHECKPOINT_EVERY` s) and when the journal
-        closes. Only for a virtual-clock run of the simulated world, whose own state file
-        is written the same way (no sync): a sync per round of commands protected nothing
-        that world keeps, and was most of the run's time on a slow disk."""
+        process being killed, not a power cut; the WAL is synced when the journal closes
+        (and at SQLite's own auto-checkpoints, as it grows), not at stage boundaries.
+        Only for a virtual-clock run of the simulated world, whose own state file is
+        written the same way (no sync): a sync per round of commands, or per stage,
+        protected nothing that world keeps, and was most of the run's time on a slow
+        disk. `SqliteJournal(relaxed=True)` is the same from the start, so a new file's
+        schema and the run's row are not synced one by one either."""
         if self.readonly or self._conn is None:
             return
         with self._lock:
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._relaxed, self._unsettled = True, False
 
     # -- records -------------------------------------------------------------
 
@@ -270,7 +288,7 @@ class SqliteJournal(JournalCommon):
                 self._abort(run_id)
                 raise
             self._heads[run_id] = (seq, prev)
-            if _checkpoints(events) and time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
+            if not self._relaxed and _checkpoints(events) and time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
                 self.checkpoint()
 
     def _abort(self, run_id: str) -> None:

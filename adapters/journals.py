@@ -89,11 +89,14 @@ def journal_label(spec: str | Path) -> str:
     return mask_url(text) if "://" in text else text
 
 
-def open_journal(spec: str | Path, *, readonly: bool = False, create: bool = True) -> SharedJournal:
+def open_journal(
+    spec: str | Path, *, readonly: bool = False, create: bool = True, relaxed: bool = False
+) -> SharedJournal:
     """A SQLite journal for a path, a PostgreSQL journal for a `postgresql://` URL.
     Raises `JournalError` for anything else, and for a journal that cannot be opened.
-    `create=False` opens only an existing journal. New runs are sealed with
-    `$INTERLOCK_AUDIT_KEY` when it is set (`adapters.journal_chain`)."""
+    `create=False` opens only an existing journal. `relaxed` opens a SQLite journal already
+    `relax_sync`ed (a virtual-clock run of the simulated world; PostgreSQL ignores it).
+    New runs are sealed with `$INTERLOCK_AUDIT_KEY` when it is set (`adapters.journal_chain`)."""
     key = audit_key_from_env()
     text = str(spec).strip()
     if not text:
@@ -113,7 +116,7 @@ def open_journal(spec: str | Path, *, readonly: bool = False, create: bool = Tru
             f"{journal_label(text)}: unsupported journal "
             "address; use a file path (SQLite) or a postgresql:// URL"
         )
-    return SqliteJournal(Path(text), readonly=readonly, create=create, audit_key=key)
+    return SqliteJournal(Path(text), readonly=readonly, create=create, audit_key=key, relaxed=relaxed)
 
 
 def open_requests(journal: SharedJournal) -> RequestBox:

@@ -47,12 +47,19 @@ CREATE TABLE records (
 ) WITHOUT ROWID;
 """
 
+RELAXED_AUTOCHECKPOINT = 4096
+"""WAL pages (4 KiB) between SQLite's own checkpoints in a relaxed journal (default 1000): each
+costs three syncs, and a virtual run of examples/recsys.yaml writes some 1,700."""
+
 BUSY_TIMEOUT = 5.0
 """Seconds a statement (and opening) waits for another process's lock."""
 
-def connect(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool, create: bool, relaxed: bool = False) -> sqlite3.Connection:
     """A connection to the journal file: WAL and full sync for a writer; `create=False` opens
-    only a file that already has tables."""
+    only a file that already has tables. `relaxed` (`SqliteJournal.relax_sync`) commits
+    without syncing (`synchronous=NORMAL`, auto-checkpoints every `RELAXED_AUTOCHECKPOINT`
+    pages); a new file is not synced at all (`synchronous=OFF`) until the journal calls
+    `settle`: there is nothing in it yet to protect but what is being written."""
     if readonly:
         return connect_readonly(path)
     if not create and not path.is_file():
@@ -61,20 +68,31 @@ def connect(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise JournalIOError(f"{path}: cannot create its directory ({exc.strerror})") from None
+    fresh = relaxed and (not path.exists() or path.stat().st_size == 0)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        if fresh:
+            conn.execute("PRAGMA synchronous = OFF")
         if not create and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall():
             raise no_tables(path)  # before WAL mode, which would write a header page
         if not readonly:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalError(f"{path}: cannot switch the journal to WAL mode")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {'OFF' if fresh else 'NORMAL' if relaxed else 'FULL'}")
+            if relaxed:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {RELAXED_AUTOCHECKPOINT}")
     except BaseException:
         conn.close()
         raise
     return conn
+
+def settle(conn: sqlite3.Connection) -> None:
+    """After a relaxed new file's schema and first run are written (unsynced): from now on
+    `synchronous=NORMAL`, where every checkpoint syncs the WAL before copying it into the
+    file, so the file can lose recent commits to a power cut but is never left damaged."""
+    conn.execute("PRAGMA synchronous = NORMAL")
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """Read-only; on a read-only file or directory where SQLite cannot make the WAL's

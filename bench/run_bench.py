@@ -3,8 +3,9 @@
 Exactly what `interlock run examples/recsys.yaml --headless` does minus the
 printing: `tui.session.runtime.start_run` (read, validate and compile the plan, open
 a fresh SQLite journal, wire the simulated world) and `engine.run()` on a
-virtual clock, every event durably journaled. Goal: under 1 s. Median of
-several runs, each in a fresh directory.
+virtual clock, every event journaled before its commands run. Goal (issue 17):
+under 0.3 s on a slow disk (`bench/slow_disk_bench.py` runs this under its shim).
+Median of several runs, each in a fresh directory.
 
     python bench/run_bench.py [--runs 7] [--plan examples/recsys.yaml]
 """
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     _, _, events, phase, _ = results[-1]
     print(f"{args.plan.name}: {events} events, ends {phase}")
     print(f"whole run (wiring + engine): median {statistics.median(totals):.3f} s, "
-          f"min {min(totals):.3f} s, max {max(totals):.3f} s (goal < 1 s)")
+          f"min {min(totals):.3f} s, max {max(totals):.3f} s (goal < 0.3 s on a slow disk, issue 17)")
     print(f"engine.run alone:            median {statistics.median(engine):.3f} s")
     print(f"CPU of the whole run:        median {statistics.median(r[4] for r in results):.3f} s "
           "(wall minus CPU: the disk's syncs and other processes)")

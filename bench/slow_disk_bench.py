@@ -4,7 +4,8 @@ A slow disk is what makes a sync expensive: a laptop's encrypted SSD under load,
 network volume, a CI runner's shared disk. This bench makes every `fsync` and
 `fdatasync` of the process wait `--sync-ms` milliseconds first (an LD_PRELOAD shim,
 compiled here with the system's C compiler), so the cost of each sync is the same on
-any machine, and counts them. Two measures: `run_bench.py` under the shim (the run
+any machine, and counts them (with `SLOW_DISK_TRACE=FILE`, it also appends `sync PATH`
+to FILE for each: tests/test_journal_syncs.py pins where a run's syncs happen). Two measures: `run_bench.py` under the shim (the run
 in-process: wiring and engine, as the goal is stated), and whole processes of
 `interlock run --headless`, timed from spawn to exit (interpreter and imports included).
 
@@ -35,23 +36,32 @@ SHIM = r"""
 #include <time.h>
 #include <unistd.h>
 static long syncs = 0;
-static void slow(void) {
+static void slow(int fd) {
     const char *v = getenv("SLOW_DISK_MS");
+    const char *trace = getenv("SLOW_DISK_TRACE");
     double ms = v ? atof(v) : 5.0;
     struct timespec t = {(time_t)(ms / 1000), (long)((ms - 1000.0 * (time_t)(ms / 1000)) * 1e6)};
     syncs++;
-    nanosleep(&t, NULL);
+    if (trace) {  /* one line per sync: "sync PATH", appended (tests pin where syncs happen) */
+        char link[64], path[1024];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof path - 1);
+        path[n < 0 ? 0 : n] = 0;
+        FILE *f = fopen(trace, "a");
+        if (f) { fprintf(f, "sync %s\n", path); fclose(f); }
+    }
+    if (ms > 0) nanosleep(&t, NULL);
 }
 int fsync(int fd) {
     static int (*real)(int) = 0;
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    slow();
+    slow(fd);
     return real(fd);
 }
 int fdatasync(int fd) {
     static int (*real)(int) = 0;
     if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    slow();
+    slow(fd);
     return real(fd);
 }
 __attribute__((destructor)) static void report(void) {

@@ -97,6 +97,15 @@ def connect(
     return Adapters(world, world.flags, world.router, world.metrics, None, world.mirror, world.checks)
 
 
+def relaxed_commits(*, simulated: bool, virtual: bool) -> bool:
+    """Whether a run's journal commits without waiting for the disk (`SqliteJournal.relax_sync`):
+    only a virtual clock over the simulated world, which lives in this process and whose own
+    state file is never synced either. Real adapters and every real-clock run keep a synced
+    commit before each command. The one home of this rule: `assemble`, `start_run` and drills
+    (which open the journal relaxed from the start) ask here."""
+    return simulated and virtual
+
+
 def assemble(
     state: RolloutState, *, plan: Plan, graph: RolloutGraph, info: RunInfo, journal: SharedJournal,
     clock: Clock, lease: Lease | None, adapters: Adapters, interactive: bool, resuming: bool,
@@ -109,7 +118,7 @@ def assemble(
     commands run without waiting for the disk (`SqliteJournal.relax_sync`): that world
     lives in this process and its state file is never synced either. Real adapters, and
     every real-clock run, keep a synced commit before each command."""
-    if clock.virtual and adapters.world is not None:
+    if relaxed_commits(simulated=adapters.world is not None, virtual=clock.virtual):
         journal.relax_sync()
     engine = Engine(
         state, clock=clock, journal=journal, run_id=info.run_id,

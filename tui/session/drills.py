@@ -40,7 +40,7 @@ from core import AdapterError, FaultInjector, RunInfo
 from core import InputError, located
 from core import Scorecard, score
 from core import RolloutState
-from tui.session.assembly import assemble, connect
+from tui.session.assembly import assemble, connect, relaxed_commits
 from tui.session.runtime import DEFAULT_JOURNAL, default_journal, lease_holder, operator_identity
 
 
@@ -139,7 +139,8 @@ class DrillRunner:
         self._close_adapters: Callable[[], Awaitable[None]] | None = adapters.close
         if not is_url(journal_path):
             Path(journal_path).parent.mkdir(parents=True, exist_ok=True)
-        self.journal: SharedJournal = open_journal(journal_path)
+        self.journal: SharedJournal = open_journal(
+            journal_path, relaxed=relaxed_commits(simulated=adapters.world is not None, virtual=self.clock.virtual))
         info = RunInfo(
             run_id=run_id,
             rollout=loaded.plan.rollout,

@@ -33,7 +33,7 @@ from core import InputError
 from tui.printer import words
 from core import folding
 from core import RolloutState
-from tui.session.assembly import Adapters, Session, assemble, connect  # noqa: F401 - the runtime's surface
+from tui.session.assembly import Adapters, Session, assemble, connect, relaxed_commits  # noqa: F401 - the runtime's surface
 from tui.session.backlog import Backlog
 
 DEFAULT_JOURNAL = Path(".interlock") / "journal.db"
@@ -118,7 +118,7 @@ def start_run(
     if (adopt or abandon) and not reason.strip():
         flag = "--adopt" if adopt else "--abandon"
         raise InputError.plain(f"{flag} needs --reason TEXT (it is journaled)")
-    journal = open_journal(journal_path)
+    journal = open_journal(journal_path, relaxed=relaxed_commits(simulated=plan.simulated, virtual=clock == "virtual"))
     try:
         journal.check_integrity()  # a damaged file is refused before anything is added to it
         return _start(journal, journal_path, path, text, plan, graph, seed, clock, speed, interactive,
