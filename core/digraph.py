@@ -29,7 +29,7 @@ class IndexSet(Set[int]):
         return isinstance(item, int) and item >= 0 and bool(self._mask >> item & 1)
 
     def __iter__(self) -> Iterator[int]:
-        return compress(count(), _selectors(self._mask))
+        return compress(count(), selectors(self._mask))
 
     def __len__(self) -> int:
         return self._mask.bit_count()
@@ -65,8 +65,18 @@ class BlastRadius(Mapping[str, tuple[str, ...]]):
     def __getitem__(self, name: str) -> tuple[str, ...]:
         if name not in self._decoded:
             mask = self._masks[self._index[name]]
-            self._decoded[name] = tuple(compress(self._names, _selectors(mask)))
+            self._decoded[name] = tuple(compress(self._names, selectors(mask)))
         return self._decoded[name]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every service, sorted: bit i of a mask is `names[i]`."""
+        return self._names
+
+    @property
+    def masks(self) -> tuple[int, ...]:
+        """Per service of `names`, the bitmask of its radius over `names`."""
+        return self._masks
 
     def size(self, name: str) -> int:
         """How many services are downstream of `name`, without decoding them."""
@@ -93,7 +103,7 @@ class BlastRadius(Mapping[str, tuple[str, ...]]):
 _BIT_BYTES = bytes.maketrans(b"01", b"\x00\x01")
 
 
-def _selectors(mask: int) -> bytes:
+def selectors(mask: int) -> bytes:
     """One byte per bit, lowest first: 1 where the bit is set (for `itertools.compress`)."""
     return bin(mask)[:1:-1].encode().translate(_BIT_BYTES)
 

@@ -6,10 +6,13 @@ immutable value; the reducer and the console only ever read it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import AbstractSet, Literal, Mapping
 
 from core.digraph import BlastRadius
+from core.radius_json import radius_json
 
 Reason = Literal["producer_first", "consumer_first"]
 
@@ -61,12 +64,9 @@ class RolloutGraph:
         radius = self.blast_radius
         return radius.size(service) if isinstance(radius, BlastRadius) else len(radius[service])
 
-    def to_json(self, *, compact: bool = False) -> dict[str, object]:
-        """The `interlock plan --json` object of DESIGN.md. `compact` (`plan --json --compact`)
-        writes `downstream` (direct dependents) instead of `blast_radius`, its transitive
-        closure: the closure is every service's whole downstream, which grows with the
-        square of the plan (536 MB of JSON at 10,000 services), the edges with its size."""
-        out: dict[str, object] = {
+    def json_head(self) -> dict[str, object]:
+        """The keys `interlock plan --json` writes before `blast_radius` (or `downstream`)."""
+        return {
             "rollout": self.rollout,
             "waves": [list(w) for w in self.waves],
             "lockstep": [list(g) for g in self.lockstep],
@@ -74,8 +74,25 @@ class RolloutGraph:
                 {"before": p.before, "after": p.after, "reason": p.reason} for p in self.precedence
             ],
         }
+
+    def to_json(self, *, compact: bool = False) -> dict[str, object]:
+        """The `interlock plan --json` object of DESIGN.md. `compact` (`plan --json --compact`)
+        writes `downstream` (direct dependents) instead of `blast_radius`, its transitive
+        closure: the closure is every service's whole downstream, which grows with the
+        square of the plan (536 MB of JSON at 10,000 services), the edges with its size."""
+        out = self.json_head()
         if compact:
             out["downstream"] = {k: list(v) for k, v in sorted(self.downstream.items())}
         else:
             out["blast_radius"] = {k: list(v) for k, v in sorted(self.blast_radius.items())}
         return out
+
+    def blast_radius_json(self) -> Iterator[bytes | memoryview]:
+        """`to_json()["blast_radius"]` as `json.dumps(self.to_json(), indent=2)` writes it (from
+        its `{` to its `}`), in chunks, without building the names: see `core.radius_json`."""
+        radius = self.blast_radius
+        if isinstance(radius, BlastRadius):
+            yield from radius_json(radius)
+            return
+        value = {k: list(v) for k, v in sorted(radius.items())}
+        yield json.dumps(value, indent=2).replace("\n", "\n  ").encode("ascii")  # one level in

@@ -7,6 +7,7 @@ the console showed at 3 a.m.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -34,7 +35,7 @@ from core import (
     Tick,
 )
 from core import verdict_of_event
-from core import Gate, Record, RolloutState
+from core import Gate, Record, RolloutGraph, RolloutState
 
 
 def clock_text(state: RolloutState, at: float) -> str:
@@ -319,3 +320,15 @@ def json_block_bytes(obj: Any) -> bytes:
     if out.isascii() and b"\x7f" not in out:
         return out
     return json.dumps(obj, indent=2).encode("ascii")
+
+
+def plan_json_chunks(graph: RolloutGraph) -> Iterator[bytes | memoryview]:
+    """`json_block_bytes(graph.to_json())` in chunks, without the object: `blast_radius`
+    (hundreds of MB at 10,000 services) is written from its bitmasks as it goes out."""
+    obj = graph.json_head()
+    obj["blast_radius"] = {}
+    head = json_block_bytes(obj)
+    assert head.endswith(b'"blast_radius": {}\n}'), "blast_radius is the last key"
+    yield head[:-4]
+    yield from graph.blast_radius_json()
+    yield b"\n}"

@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from core import Event
 from core import load_plan
@@ -38,30 +38,39 @@ def validate(path: Path) -> int:
 def show_plan(path: Path, *, as_json: bool, compact: bool = False) -> int:
     if compact and not as_json:
         raise InputError.plain("--compact needs --json")
+    text = ""
     with collector_paused():
         plan, source = load_plan(path)
         graph = compile_plan(plan, source)
-        if as_json:
-            out, text = printer.json_block_bytes(graph.to_json(compact=compact)), ""
+        if compact:
+            _write_json([printer.json_block_bytes(graph.to_json(compact=True))])
+        elif as_json:
+            _write_json(printer.plan_json_chunks(graph))  # encoded as it goes out
         else:
             from tui.cli.plan_text import render_plan
 
-            out, text = b"", render_plan(plan, graph)
+            text = render_plan(plan, graph)
         # Freed by reference counting while the collector is still off: switched back on
         # with millions of young objects alive, its first passes walked them all (a sixth
         # of `plan --json` at 10,000 services).
         del plan, source, graph
-    buffer = getattr(sys.stdout, "buffer", None)  # none when stdout is a StringIO
     if not as_json:
         print(text)
-    elif buffer is None:
-        print(out.decode("ascii"))
-    else:
-        sys.stdout.flush()
-        buffer.write(out)  # bytes straight out: no str copy of hundreds of MB
-        buffer.write(b"\n")
-        buffer.flush()
     return 0
+
+
+def _write_json(chunks: Iterable[bytes | memoryview]) -> None:
+    """ASCII bytes straight to stdout's buffer, chunk by chunk, and a newline: `plan --json`
+    is hundreds of MB at 10,000 services, never copied into a str or held whole."""
+    buffer = getattr(sys.stdout, "buffer", None)  # none when stdout is a StringIO
+    if buffer is None:
+        print(b"".join(chunks).decode("ascii"))
+        return
+    sys.stdout.flush()
+    for chunk in chunks:
+        buffer.write(chunk)
+    buffer.write(b"\n")
+    buffer.flush()
 
 
 def silence_stdout() -> None:
