@@ -21,11 +21,46 @@ from contextlib import contextmanager
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from core.problems import Path
 
 C_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
+
+
+if C_LOADER is not None:
+
+    class _CachingLoader(C_LOADER):  # type: ignore[valid-type, misc]
+        """libyaml's loader, but a plain scalar's tag is resolved once per distinct text.
+
+        libyaml composes in C yet asks Python's `Resolver.resolve` for the tag of every node,
+        which tries a list of regular expressions per plain scalar: a tenth of composing a
+        large plan, whose texts repeat (`version`, `"1"`, names). A plain scalar's tag
+        depends on its text alone (SafeLoader has no path resolvers: checked below), any
+        other node's tag on its kind alone, so answers are kept per text for one document.
+        """
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._plain: dict[str, str] = {}
+
+        def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+            if kind is ScalarNode:
+                if not implicit[0]:
+                    return self.DEFAULT_SCALAR_TAG
+                tag = self._plain.get(value)
+                if tag is None:
+                    tag = self._plain[value] = super().resolve(kind, value, implicit)
+                return tag
+            return super().resolve(kind, value, implicit)
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            pass  # only path resolvers use it
+
+        def ascend_resolver(self) -> None:
+            pass
+
+    assert not _CachingLoader.yaml_path_resolvers, "the cached tags assume SafeLoader's resolvers"
 
 MAX_DEPTH = 64
 """Upper bound on nested lists and mappings; a plan needs about six. PyYAML composes
@@ -76,7 +111,7 @@ def compose(text: str, *, fast: bool = True) -> Node | None:
     """
     if fast and C_LOADER is not None:
         try:
-            root = yaml.compose(text, Loader=C_LOADER)
+            root = yaml.compose(text, Loader=_CachingLoader)
         except (yaml.YAMLError, UnicodeError, ValueError):
             raise Inexact from None  # the pure-Python path words the problem
         if root is not None and "*" in text:

@@ -3,8 +3,10 @@
 PyYAML's loaders forget where things stood and silently keep the last of two
 duplicate keys; a plan with two `ranker:` entries would quietly lose one. So we
 only *compose* the document (SafeLoader: no arbitrary objects are ever built)
-and walk the node tree ourselves, recording the 1-based (line, col) of every
-value and every mapping key, and reporting instead of guessing.
+and walk the node tree ourselves, reporting instead of guessing. The 1-based
+(line, col) of every value and every mapping key is recorded by the same walk,
+but only when first asked for (a problem to locate): a valid 50,000-service
+plan has a million of them and never needs one.
 
 What the walk accepts, explicitly:
 - scalars with the standard tags (null, bool, int, float, str); timestamps stay
@@ -43,6 +45,8 @@ _TAG = "tag:yaml.org,2002:"
 _STR = _TAG + "str"
 _MERGE = _TAG + "merge"
 _INT = _TAG + "int"
+_SEQ = _TAG + "seq"
+_MAP = _TAG + "map"
 _CONSTRUCTOR = SafeConstructor()
 _SCALARS = {
     _TAG + "null": SafeConstructor.construct_yaml_null,
@@ -75,14 +79,23 @@ def _kind(value: Any) -> str:
     return f"a scalar ({value!r})"
 
 
+def _decimal(text: str) -> bool:
+    """Plain decimal digits, which construct_yaml_int reads as `int(text)` (after its detours)."""
+    return text.isdigit() and text.isascii() and (text[0] != "0" or text == "0")
+
+
 def _empty(node: Node) -> bool:
     return node.value == "" and not node.style  # plain style is '' in libyaml, None in PyYAML
 
 
 class _Walker:
-    def __init__(self, file: str, fast: bool = False) -> None:
+    def __init__(self, file: str, fast: bool = False, record: bool = True, aliases: bool = True) -> None:
         self.fast = fast
         """The tree came from libyaml (see `_Inexact`)."""
+        self.record = record
+        """Record every node's position in `source` (else `load_yaml` records them on first use)."""
+        self.walk = self.value if record or aliases else self.plain
+        """What reads a child node: `plain` when no node can be met twice and nothing is recorded."""
         self.source = SourceMap(file=file)
         self.problems: list[Problem] = []
         self._active: set[int] = set()
@@ -119,10 +132,11 @@ class _Walker:
                 return None
         else:
             self._written += 1
-        marks = self.source.marks
-        if path not in marks:
-            mark = node.start_mark
-            marks[path] = (mark.line + 1, mark.column + 1)
+        if self.record:
+            marks = self.source.marks
+            if path not in marks:
+                mark = node.start_mark
+                marks[path] = (mark.line + 1, mark.column + 1)
         if len(path) >= MAX_DEPTH:
             if self.fast:
                 raise Inexact  # libyaml nests up to 1,000 deep: the pure-Python path judges depth
@@ -135,8 +149,8 @@ class _Walker:
             tag, text = node.tag, node.value
             if tag == _STR:
                 return text
-            if tag == _INT and text.isdigit() and text.isascii() and (text[0] != "0" or text == "0"):
-                return int(text)  # what construct_yaml_int makes of plain decimals, without its detours
+            if tag == _INT and _decimal(text):
+                return int(text)
             return self.scalar(node, path)
         key = id(node.value)
         if key in self._active:
@@ -148,15 +162,37 @@ class _Walker:
         self._expanding += again
         try:
             if isinstance(node, SequenceNode):
-                if node.tag != _TAG + "seq":
+                if node.tag != _SEQ:
                     self.problem(path, _mark(node), f"unsupported YAML tag {self.tag(node)!r}; use a plain list")
-                return [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
-            if node.tag != _TAG + "map":
+                walk = self.walk
+                return [walk(item, path + (i,)) for i, item in enumerate(node.value)]
+            if node.tag != _MAP:
                 self.problem(path, _mark(node), f"unsupported YAML tag {self.tag(node)!r}; use a plain mapping")
             return self.mapping(node, path)
         finally:
             self._active.discard(key)
             self._expanding -= again
+
+    def plain(self, node: Node, path: Path) -> Any:
+        """`value` for a document without aliases whose positions are recorded later: no node
+        is met twice, so there is nothing to count, guard or record. Anything unusual (a tag,
+        the depth limit) goes to `value`."""
+        if len(path) >= MAX_DEPTH:
+            return self.value(node, path)
+        kind = type(node)
+        if kind is ScalarNode:
+            tag, text = node.tag, node.value
+            if tag == _STR:
+                return text
+            if tag == _INT and _decimal(text):
+                return int(text)
+            return self.scalar(node, path)
+        if kind is MappingNode and node.tag == _MAP:
+            return self.mapping(node, path)
+        if kind is SequenceNode and node.tag == _SEQ:
+            walk = self.plain
+            return [walk(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.value(node, path)
 
     def scalar(self, node: ScalarNode, path: Path) -> Any:
         if node.tag == _TAG + "timestamp":
@@ -172,8 +208,13 @@ class _Walker:
             return node.value
 
     def mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
-        if self.fast and node.flow_style and any(_empty(k) or _empty(v) for k, v in node.value):
-            raise Inexact  # libyaml places `{a: }`'s empty value at the next token, PyYAML after the colon
+        if self.fast and node.flow_style:
+            for k, v in node.value:
+                if _empty(k) or _empty(v):
+                    raise Inexact  # libyaml places `{a: }`'s empty value at the next token, PyYAML after the colon
+        if not self.record:
+            walk = self.walk
+            return {key: walk(value_node, path + (key,)) for key, _, value_node in self.entries(node, path)}
         out: dict[str, Any] = {}
         key_marks = self.source.key_marks
         for key, key_node, value_node in self.entries(node, path):
@@ -187,26 +228,32 @@ class _Walker:
     def entries(self, node: MappingNode, path: Path) -> list[tuple[str, Node, Node]]:
         """Explicit entries in order, then merged ones not already present."""
         explicit: list[tuple[str, Node, Node]] = []
-        first_line: dict[str, int] = {}
+        first: dict[str, Node] = {}
         merges: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
+            if key_node.tag == _STR and type(key_node) is ScalarNode:
+                key: str = key_node.value  # `key`'s first case, inline: nearly every key
+            elif key_node.tag == _MERGE:
                 merges.append((key_node, value_node))
                 continue
-            key = self.key(key_node, path)
-            if key is None:
-                continue
-            if key in first_line:
+            else:
+                found = self.key(key_node, path)
+                if found is None:
+                    continue
+                key = found
+            if key in first:
                 self.problem(
                     path + (key,),
                     _mark(key_node),
-                    f"duplicate key {key!r} (first defined on line {first_line[key]}); "
+                    f"duplicate key {key!r} (first defined on line {first[key].start_mark.line + 1}); "
                     "YAML would silently keep only the last one",
                 )
                 continue
-            first_line[key] = key_node.start_mark.line + 1
+            first[key] = key_node
             explicit.append((key, key_node, value_node))
-        seen = set(first_line)
+        if not merges:
+            return explicit
+        seen = set(first)
         for key_node, value_node in merges:
             for entry in self.merged(key_node, value_node, path):
                 if entry[0] not in seen:
@@ -259,16 +306,26 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
 
     Returns the plain data (None when the text is not YAML or empty), the
     positions of every node path, and the problems found, in document order.
+    The positions are recorded when first asked for, by walking the text again
+    the same way: most documents are valid and never need them.
     """
     with yamlcompose.collector_paused():
+        fast = yamlcompose.C_LOADER is not None and "\t" not in text
         try:
-            return _load(text, file, fast=yamlcompose.C_LOADER is not None and "\t" not in text)
+            return _load(text, file, fast=fast, record=False)
         except Inexact:
-            return _load(text, file, fast=False)
+            return _load(text, file, fast=False, record=False)
 
 
-def _load(text: str, file: str, *, fast: bool) -> tuple[Any, SourceMap, list[Problem]]:
-    walker = _Walker(file, fast)
+def _positions(text: str, file: str, fast: bool) -> tuple[dict[Path, tuple[int, int]], dict[Path, tuple[int, int]]]:
+    """`load_yaml`'s positions, recorded by the walk that read the data."""
+    with yamlcompose.collector_paused():
+        source = _load(text, file, fast=fast, record=True)[1]
+    return source.marks, source.key_marks
+
+
+def _load(text: str, file: str, *, fast: bool, record: bool = True) -> tuple[Any, SourceMap, list[Problem]]:
+    walker = _Walker(file, fast, record, aliases="*" in text)
     try:
         if not fast:
             too_deep = yamlcompose.too_deep(text)
@@ -282,7 +339,9 @@ def _load(text: str, file: str, *, fast: bool) -> tuple[Any, SourceMap, list[Pro
     if root is None:
         walker.problem((), (1, 1), "the file is empty; expected a mapping of `key: value` lines")
         return None, walker.source, walker.problems
-    data = walker.value(root, ())
+    data = walker.walk(root, ())
+    if not record:
+        walker.source = SourceMap(file, fill=lambda: _positions(text, file, fast))
     if not isinstance(data, dict) and data is not None:
         walker.problem((), _mark(root), f"the top level must be a mapping of `key: value` lines, not {_kind(data)}")
     elif data is None and not walker.problems:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 import core.yamlcompose as yamlcompose
+import core.yamlsrc as yamlsrc
 from core.yamlsrc import MAX_NODES, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,3 +193,34 @@ def test_an_alias_bomb_is_still_refused_early() -> None:
     assert [p.message.split(";")[0] for p in problems] == [
         f"aliases expand to more than {MAX_NODES} nodes plus 10 per node written (alias bomb?)"
     ]
+
+
+def _eager(text: str) -> Any:
+    """The walk that records every position as it reads (what `load_yaml` did before it
+    left positions for later), on the path `load_yaml` takes."""
+    fast = yamlcompose.C_LOADER is not None and "\t" not in text
+    try:
+        return _comparable(yamlsrc._load(text, "f.yaml", fast=fast, record=True))
+    except yamlcompose.Inexact:
+        return _comparable(yamlsrc._load(text, "f.yaml", fast=False, record=True))
+
+
+def test_positions_recorded_later_are_the_ones_recorded_while_reading() -> None:
+    """`load_yaml` reads documents without aliases by `_Walker.plain`, records no position,
+    and records them all when first asked for; data, problems and positions must be the
+    eager walk's."""
+    texts = list(CORNERS) + [f.read_text(encoding="utf-8") for f in sorted((ROOT / "examples").rglob("*.yaml"))]
+    rng = random.Random(7)
+    for _ in range(600):
+        doc = {f"k{j}": _random_value(rng, 0, []) for j in range(rng.randint(1, 5))}
+        text = yaml.safe_dump(doc, default_flow_style=rng.choice([False, None, True]), allow_unicode=True)
+        texts.append(_damage(rng, text) if rng.random() < 0.4 else text)
+    texts += ["a: 1\na: 2\nb: {c: 1, c: 2}\n", "m: {<<: {x: 1}, x: 2, y: 3}\n", "a: !!set {x}\n"]
+    plain = 0
+    for text in texts:
+        data, source, problems = load_yaml(text, "f.yaml")
+        lazy = source._fill is not None
+        plain += lazy and "*" not in text
+        assert _comparable((data, source, problems)) == _eager(text), text
+        assert source._fill is None  # asked for, so recorded
+    assert plain > 300  # most of these went the plain, unrecorded way
