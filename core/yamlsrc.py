@@ -146,11 +146,6 @@ class _Walker:
                     self.problem(path[:MAX_DEPTH], _mark(node), f"nested more than {MAX_DEPTH} levels deep through aliases")
                 return None
         if type(node) is ScalarNode:
-            tag, text = node.tag, node.value
-            if tag == _STR:
-                return text
-            if tag == _INT and _decimal(text):
-                return int(text)
             return self.scalar(node, path)
         key = id(node.value)
         if key in self._active:
@@ -181,12 +176,7 @@ class _Walker:
             return self.value(node, path)
         kind = type(node)
         if kind is ScalarNode:
-            tag, text = node.tag, node.value
-            if tag == _STR:
-                return text
-            if tag == _INT and _decimal(text):
-                return int(text)
-            return self.scalar(node, path)
+            return node.value if node.tag == _STR else self.scalar(node, path)
         if kind is MappingNode and node.tag == _MAP:
             return self.mapping(node, path)
         if kind is SequenceNode and node.tag == _SEQ:
@@ -195,7 +185,12 @@ class _Walker:
         return self.value(node, path)
 
     def scalar(self, node: ScalarNode, path: Path) -> Any:
-        if node.tag == _TAG + "timestamp":
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _INT and _decimal(node.value):
+            return int(node.value)
+        if tag == _TAG + "timestamp":
             return node.value
         construct = _SCALARS.get(node.tag)
         if construct is None:
