@@ -25,7 +25,7 @@ from adapters.journal_chain import (
     run_facts,
     seal_for,
 )
-from adapters.journal_codec import SCHEMA_VERSION, JournalError, NewRecord, chain_records, decode_event
+from adapters.journal_codec import SCHEMA_VERSION, JournalError, Row, chain_rows, decode_event
 from core import Event, adopt_event
 from core import Record, RunInfo
 from core import mask_url as mask_url  # re-exported: the journals name their database with it
@@ -306,12 +306,14 @@ class JournalCommon:
 
     def _chain(
         self, run_id: str, events: Sequence[Event], operator: str
-    ) -> tuple[tuple[int, str], list[NewRecord], str]:
-        """(the head the append starts from, the chained records, the new head's seal)."""
+    ) -> tuple[tuple[int, str], list[Row], tuple[int, str], str]:
+        """(the head the append starts from, the chained records as insert rows, the new
+        head, its seal)."""
         start = self._head(run_id)
         key = self._run_key(run_id)
-        chained = chain_records(run_id, start, events, operator, key)
-        return start, chained, head_mac(run_id, chained[-1].seq, chained[-1].hash, key)
+        rows = chain_rows(run_id, start, events, operator, key)
+        seq, last = rows[-1][1], rows[-1][7]
+        return start, rows, (seq, last), head_mac(run_id, seq, last, key)
 
     _MOVE_HEAD = (
         "UPDATE runs SET head_seq = {p}, head_hash = {p}, head_mac = {p} "

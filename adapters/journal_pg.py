@@ -240,11 +240,8 @@ class PgJournal(JournalCommon):
         if not events:
             return
         with self._lock:
-            start, chained, sealed = self._chain(run_id, events, operator)
-            rows = [
-                (run_id, r.seq, None if r.at != r.at else r.at, r.kind, r.body, r.operator, r.prev_hash, r.hash)
-                for r in chained
-            ]
+            start, chained, head, sealed = self._chain(run_id, events, operator)
+            rows = [(r[0], r[1], None if r[2] != r[2] else r[2], *r[3:]) for r in chained]
             lease = self._leases.get(run_id)
             conn = lease.conn if lease is not None else self._db
             try:
@@ -253,7 +250,7 @@ class PgJournal(JournalCommon):
                         cur.executemany(_INSERT, rows)
                         cur.execute(
                             self._MOVE_HEAD.format(p="%s"),  # type: ignore[arg-type]
-                            (chained[-1].seq, chained[-1].hash, sealed, run_id, *start),
+                            (*head, sealed, run_id, *start),
                         )
                         if cur.rowcount != 1:
                             raise _StaleHead
@@ -275,7 +272,7 @@ class PgJournal(JournalCommon):
             except BaseException:
                 self._heads.pop(run_id, None)
                 raise
-            self._heads[run_id] = (chained[-1].seq, chained[-1].hash)
+            self._heads[run_id] = head
 
     def follow(
         self, run_id: str, after: int = 0, *, stop: threading.Event | None = None, slice_: float = 0.2

@@ -262,9 +262,7 @@ class SqliteJournal(JournalCommon):
             lease = self._leases.get(run_id)
             if lease is not None and lease.held:
                 lease.check()  # a driver whose lease file was taken away must not write
-            (start_seq, start_hash), chained, sealed = self._chain(run_id, events, operator)
-            rows = [(run_id, *record) for record in chained]
-            seq, prev = chained[-1].seq, chained[-1].hash
+            (start_seq, start_hash), rows, (seq, prev), sealed = self._chain(run_id, events, operator)
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
