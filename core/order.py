@@ -133,8 +133,8 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
         wave_of_group=tuple(wave_of_group),
         lockstep=tuple(sorted(g for g in groups if len(g) > 1)),
         precedence=tuple(sorted(precedence, key=lambda e: (e.before, e.after))),
-        blast_radius=BlastRadius(
-            tuple(names), descendants([position[n] for n in flow_order], consumers)
+        blast_radius=BlastRadius(  # computed when first read
+            tuple(names), lambda: descendants([position[n] for n in flow_order], consumers)
         ),
         order=tuple(name for group in groups for name in group),
         downstream={name: tuple(flow[name]) for name in names},  # flow: from sorted edges

@@ -121,3 +121,17 @@ def test_plan_json_of_every_example_is_json_dumps(example: str, capsys: pytest.C
     out = capsys.readouterr().out
     assert out == json.dumps(graph.to_json(), indent=2) + "\n"
     assert json.loads(out)["blast_radius"] == {k: list(v) for k, v in graph.blast_radius.items()}
+
+
+def test_the_radius_masks_are_computed_once_and_only_when_first_read() -> None:
+    calls = []
+
+    def masks() -> tuple[int, ...]:
+        calls.append(1)
+        return (0b110, 0b100, 0)
+
+    radius = BlastRadius(("a", "b", "c"), masks)
+    assert list(radius) == ["a", "b", "c"] and len(radius) == 3 and calls == []  # names need no masks
+    assert radius["a"] == ("b", "c") and radius.size("b") == 1 and radius["c"] == ()
+    assert radius == BlastRadius(("a", "b", "c"), (0b110, 0b100, 0))
+    assert calls == [1]
