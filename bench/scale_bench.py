@@ -118,6 +118,9 @@ def bench_plan(sizes: list[int], runs: int, json_max: int) -> None:
 
 
 def bench_run(sizes: list[int], runs: int) -> None:
+    from slow_disk_bench import compile_bytecode
+
+    compile_bytecode()  # what an installed interlock has: no process compiles the package
     per_event: list[float] = []
     marginal: list[float] = []
     with tempfile.TemporaryDirectory(prefix="interlock-scale-") as tmp:

@@ -22,7 +22,6 @@ from core.commands import ReadExposure, SetExposure, SetMirror
 from core.evolve import evolve
 from core.events import ExposureRead
 from core.ports import FlagService, Mirror, Router
-from core.shadow import shadowed
 from core.state import Context, exposure_keys
 from core.tx import Tx
 
@@ -156,6 +155,7 @@ async def read_back(
     targets: dict[str, float] = {}
     exposure = ctx.exposure
     get_rollout, get_weight = flags.get_rollout, router.get_weight
+    shadows = ctx.shadowed if mirror is not None else frozenset()
     for name in services:
         handle = exposure[name]
         flag, route = handle.flag, handle.route
@@ -166,7 +166,8 @@ async def read_back(
             targets["route:" + route] = value = await get_weight(route)
             low = value if low is None or value < low else low  # min(flag, route), as min() picks
         out[name] = 0.0 if low is None else low
-        if mirror is not None and shadowed(ctx.plan, name):
+        if name in shadows:
+            assert mirror is not None
             targets[MIRROR + name] = await mirror.get_mirror(name, route)
     return out, targets
 

@@ -16,6 +16,7 @@ from core.commands import Command
 from core.gates import GateRun
 from core.graph import RolloutGraph
 from core.plan import Exposure, Gate, Plan, Stage
+from core.shadow import shadowed
 
 RolloutPhase = Literal[
     "planned", "running", "paused", "completed", "rolling_back", "rolled_back", "aborted", "held"
@@ -101,6 +102,12 @@ class Context:
     def moving_sorted(self) -> tuple[str, ...]:
         """The moving services in name order (the order read-backs list them in)."""
         return tuple(sorted(self.exposure))
+
+    @cached_property
+    def shadowed(self) -> frozenset[str]:
+        """The moving services with a shadow stage (`core.shadow.shadowed`), found once: a
+        read-back asks for every exposed service."""
+        return frozenset(name for name in self.exposure if shadowed(self.plan, name))
 
     @cached_property
     def target_owners(self) -> Mapping[str, tuple[str, ...]]:

@@ -29,10 +29,13 @@ class SimFlags:
         self._world._set_flag(flag, percent, cohort)
 
     async def get_rollout(self, flag: str) -> float:
-        if self._world._faults:  # else nothing can slow or stop it: a read-back reads every flag
-            await self._world._adapter_call("flag_service_outage", "sim: flag service unavailable")
-        self._world._known(flag, self._world._flags, "flag")
-        return self._world._flags[flag]
+        world = self._world
+        if world._faults:  # else nothing can slow or stop it: a read-back reads every flag
+            await world._adapter_call("flag_service_outage", "sim: flag service unavailable")
+        flags = world._flags
+        if flag not in flags:
+            world._known(flag, flags, "flag")  # raises, naming the known flags
+        return flags[flag]
 
     async def inspect(self, flag: str) -> TargetReading:
         """The simulated flag service has one rule per flag and records no owner."""
@@ -57,10 +60,13 @@ class SimRouter:
         self._world._set_route(route, percent)
 
     async def get_weight(self, route: str) -> float:
-        if self._world._faults:
-            await self._world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
-        self._world._known(route, self._world._routes, "route")
-        return self._world._routes[route]
+        world = self._world
+        if world._faults:
+            await world._adapter_call("router_timeout", f"sim: router timed out reading {route!r}")
+        routes = world._routes
+        if route not in routes:
+            world._known(route, routes, "route")  # raises, naming the known routes
+        return routes[route]
 
     async def inspect_route(self, route: str) -> TargetReading:
         """The simulated router has one weight per route and records no owner."""
