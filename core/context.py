@@ -14,7 +14,7 @@ from core.hooks import hooked
 from core.datagates import contract_gates, contract_gates_of
 from core.graph import RolloutGraph
 from core.plan import Gate, Plan, Stage
-from core.shadow import shadow_gates
+from core.shadow import shadow_gates, shadowed
 from core.state import Context, GroupSpec, GroupState, RolloutState, ServiceState, live_groups
 
 
@@ -143,6 +143,7 @@ def build_context(plan: Plan, graph: RolloutGraph) -> Context:
         }, versions),
         succs=_succs(groups),
         hooked=hooked(plan),
+        shadowed=frozenset(name for name in graph.moving if shadowed(plan, name)),
         before_first=tuple(steps_for(plan, spec.services, spec.stages[0].percent) for spec in groups),
     )
 

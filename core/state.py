@@ -16,7 +16,6 @@ from core.commands import Command
 from core.gates import GateRun
 from core.graph import RolloutGraph
 from core.plan import Exposure, Gate, Plan, Stage
-from core.shadow import shadowed
 
 RolloutPhase = Literal[
     "planned", "running", "paused", "completed", "rolling_back", "rolled_back", "aborted", "held"
@@ -97,17 +96,14 @@ class Context:
     (confirm-rollout, pre-flight checks, pre-rollout hooks, ...); empty: it starts at once."""
     hooked: frozenset[str] = frozenset()
     """Every hook name the plan configures (`core.hooks.hooked`): none, no per-event cost."""
+    shadowed: frozenset[str] = frozenset()
+    """The moving services with a shadow stage (`core.shadow.shadowed`), found once: a
+    read-back asks it of every exposed service."""
 
     @cached_property
     def moving_sorted(self) -> tuple[str, ...]:
         """The moving services in name order (the order read-backs list them in)."""
         return tuple(sorted(self.exposure))
-
-    @cached_property
-    def shadowed(self) -> frozenset[str]:
-        """The moving services with a shadow stage (`core.shadow.shadowed`), found once: a
-        read-back asks for every exposed service."""
-        return frozenset(name for name in self.exposure if shadowed(self.plan, name))
 
     @cached_property
     def target_owners(self) -> Mapping[str, tuple[str, ...]]:
