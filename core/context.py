@@ -56,13 +56,15 @@ MEASURE_SHAPE = {
 
 def _measure_fields(gates: dict[str, Gate], service_gates: dict[str, tuple[str, ...]],
                     versions: dict[str, tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every field but `cmd_id` of the `Measure` each (service, gate) run asks for."""
+    """Every field of the `Measure` each (service, gate) run asks for, in field order,
+    `cmd_id` 0: asking for one copies them and sets the command's id (`core.tx`)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for service, names in service_gates.items():
         from_version, to_version = versions[service]
         for name in names:
             gate = gates[name]
             out[service, name] = dict(
+                cmd_id=0,
                 service=service,
                 gate=name,
                 metric=gate.metric,

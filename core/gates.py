@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.evolve import build, evolve
-from typing import Callable, Literal, Sequence, cast
+from core.evolve import evolve
+from typing import Any, Callable, Literal, Sequence, cast
 
 from core.judges.measure import (
     SPRT_PHASE,
@@ -30,9 +30,12 @@ from core.judges.measure import (
     sequential_test,
     wald_verdict,
 )
-from core.judges.mixture import MixtureState, ratio_update
+from core.judges.mixture import MixtureState, ratio_update, tail_start, tail_update
 from core.judges.sequential import SprtState, sprt_update
 from core.plan import Gate
+
+_new = object.__new__
+_set = object.__setattr__
 
 GatePhase = Literal["running", "successful", "failed", "inconclusive", "error"]
 DECIDED: frozenset[str] = frozenset({"successful", "failed", "inconclusive", "error"})
@@ -81,16 +84,24 @@ class GateRun:
 
 def assess(gate: Gate, run: GateRun) -> GatePhase:
     """Argo's assessment of a run from its counters (`assessMetricStatus`)."""
-    if gate.failure_limit >= 0 and run.failures > gate.failure_limit:
+    return _assess(gate, run.failures, run.inconclusives, run.consecutive_errors,
+                   run.consecutive_successes, run.count)
+
+
+def _assess(
+    gate: Gate, failures: int, inconclusives: int, consecutive_errors: int, consecutive_successes: int,
+    count: int,
+) -> GatePhase:
+    if gate.failure_limit >= 0 and failures > gate.failure_limit:
         return "failed"
-    if run.inconclusives > gate.inconclusive_limit:
+    if inconclusives > gate.inconclusive_limit:
         return "inconclusive"
-    if run.consecutive_errors > gate.consecutive_error_limit:
+    if consecutive_errors > gate.consecutive_error_limit:
         return "error"
     wanted = gate.consecutive_success_limit
-    if wanted > 0 and run.consecutive_successes >= wanted:
+    if wanted > 0 and consecutive_successes >= wanted:
         return "successful"
-    if gate.count is not None and run.count >= gate.count:
+    if gate.count is not None and count >= gate.count:
         if wanted > 0:  # the successes in a row never came
             return "inconclusive" if gate.failure_limit >= 0 else "failed"
         return "successful"
@@ -130,21 +141,24 @@ def tally(gate: Gate, run: GateRun, phase: MeasurementPhase | None) -> GateRun:
     streak, and only a success extends the success streak."""
     if phase is None:
         return run
+    return evolve(run, **_tallied(gate, run, phase))
+
+
+def _tallied(gate: Gate, run: GateRun, phase: MeasurementPhase) -> dict[str, Any]:
+    """`tally`'s changes to the run, its new `phase` included (`record` makes them and its
+    own in one copy: an answer is the replay's most common event)."""
     if phase == "error":
-        run = evolve(run, errors=run.errors + 1, consecutive_errors=run.consecutive_errors + 1,
-                     consecutive_successes=0)
-    else:
-        ok = phase == "successful"
-        run = evolve(
-            run,
-            count=run.count + 1,
-            consecutive_errors=0,
-            consecutive_successes=run.consecutive_successes + 1 if ok else 0,
-            successes=run.successes + ok,
-            failures=run.failures + (phase == "failed"),
-            inconclusives=run.inconclusives + (phase == "inconclusive"),
-        )
-    return evolve(run, phase=assess(gate, run))
+        streak = run.consecutive_errors + 1
+        return {"errors": run.errors + 1, "consecutive_errors": streak, "consecutive_successes": 0,
+                "phase": _assess(gate, run.failures, run.inconclusives, streak, 0, run.count)}
+    count = run.count + 1
+    successes = run.consecutive_successes + 1 if phase == "successful" else 0
+    failures = run.failures + (phase == "failed")
+    inconclusives = run.inconclusives + (phase == "inconclusive")
+    return {"count": count, "consecutive_errors": 0, "consecutive_successes": successes,
+            "successes": run.successes + (phase == "successful"), "failures": failures,
+            "inconclusives": inconclusives,
+            "phase": _assess(gate, failures, inconclusives, 0, successes, count)}
 
 
 def _judge(
@@ -207,8 +221,6 @@ def _quantile(
     threshold rule on the two quantiles."""
     if not canary_data or len(canary_data) < 2:
         return classify(gate, value, baseline, None), value, baseline, run
-    from core.judges.mixture import tail_start, tail_update
-
     level = gate.level
     assert level is not None
     base_requests = baseline_data[0] if baseline_data else 0.0
@@ -248,7 +260,7 @@ def record(
         if at - since >= gate.no_data_wait:
             phase, since = "inconclusive", None
         else:
-            samples = (run.samples + (build(Sample, (at, None, None, None, error)),))[-keep:]
+            samples = (run.samples + (_sample(at, None, None, None, error),))[-keep:]
             return evolve(run, samples=samples, pending=None, no_data_since=since,
                           next_at=_next_at(schedule, run.phase, run.count, run.next_at))
     elif phase is not None:
@@ -257,8 +269,7 @@ def record(
         value = None  # NaN would make equal histories compare unequal
     if baseline != baseline:
         baseline = None
-    sample = build(Sample, (at, value, baseline, phase, error))
-    samples = (run.samples + (sample,))[-keep:]
+    samples = (run.samples + (_sample(at, value, baseline, phase, error),))[-keep:]
     if tested and isinstance(run.sprt, SprtState):
         # Wald's test decides on its own; an anytime-valid test's looks are tallied as Argo's.
         counted = run.count + 1
@@ -266,9 +277,25 @@ def record(
         return evolve(run, samples=samples, pending=None, count=counted, consecutive_errors=0,
                       failures=run.failures + (final == "failed"), phase=final, no_data_since=None,
                       next_at=_next_at(schedule, final, counted, run.next_at))
-    run = tally(gate, run, phase)
-    return evolve(run, samples=samples, pending=None, no_data_since=since,
-                  next_at=_next_at(schedule, run.phase, run.count, run.next_at))
+    if phase is None:
+        return evolve(run, samples=samples, pending=None, no_data_since=since,
+                      next_at=_next_at(schedule, run.phase, run.count, run.next_at))
+    changes = _tallied(gate, run, phase)
+    changes["samples"] = samples
+    changes["pending"] = None
+    changes["no_data_since"] = since
+    changes["next_at"] = _next_at(schedule, changes["phase"], changes.get("count", run.count), run.next_at)
+    return evolve(run, **changes)
+
+
+def _sample(
+    at: float, value: float | None, baseline: float | None, phase: MeasurementPhase | None, error: str | None
+) -> Sample:
+    """`Sample(at, value, baseline, phase, error)` at the cost of one dict (`core.evolve`):
+    every answer makes one."""
+    sample = _new(Sample)
+    _set(sample, "__dict__", {"at": at, "value": value, "baseline": baseline, "phase": phase, "error": error})
+    return sample
 
 
 def _next_at(

@@ -21,7 +21,7 @@ from core.commands import Command, Measure
 from core.events import Measured, Tick
 from core.evolve import evolve
 from core.state import RolloutState
-from core.tx import Tx
+from core.tx import ask_measurements
 
 
 def _running(state: RolloutState, at: float) -> bool:
@@ -49,8 +49,8 @@ def quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | No
     bake_until = group.bake_until
     if group.phase != "baking" or bake_until is None or at >= bake_until:
         return None
-    runs = list(group.gates)
-    for i, run in enumerate(runs):
+    gates = group.gates
+    for i, run in enumerate(gates):
         if run.pending == cmd_id:
             break
     else:
@@ -68,6 +68,7 @@ def quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | No
     )
     if run.phase != "running":
         return None
+    runs = list(gates)
     runs[i] = run
     groups = list(state.groups)
     groups[index] = evolve(group, gates=tuple(runs))
@@ -107,7 +108,12 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
                 due.append((index, runs))
     if not due:
         return None
-    tx = Tx(state, at)
+    # What `Tx.measure` and `Tx.commit` would do, without copying what does not change.
+    new_groups = list(groups)
+    inflight = dict(state.inflight)
+    cmds: list[Command] = []
+    next_cmd = state.next_cmd
     for index, runs in due:
-        tx.measure(index, runs)
-    return tx.commit()
+        new_groups[index], next_cmd = ask_measurements(
+            state.ctx, groups[index], runs, next_cmd, at, inflight, cmds)
+    return evolve(state, at=at, groups=tuple(new_groups), inflight=inflight, next_cmd=next_cmd), cmds

@@ -88,7 +88,7 @@ class Context:
     versions: Mapping[str, tuple[str, str]]
     """Moving service → (from version, to version)."""
     measures: Mapping[tuple[str, str], Mapping[str, Any]]
-    """(service, gate) → every field but `cmd_id` of the `Measure` its runs ask for."""
+    """(service, gate) → every field of the `Measure` its runs ask for, `cmd_id` 0."""
     succs: tuple[tuple[int, ...], ...] = ()
     """Per group: the groups that list it in their `preds` (whose liveness its phase decides)."""
     before_first: tuple[tuple[Step, ...], ...] = ()

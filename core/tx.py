@@ -11,9 +11,10 @@ from core.evolve import build, evolve
 from typing import Any
 
 from core.commands import Command, Measure, SetExposure, SetMirror
-from core.state import GroupState, Hold, RolloutPhase, RolloutState, ServiceState, group_moved, is_live, live_groups
+from core.state import Context, GroupState, Hold, RolloutPhase, RolloutState, ServiceState, group_moved, is_live, live_groups
 
 _new = object.__new__
+_set = object.__setattr__
 
 
 class Tx:
@@ -140,21 +141,9 @@ class Tx:
         return not self._pending_mirror(service)
 
     def measure(self, group: int, run_indexes: list[int]) -> None:
-        """Ask for the next measurement of these gate runs of one group. A run's `Measure`
-        differs from its last one only in `cmd_id`: its fields come from the context."""
-        runs = list(self.groups[group].gates)
-        measures = self.ctx.measures
-        for i in run_indexes:
-            run = runs[i]
-            cmd = _new(Measure)
-            fields = cmd.__dict__
-            fields["cmd_id"] = cmd_id = self.next_cmd
-            fields.update(measures[run.service, run.gate])
-            self.next_cmd += 1
-            self.inflight[cmd_id] = cmd
-            self.cmds.append(cmd)
-            runs[i] = evolve(run, pending=cmd_id, next_at=None, asked_at=self.at)
-        self.groups[group] = evolve(self.groups[group], gates=tuple(runs))
+        """Ask for the next measurement of these gate runs of one group (`ask_measurements`)."""
+        self.groups[group], self.next_cmd = ask_measurements(
+            self.ctx, self.groups[group], run_indexes, self.next_cmd, self.at, self.inflight, self.cmds)
 
     # -- groups -----------------------------------------------------------
 
@@ -199,3 +188,26 @@ class Tx:
             self.wave_votes, self.starter, self.window_opens, self.window_note,
         ))  # in RolloutState's field order
         return state, self.cmds
+
+
+def ask_measurements(
+    ctx: Context, group: GroupState, run_indexes: list[int], next_cmd: int, at: float,
+    inflight: dict[int, Command], cmds: list[Command],
+) -> tuple[GroupState, int]:
+    """`group` after asking for the next measurement of the gate runs at `run_indexes`, and
+    the next command id. Each `Measure` goes into `inflight` and `cmds`; it differs from the
+    run's last one only in `cmd_id`: its fields come from the context. (`Tx.measure`, and
+    `core.quiet.quiet_tick` without a working copy.)"""
+    runs = list(group.gates)
+    measures = ctx.measures
+    for i in run_indexes:
+        run = runs[i]
+        fields = dict(measures[run.service, run.gate])
+        fields["cmd_id"] = cmd_id = next_cmd
+        cmd = _new(Measure)
+        _set(cmd, "__dict__", fields)
+        next_cmd += 1
+        inflight[cmd_id] = cmd
+        cmds.append(cmd)
+        runs[i] = evolve(run, pending=cmd_id, next_at=None, asked_at=at)
+    return evolve(group, gates=tuple(runs)), next_cmd

@@ -32,8 +32,10 @@ Each alternative keeps its own log-likelihood ratio; the mixture is their mean.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from core.evolve import evolve
 
 Kind = Literal["ratio", "tail"]
 
@@ -41,9 +43,11 @@ RATIO_SPREAD = (1.0, 1.5, 2.5, 5.0, 10.0, 25.0)
 TAIL_SPREAD = (1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MixtureState:
-    """The evidence so far. Once it crossed, updates leave it unchanged."""
+    """The evidence so far. Once it crossed, updates leave it unchanged.
+
+    No slots: a gate updates it on every answer, copied by `core.evolve` in one dict copy."""
 
     kind: Kind
     alternatives: tuple[float, ...]
@@ -65,15 +69,20 @@ class MixtureState:
     @property
     def llr(self) -> float:
         """log of the mixture (the mean of the alternatives' likelihood ratios)."""
-        if not self.llrs:
-            return 0.0
-        top = max(self.llrs)
-        return top + math.log(sum(math.exp(v - top) for v in self.llrs) / len(self.llrs))
+        return _mixture_llr(self.llrs)
 
     @property
     def decision(self) -> str:
         """In the words of `core.judges.sequential`: accept_h1 once crossed, else continue."""
         return "accept_h1" if self.crossed else "continue"
+
+
+def _mixture_llr(llrs: tuple[float, ...]) -> float:
+    """`MixtureState.llr` of these log-likelihood ratios."""
+    if not llrs:
+        return 0.0
+    top = max(llrs)
+    return top + math.log(sum(math.exp(v - top) for v in llrs) / len(llrs))
 
 
 def _check_alpha(alpha: float) -> None:
@@ -105,8 +114,7 @@ def _check(errors: int, requests: int) -> None:
 
 
 def _settle(state: MixtureState, llrs: tuple[float, ...], **counts: Any) -> MixtureState:
-    new = replace(state, llrs=llrs, updates=state.updates + 1, **counts)
-    return replace(new, crossed=new.llr >= state.bound)
+    return evolve(state, llrs=llrs, updates=state.updates + 1, crossed=_mixture_llr(llrs) >= state.bound, **counts)
 
 
 def ratio_update(state: MixtureState, c_errors: int, c_requests: int, b_errors: int, b_requests: int) -> MixtureState:
@@ -133,9 +141,22 @@ def tail_update(state: MixtureState, slow: int, requests: int) -> MixtureState:
     _check(slow, requests)
     if state.crossed:
         return state
-    p0 = state.null
     llrs = tuple(
-        llr + slow * math.log(p / p0) + (requests - slow) * math.log((1.0 - p) / (1.0 - p0))
-        for p, llr in zip(state.alternatives, state.llrs)
+        llr + slow * up + (requests - slow) * down
+        for (up, down), llr in zip(_tail_logs(state.alternatives, state.null), state.llrs)
     )
     return _settle(state, llrs, errors=state.errors + slow, requests=state.requests + requests)
+
+
+_TAIL_LOGS: dict[tuple[tuple[float, ...], float], tuple[tuple[float, float], ...]] = {}
+
+
+def _tail_logs(alternatives: tuple[float, ...], p0: float) -> tuple[tuple[float, float], ...]:
+    """Per alternative p: (log(p / p0), log((1 - p) / (1 - p0))), the same numbers every
+    update of a run (a gate updates its test on every answer); computed once."""
+    key = (alternatives, p0)
+    logs = _TAIL_LOGS.get(key)
+    if logs is None:
+        logs = _TAIL_LOGS[key] = tuple(
+            (math.log(p / p0), math.log((1.0 - p) / (1.0 - p0))) for p in alternatives)
+    return logs
