@@ -224,39 +224,43 @@ def chain_rows(
     key: bytes | None = None,
 ) -> list[Row]:
     """`chain_records` as insert rows (`Row`), byte for byte, for a whole batch at once:
-    the batch's bodies are written by one orjson call (`_batch_bodies`), quoted for the
-    hash material by two replacements over the batch, and hashed in one tight loop.
-    Whatever the batch path cannot vouch for goes through `chain_records`."""
+    the batch's bodies are written by one orjson call (`_batch_bodies`), their hash
+    material by another, and hashed in one tight loop. Whatever the batch path cannot
+    vouch for goes through `chain_records`, and so does a single event (cheaper there)."""
     seq, prev = head
-    bodies = _batch_bodies(events) if type(seq) is int and type(run_id) is str and events else None
+    bodies = _batch_bodies(events) if type(seq) is int and type(run_id) is str and len(events) > 1 else None
     if bodies is None:
         return [(run_id, *record) for record in chain_records(run_id, head, events, operator, key)]
     if _NAMES_OPERATOR.isdisjoint(map(type, events)):
         who: Iterable[str] = repeat(operator)
-        first_who = _quote_ascii(operator)
-        quoted_who: Iterable[str] = repeat(first_who)
+        quoted_who: Iterable[orjson.Fragment] = repeat(_fragment(operator))
     else:
         who = [record_operator(event, operator) for event in events]
-        first_who, *rest = map(_quote_ascii, who)
-        quoted_who = rest
-    # Every body is printable ASCII (`_batch_bodies`), so JSON-quoting it only escapes
-    # backslashes and quotes; a raw newline (never inside a body) keeps them apart.
-    quoted = "\n".join(bodies).replace("\\", "\\\\").replace('"', '\\"').split("\n")
-    rid = _quote_ascii(run_id)
-    material = f'[{_quote_ascii(prev)},{rid},{seq + 1},{first_who},"{quoted[0]}"]'.encode("ascii")
-    rest_of_batch = zip(count(seq + 2), quoted_who, quoted[1:])
+        quoted_who = list(map(_fragment, who))
+    # Each record's hash material but its `prev_hash`, from one orjson call: the run id and
+    # operator go in as written by `_quote_ascii` (fragments), and every body is printable
+    # ASCII (`_batch_bodies`), which orjson quotes as `json` does (only `\` and `"` escaped).
+    items: list[Any] = [_SEPARATOR] * (2 * len(bodies) - 1)
+    items[::2] = zip(repeat(_fragment(run_id)), count(seq + 1), quoted_who, bodies)
+    tails = orjson.dumps(items)[2:-2].decode("ascii").split("],\n,[")
+    first = f"[{_quote_ascii(prev)},{tails[0]}]".encode("ascii")
     hashes: list[str] = []
     add = hashes.append
     if key is None:
-        add(last := _sha256(material).hexdigest())
-        for n, q_who, body in rest_of_batch:
-            add(last := _sha256(f'["{last}",{rid},{n},{q_who},"{body}"]'.encode("ascii")).hexdigest())
+        add(last := _sha256(first).hexdigest())
+        for tail in tails[1:]:
+            add(last := _sha256(f'["{last}",{tail}]'.encode("ascii")).hexdigest())
     else:
-        add(last := hmac.digest(key, material, "sha256").hex())
-        for n, q_who, body in rest_of_batch:
-            add(last := hmac.digest(key, f'["{last}",{rid},{n},{q_who},"{body}"]'.encode("ascii"), "sha256").hex())
+        add(last := hmac.digest(key, first, "sha256").hex())
+        for tail in tails[1:]:
+            add(last := hmac.digest(key, f'["{last}",{tail}]'.encode("ascii"), "sha256").hex())
     return list(zip(repeat(run_id), count(seq + 1), map(_AT, events), map(_KIND, events), bodies, who,
                     chain((prev,), hashes), hashes))
+
+
+def _fragment(text: str) -> orjson.Fragment:
+    """`text` as `json` quotes it, for orjson to copy as it is."""
+    return orjson.Fragment(_quote_ascii(text).encode("ascii"))
 
 
 _AT = attrgetter("at")
@@ -310,7 +314,7 @@ def _batch_bodies(events: Sequence[Event]) -> list[str] | None:
     nones = sum(map(countOf, map(dict.values, dicts), repeat(None)))
     if (
         out.isascii() and b"\x7f" not in out and b"0.0000" not in out
-        and (b"e-" not in out or _SHORT_NEGATIVE_EXPONENT.search(out) is None)
+        and (b"-" not in out or b"e-" not in out or _SHORT_NEGATIVE_EXPONENT.search(out) is None)
         and out.count(b"null") == nones
     ):
         bodies = out[1:-1].decode("ascii").split(",\n,")

@@ -31,6 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any
 from pathlib import Path
 
@@ -51,6 +52,10 @@ _INSERT = (
     "INSERT INTO records (run_id, seq, at, kind, body, operator, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_ROWS_PER_INSERT = 50
+"""Rows one INSERT statement of a large batch carries: binding them in one call costs
+less per row than `executemany` stepping a one-row statement (the same rows, in order)."""
+_INSERT_ROWS = _INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?)" * (_ROWS_PER_INSERT - 1)
 
 
 CHECKPOINT_EVERY = 0.25
@@ -61,6 +66,15 @@ when it closes, a real rollout at every stage."""
 
 class _StaleHead(Exception):
     pass
+
+
+def _insert(db: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert `rows` in order, `_ROWS_PER_INSERT` to a statement, the rest one by one."""
+    whole = len(rows) - len(rows) % _ROWS_PER_INSERT
+    for start in range(0, whole, _ROWS_PER_INSERT):
+        db.execute(_INSERT_ROWS, list(chain.from_iterable(rows[start:start + _ROWS_PER_INSERT])))
+    if whole < len(rows):
+        db.executemany(_INSERT, rows[whole:])
 
 
 def _checkpoints(events: Sequence[Event]) -> bool:
@@ -266,7 +280,7 @@ class SqliteJournal(JournalCommon):
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
-                db.executemany(_INSERT, rows)
+                _insert(db, rows)
                 moved = db.execute(
                     self._MOVE_HEAD.format(p="?"), (seq, prev, sealed, run_id, start_seq, start_hash)
                 ).rowcount

@@ -138,3 +138,32 @@ def test_the_fields_the_batch_path_reads_are_the_event_classes_fields() -> None:
         event = cls(at=1.0)
         assert list(event.__dict__) == [f.name for f in dataclasses.fields(cls)]
         assert {"kind": event.kind, **event.__dict__} == event.to_dict()
+
+
+def test_the_sqlite_journal_stores_exactly_the_plain_records_in_any_batch_size(tmp_path: Any) -> None:
+    """Large batches go in as multi-row INSERTs of `_ROWS_PER_INSERT` rows and the rest
+    row by row: every size around that boundary stores what inserting the plain path's
+    rows one by one stores (SQLite's own conversions included: -0.0, NaN), in order."""
+    import sqlite3
+
+    from adapters.journal_sqlite import _INSERT, _ROWS_PER_INSERT, SqliteJournal
+    from adapters.sqlite_file import SCHEMA
+    from core import RunInfo
+
+    rng = random.Random(11)
+    events = [_random_event(rng, i) for i in range(1000)]
+    sizes = [1, 2, _ROWS_PER_INSERT - 1, _ROWS_PER_INSERT, _ROWS_PER_INSERT + 1, 3 * _ROWS_PER_INSERT + 7]
+    with SqliteJournal(tmp_path / "j.db") as journal:
+        journal.create_run(RunInfo("run", "r", "p.yaml", "", 1, "virtual", 1.0, ""))
+        genesis = journal.head("run")
+        start = 0
+        for size in sizes:
+            journal.append("run", events[start:start + size], operator="op")
+            start += size
+    plain = sqlite3.connect(tmp_path / "plain.db")
+    plain.executescript(SCHEMA)
+    plain.executemany(_INSERT, _plain("run", genesis, events[:start], "op"))
+    read = "SELECT run_id, seq, at, kind, body, operator, prev_hash, hash FROM records ORDER BY seq"
+    stored = sqlite3.connect(tmp_path / "j.db").execute(read).fetchall()
+    assert len(stored) == start
+    assert [repr(row) for row in stored] == [repr(row) for row in plain.execute(read)]
