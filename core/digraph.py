@@ -10,7 +10,7 @@ because written out they grow with the square of the plan.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from itertools import compress, count
 from typing import Any, TypeVar, cast
 
@@ -121,7 +121,7 @@ def selectors(mask: int) -> bytes:
     return bin(mask)[:1:-1].encode().translate(_BIT_BYTES)
 
 
-def descendants(topological: Iterable[int], succ: list[list[int]]) -> tuple[int, ...]:
+def descendants(topological: Iterable[int], succ: Sequence[Sequence[int]]) -> tuple[int, ...]:
     """Per node 0..n-1, the bitmask of every node reachable from it (nodes given in a
     topological order); one pass backwards, one big-int OR per edge."""
     strict = [0] * len(succ)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import AbstractSet, Literal, Mapping
 
-from core.digraph import BlastRadius
+from core.digraph import BlastRadius, IndexSet, descendants
 from core.radius_json import radius_json
 
 Reason = Literal["producer_first", "consumer_first"]
@@ -39,8 +40,8 @@ class RolloutGraph:
     """Service → index into `groups`."""
     group_preds: tuple[frozenset[int], ...]
     """Per group: the groups that must be promoted before it may start."""
-    group_after: tuple[AbstractSet[int], ...]
-    """Per group: every group ordered after it, transitively."""
+    group_succs: tuple[tuple[int, ...], ...]
+    """Per group: the groups ordered directly after it (the edges of `group_after`)."""
     waves: tuple[tuple[str, ...], ...]
     """Topological generations of the group DAG, service names sorted per wave."""
     wave_of_group: tuple[int, ...]
@@ -55,6 +56,12 @@ class RolloutGraph:
     downstream: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Service → the services that depend on it directly, sorted (every service, static
     ones too): the edges whose transitive closure `blast_radius` is, written in linear space."""
+
+    @cached_property
+    def group_after(self) -> tuple[AbstractSet[int], ...]:
+        """Per group: every group ordered after it, transitively. Computed on first read (a
+        rollout's context reads it; `validate` and `plan` never do): n² bits in all."""
+        return tuple(IndexSet(mask) for mask in descendants(range(len(self.groups)), self.group_succs))
 
     def group(self, service: str) -> tuple[str, ...]:
         return self.groups[self.group_of[service]]

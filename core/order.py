@@ -11,8 +11,8 @@ Plans can hold thousands of services, so two things are not naive: placing a
 free edge keeps a topological order of the group DAG up to date
 (Pearce–Kelly), which answers "would this close a cycle?" by searching only
 the affected slice of the order; and the transitive sets (`group_after`,
-`blast_radius`) are kept as bitmasks, decoded only when read, because written
-out they grow with the square of the plan.
+`blast_radius`) are bitmasks computed on first read and decoded only when read,
+because they grow with the square of the plan and `validate` never reads them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Literal, TypeVar
 from core.digraph import (
     BlastRadius,
     DynamicOrder,
-    IndexSet,
     components,
     descendants,
     topological,
@@ -128,7 +127,7 @@ def compile_plan(plan: Plan, source: SourceMap | None = None) -> RolloutGraph:
         groups=groups,
         group_of={name: index_of[comp_of[name]] for name in moving},
         group_preds=tuple(frozenset(p) for p in preds),
-        group_after=tuple(IndexSet(mask) for mask in descendants(range(len(groups)), succs)),
+        group_succs=tuple(tuple(after) for after in succs),
         waves=tuple(tuple(sorted(wave)) for wave in waves),
         wave_of_group=tuple(wave_of_group),
         lockstep=tuple(sorted(g for g in groups if len(g) > 1)),
