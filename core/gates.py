@@ -249,9 +249,13 @@ def record(
     and accepting H0 passes it, whatever the counters say; while it cannot decide, each
     measurement counts towards `count` and reaching it undecided is inconclusive.
     `schedule(count)` gives the next measurement's time while the run is still running."""
-    before = run
-    phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
-    tested = run is not before  # a sequential or quantile gate's test took this measurement's counts
+    if error is not None or gate.judge == "threshold":  # no test to update (`_judge`'s first case)
+        phase: MeasurementPhase | None = classify(gate, value, baseline, error)
+        tested = False
+    else:
+        before = run
+        phase, value, baseline, run = _judge(gate, run, value, baseline, error, canary_data, baseline_data)
+        tested = run is not before  # a sequential or quantile gate's test took this measurement's counts
     since = run.no_data_since
     if phase is None and not tested:
         # Ignored no data (`no_data: ignore`): bounded by `no_data_timeout`, after which
@@ -284,7 +288,8 @@ def record(
     changes["samples"] = samples
     changes["pending"] = None
     changes["no_data_since"] = since
-    changes["next_at"] = _next_at(schedule, changes["phase"], changes.get("count", run.count), run.next_at)
+    if schedule is not None and changes["phase"] == "running":  # `_next_at`, written out
+        changes["next_at"] = schedule(changes.get("count", run.count))
     return evolve(run, **changes)
 
 

@@ -99,11 +99,11 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
         if phase == "baking":
             if group.bake_until is None or at >= group.bake_until:
                 return None
-            runs = [
-                i for i, run in enumerate(group.gates)
-                if run.phase == "running" and run.pending is None and run.next_at is not None
-                and run.next_at <= at
-            ]
+            runs = []
+            for i, run in enumerate(group.gates):
+                next_at = run.next_at
+                if next_at is not None and next_at <= at and run.pending is None and run.phase == "running":
+                    runs.append(i)
             if runs:
                 due.append((index, runs))
     if not due:

@@ -32,17 +32,14 @@ NO_DATA: dict[str, MeasurementPhase | None] = {
 measurement, which counts towards `consecutive_error_limit` and not towards `count`."""
 
 
-def _is_missing(value: float | None) -> bool:
-    return value is None or value != value  # NaN is the only value unequal to itself
-
-
 def classify(
     gate: Gate, value: float | None, baseline: float | None, error: str | None
 ) -> MeasurementPhase | None:
     """The phase of one measurement, or None when the gate ignores it."""
     if error is not None:
         return "error"
-    if _is_missing(value) or (gate.compare == "baseline" and _is_missing(baseline)):
+    # Missing: None, or NaN (the only value unequal to itself).
+    if value is None or value != value or (gate.compare == "baseline" and (baseline is None or baseline != baseline)):
         return NO_DATA[gate.no_data]
     assert value is not None
     if gate.compare == "baseline":

@@ -82,7 +82,7 @@ def _mixture_llr(llrs: tuple[float, ...]) -> float:
     if not llrs:
         return 0.0
     top = max(llrs)
-    return top + math.log(sum(math.exp(v - top) for v in llrs) / len(llrs))
+    return top + math.log(sum([math.exp(v - top) for v in llrs]) / len(llrs))
 
 
 def _check_alpha(alpha: float) -> None:
@@ -141,10 +141,11 @@ def tail_update(state: MixtureState, slow: int, requests: int) -> MixtureState:
     _check(slow, requests)
     if state.crossed:
         return state
-    llrs = tuple(
-        llr + slow * up + (requests - slow) * down
+    fast = requests - slow
+    llrs = tuple([
+        llr + slow * up + fast * down
         for (up, down), llr in zip(_tail_logs(state.alternatives, state.null), state.llrs)
-    )
+    ])
     return _settle(state, llrs, errors=state.errors + slow, requests=state.requests + requests)
 
 
