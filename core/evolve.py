@@ -42,6 +42,13 @@ def _names(cls: type) -> tuple[str, ...]:
 
 def evolve(obj: T, **changes: Any) -> T:
     """A copy of the frozen dataclass `obj` with `changes` applied."""
+    return evolved(obj, changes)
+
+
+def evolved(obj: T, changes: dict[str, Any]) -> T:
+    """`evolve(obj, **changes)` for changes already in a dict: a call with `**changes`
+    would unpack it and build the callee's dict again, key by key (an answer's gate run
+    changes eleven fields)."""
     cls = obj.__class__
     try:
         values = obj.__dict__ | changes
@@ -49,12 +56,16 @@ def evolve(obj: T, **changes: Any) -> T:
         _names(cls)
         raise
     if len(values) != _SIZES.get(cls, -1):
-        unknown = sorted(set(changes) - set(_NAMES.get(cls) or _names(cls)))
-        if unknown:
-            raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
+        _refuse_unknown(cls, changes)
     new = _new(cls)
     _set(new, "__dict__", values)
     return new
+
+
+def _refuse_unknown(cls: type, changes: dict[str, Any]) -> None:
+    unknown = sorted(set(changes) - set(_NAMES.get(cls) or _names(cls)))
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
 
 
 def build(cls: type[T], values: tuple[Any, ...]) -> T:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.evolve import evolve
+from core.evolve import evolve, evolved
 from typing import Any, Callable, Literal, Sequence, cast
 
 from core.judges.measure import (
@@ -290,7 +290,7 @@ def record(
     changes["no_data_since"] = since
     if schedule is not None and changes["phase"] == "running":  # `_next_at`, written out
         changes["next_at"] = schedule(changes.get("count", run.count))
-    return evolve(run, **changes)
+    return evolved(run, changes)
 
 
 def _sample(

@@ -22,7 +22,7 @@ from core.gates import GateRun
 from core.reducer import reduce, reduce_fully
 from core.schedule import next_deadline
 from core.state import RolloutState
-from tests.helpers import Driver, design_plan
+from tests.helpers import Driver, design_plan, independent_plan
 
 LONG_GATES: dict[str, Any] = {
     "errors": {"metric": "error_rate", "max": 0.01, "interval": 5},
@@ -133,3 +133,24 @@ def test_the_state_stays_a_frozen_value() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         state.phase = "paused"  # type: ignore[misc]
     assert reduce(state, Tick(at=state.at))[0] is not state
+
+
+def test_a_tick_at_which_a_change_window_opens_takes_the_full_path() -> None:
+    """b is ready (c promoted) outside the change window and waits for the next one while a
+    bakes, quietly measuring; at the tick the window opens a gate of a is due too. That tick
+    must let b rise, as the full path does (`quiet_tick`'s window guard)."""
+    doc = independent_plan(["a", "b", "c"], max_parallel=2, stages=[50, 100], bake=1200.0)
+    doc["gates"] = {"errors": {"metric": "error_rate", "max": 0.01, "interval": 60}}
+    doc["defaults"]["gates"] = ["errors"]
+    doc["services"]["a"]["bake"] = 2 * 86400.0
+    doc["services"]["b"]["depends_on"] = ["c"]
+    doc["policy"]["windows"] = {"timezone": "UTC", "allow": ["Mon-Sun 00:00-00:30"]}
+    doc["policy"]["readback"] = 3 * 86400.0  # not due at the opening
+    driver = Checked(doc)
+    driver.start()
+    driver.run(until=lambda s: s.window_opens is not None)
+    assert driver.state.window_opens == 86400.0 and driver.group_phase("b") == "waiting"
+    before = driver.shortcuts["tick"]
+    driver.run(until=lambda s: s.at >= 86400.0)
+    assert driver.shortcuts["tick"] - before > 1000  # a's day of measuring went through the shortcut
+    assert driver.state.at == 86400.0 and driver.group_phase("b") != "waiting"  # rose at the opening
