@@ -1,6 +1,6 @@
 """Webhooks: tell the team what the rollout did (the plan's `notify:`).
 
-After every batch the engine applies, the triggers it fired (`core.notices`) are
+After every batch the engine applies, the triggers it fired (`core.notice_triggers`) are
 posted as JSON to each webhook that listens for them, in the background
 (`Engine.spawn`): a slow or dead receiver never delays a command or the clock.
 Each delivery is an HTTP POST with the webhook's timeout and bounded retries

@@ -91,6 +91,9 @@ def bench_plan(sizes: list[int], runs: int, json_max: int) -> None:
     """`plan --json` prints every service's whole blast radius, as DESIGN.md's contract says:
     on these plans that output grows with n² (562 MB at 10,000 services), so it is skipped
     above `json_max` services."""
+    from slow_disk_bench import compile_bytecode
+
+    compile_bytecode()  # what an installed interlock has: no process compiles the package
     curves: dict[str, list[tuple[int, float, float]]] = {
         "validate": [], "plan --json --compact": [], "plan --json": [], "plan": []}
     with tempfile.TemporaryDirectory(prefix="interlock-scale-") as tmp:

@@ -5,7 +5,7 @@ webhook's URL usually carries a token (Slack's does, in its path), and the plan'
 text is kept in the journal, so a URL is named by the environment variable that
 holds it (`url_env`); an inline `url` is for endpoints without a secret and is
 refused when it visibly carries one (a user or password, a query string).
-What fires when is `core.notices`; sending is `adapters.notify`.
+What fires when is `core.notice_triggers`; sending is `adapters.notify`.
 """
 
 from __future__ import annotations

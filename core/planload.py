@@ -102,8 +102,6 @@ def plan_problems(plan: Plan, source: SourceMap) -> list[Problem]:
         problems += _gate_problems(gate, ("gates", name), source)
     problems += _whole_percent_problems(plan, source)
     problems += shadow_problems(plan, source)
-    from core.preflight import query_problems
-
     problems += query_problems(plan, source)
     from core.datagates import problems as contract_problems
 
@@ -251,3 +249,28 @@ def _written(lines: list[str], line: int, col: int) -> str:
         return ""
     found = re.match(r"[^\s,\]\}#]+", lines[line - 1][col - 1:])
     return found.group(0) if found else ""
+
+
+def query_problems(plan: Plan, source: SourceMap) -> list[Problem]:
+    """With Prometheus, every metric a moving service's gates measure needs a query
+    (a `sequential` gate also needs `requests`): each missing one is named at the gate."""
+    env = plan.environment
+    metrics = None if isinstance(env, str) else env.metrics
+    if metrics is None or metrics.kind != "prometheus":
+        return []
+    used = sorted({g for name, s in plan.services.items() if s.moves for g in plan.judging(name) if g in plan.gates})
+    known = ", ".join(sorted(metrics.queries)) or "none yet"
+    problems: list[Problem] = []
+    for name in used:
+        gate = plan.gates[name]
+        if gate.judge == "drift":
+            continue  # prediction histograms come from the simulated world only
+        for metric, at in ((gate.metric, ("gates", name, "metric")), ("requests", ("gates", name, "judge"))):
+            if metric == "requests" and gate.judge != "sequential":
+                continue
+            if metric not in metrics.queries:
+                problems.append(located(source, at, (
+                    f"no query for metric '{metric}' in environment.metrics.queries (queries: {known}); "
+                    "add one, or the gate cannot measure"
+                )))
+    return problems

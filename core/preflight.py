@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Container, Literal, Mapping
 
-from core.plan import Exposure, Plan
+from core.plan import Exposure
 from core.ports import FlagService, Mirror, Router, TargetReading
-from core.problems import Problem, SourceMap, located
 from core.readback import MIRROR, READ_BACK_TOLERANCE
 
 RefusalKind = Literal["world", "driver"]
@@ -152,28 +151,3 @@ def judge(
             elif _differs(items[0].reading.percent, start):
                 adopted[service] = items[0].reading.percent
     return Report(tuple(found), tuple(refusals), tuple(warnings), adopted)
-
-
-def query_problems(plan: Plan, source: SourceMap) -> list[Problem]:
-    """With Prometheus, every metric a moving service's gates measure needs a query
-    (a `sequential` gate also needs `requests`): each missing one is named at the gate."""
-    env = plan.environment
-    metrics = None if isinstance(env, str) else env.metrics
-    if metrics is None or metrics.kind != "prometheus":
-        return []
-    used = sorted({g for name, s in plan.services.items() if s.moves for g in plan.judging(name) if g in plan.gates})
-    known = ", ".join(sorted(metrics.queries)) or "none yet"
-    problems: list[Problem] = []
-    for name in used:
-        gate = plan.gates[name]
-        if gate.judge == "drift":
-            continue  # prediction histograms come from the simulated world only
-        for metric, at in ((gate.metric, ("gates", name, "metric")), ("requests", ("gates", name, "judge"))):
-            if metric == "requests" and gate.judge != "sequential":
-                continue
-            if metric not in metrics.queries:
-                problems.append(located(source, at, (
-                    f"no query for metric '{metric}' in environment.metrics.queries (queries: {known}); "
-                    "add one, or the gate cannot measure"
-                )))
-    return problems

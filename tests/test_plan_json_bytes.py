@@ -15,7 +15,7 @@ from core.order import compile_plan
 from core.plan import Plan
 from core.planload import load_and_compile
 from tui.cli.main import main
-from tui.printer import plan_json_chunks
+from tui.json_block import plan_json_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD_NAMES = ['q"uote', "back\\slash", "tab\tname", "é-accent", "雪", "emoji-\U0001f600", "del\x7f", "ctl\x01", "plain"]

@@ -11,7 +11,7 @@ from core.order import compile_plan
 from core.plan import Plan
 from tui.cli.main import main
 from tui.cli.plan_text import render_plan
-from tui.printer import json_block
+from tui.json_block import json_block
 
 
 def chain_and_fan(n: int) -> Plan:

@@ -6,11 +6,8 @@ the console showed at 3 a.m.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
-import orjson
 
 from adapters.journal_codec import encode_body
 
@@ -35,7 +32,7 @@ from core import (
     Tick,
 )
 from core import verdict_of_event
-from core import Gate, Record, RolloutGraph, RolloutState
+from core import Gate, Record, RolloutState
 
 
 def clock_text(state: RolloutState, at: float) -> str:
@@ -297,38 +294,3 @@ def json_line(obj: dict[str, Any]) -> str:
     """`json.dumps(obj, sort_keys=True, separators=(",", ":"))`, byte for byte: the
     journal's own encoder (orjson where that is exact, `adapters.journal_codec.encode_body`)."""
     return encode_body(obj)
-
-
-def json_block(obj: Any) -> str:
-    """`json.dumps(obj, indent=2)`, byte for byte, written by orjson where that is exact.
-
-    The standard library indents in pure Python (a 10,000-service plan's blast
-    radius is hundreds of megabytes: half a minute). For text, whole numbers,
-    lists and mappings orjson writes the same bytes except that it leaves
-    non-ASCII text and DEL unescaped, so output holding those is written by
-    `json` instead. (Floats may be spelled differently: not for them.)"""
-    return json_block_bytes(obj).decode("ascii")
-
-
-def json_block_bytes(obj: Any) -> bytes:
-    """`json_block` as ASCII bytes, for output too large to copy into a str and back
-    (`plan --json` of a 10,000-service plan is ~500 MB)."""
-    try:
-        out = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
-    except TypeError:
-        return json.dumps(obj, indent=2).encode("ascii")
-    if out.isascii() and b"\x7f" not in out:
-        return out
-    return json.dumps(obj, indent=2).encode("ascii")
-
-
-def plan_json_chunks(graph: RolloutGraph) -> Iterator[bytes | memoryview]:
-    """`json_block_bytes(graph.to_json())` in chunks, without the object: `blast_radius`
-    (hundreds of MB at 10,000 services) is written from its bitmasks as it goes out."""
-    obj = graph.json_head()
-    obj["blast_radius"] = {}
-    head = json_block_bytes(obj)
-    assert head.endswith(b'"blast_radius": {}\n}'), "blast_radius is the last key"
-    yield head[:-4]
-    yield from graph.blast_radius_json()
-    yield b"\n}"

@@ -1,4 +1,4 @@
-"""Exit codes of the `interlock` command, and the one for a rollout's end.
+"""Exit codes of the `interlock` command, the one for a rollout's end, and a quiet end on a closed pipe.
 
 A leaf module: the command line (`tui.cli.main`) and its subcommands (`tui.cli.rollout_cmd`,
 `tui.cli.journal_cmd`, ...) all use these, so none of them imports the others for a number.
@@ -6,7 +6,12 @@ A leaf module: the command line (`tui.cli.main`) and its subcommands (`tui.cli.r
 
 from __future__ import annotations
 
-from core import RolloutState
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core import RolloutState
 
 EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
 EXIT_DAMAGED, EXIT_IO = 5, 6
@@ -20,3 +25,11 @@ def exit_code_for(state: RolloutState) -> int:
     if state.phase in ("rolled_back", "aborted"):
         return EXIT_ROLLED_BACK
     return EXIT_WAITING
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (`| head`): what is still
+    buffered, and the interpreter's flush at exit, then write nowhere instead of raising."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

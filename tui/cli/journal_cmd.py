@@ -17,6 +17,7 @@ from typing import Any
 from adapters.journals import SharedJournal, is_url, journal_label
 from core import InputError
 from tui import printer
+from tui.json_block import json_block
 from tui.session import runtime
 from tui.session.runs import run_rows
 
@@ -54,7 +55,7 @@ def runs_main(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     if args.json:
-        print(printer.json_block(rows))
+        print(json_block(rows))
         return 0
     if not rows:
         print("no runs in this journal")

@@ -10,14 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from adapters.journal_chain import JournalDamaged
-from adapters.journal_codec import JournalError, JournalIOError
-from core import LeaseHeld, LeaseLost
-from core import Refused
 from core import InputError
-
+from tui.cli import plan_cmd
 from tui.cli.exits import (  # noqa: F401 - the exit codes are part of the command line's surface
     EXIT_BAD_INPUT,
     EXIT_DAMAGED,
@@ -29,6 +25,7 @@ from tui.cli.exits import (  # noqa: F401 - the exit codes are part of the comma
     EXIT_TAKEN,
     EXIT_WAITING,
     exit_code_for,
+    silence_stdout,
 )
 
 
@@ -53,16 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    v = sub.add_parser("validate", help="check a plan and its order; exit 2 on problems")
-    v.add_argument("plan", type=Path, help="the plan (YAML)")
-
-    pl = sub.add_parser("plan", help="waves, lockstep groups, precedence and blast radius")
-    pl.add_argument("plan", type=Path, help="the plan (YAML)")
-    pl.add_argument("--json", action="store_true",
-                    help="print the plan as JSON (waves, lockstep, precedence, blast_radius)")
-    pl.add_argument("--compact", action="store_true",
-                    help="with --json: each service's direct dependents (`downstream`) instead of "
-                         "`blast_radius`, which grows with the square of the plan")
+    plan_cmd.add_parsers(sub)
 
     for name, help_text in (("run", "run a plan"), ("demo", "the console on the bundled example")):
         r = sub.add_parser(name, help=help_text)
@@ -167,39 +155,61 @@ def _argument_problems(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    light = plan_cmd.parse(argv)  # validate and plan: without importing every other command
+    if light is not None:
+        return _guarded(lambda: plan_cmd.run(light))
     args = _parser().parse_args(argv)
     problems = _argument_problems(args)
     if problems:
         return _fail(problems)
+    return _guarded(lambda: _dispatch(args))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Runs a command, its known failures turned into their lines and exit codes."""
     try:
-        return _dispatch(args)
+        return command()
     except InputError as exc:
         return _fail([p.format() for p in exc.problems])
-    except JournalDamaged as exc:
-        print(f"interlock: {exc}; refused, nothing was driven (`interlock audit verify` checks every run)",
-              file=sys.stderr)
-        return EXIT_DAMAGED
-    except JournalIOError as exc:
-        print(f"interlock: {exc}", file=sys.stderr)
-        return EXIT_IO
-    except JournalError as exc:
-        return _fail([f"interlock: {exc}"])  # the message names the journal, any password masked
-    except (LeaseHeld, LeaseLost) as exc:
-        print(f"interlock: {exc}", file=sys.stderr)
-        return EXIT_LEASE
-    except Refused as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        print("interlock: nothing was changed and nothing was journaled", file=sys.stderr)
-        return EXIT_REFUSED if exc.kind == "world" else EXIT_TAKEN
     except BrokenPipeError:  # the reader left (`| head`): what it read is all it wanted
-        from tui.cli.rollout_cmd import silence_stdout
-
         silence_stdout()
         return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted: the rollout stays in the journal; `interlock resume` continues it", file=sys.stderr)
         return EXIT_WAITING
+    except Exception as exc:
+        code = _refusal(exc)
+        if code is None:
+            raise
+        return code
+
+
+def _refusal(exc: Exception) -> int | None:
+    """The exit code of a journal, lease or preflight failure, after its lines; None for
+    any other exception. (Imported here, when one is raised: `validate` never needs them.)"""
+    from adapters.journal_chain import JournalDamaged
+    from adapters.journal_codec import JournalError, JournalIOError
+    from core import LeaseHeld, LeaseLost, Refused
+
+    if isinstance(exc, JournalDamaged):
+        print(f"interlock: {exc}; refused, nothing was driven (`interlock audit verify` checks every run)",
+              file=sys.stderr)
+        return EXIT_DAMAGED
+    if isinstance(exc, JournalIOError):
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_IO
+    if isinstance(exc, JournalError):
+        return _fail([f"interlock: {exc}"])  # the message names the journal, any password masked
+    if isinstance(exc, (LeaseHeld, LeaseLost)):
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_LEASE
+    if isinstance(exc, Refused):
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        print("interlock: nothing was changed and nothing was journaled", file=sys.stderr)
+        return EXIT_REFUSED if exc.kind == "world" else EXIT_TAKEN
+    return None
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -223,10 +233,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return analyze_main(args.plan, args.gate, args.measurements, as_json=args.json)
     if args.command == "audit":
         return rollout_cmd.audit(args)
-    if args.command == "validate":
-        return rollout_cmd.validate(args.plan)
-    if args.command == "plan":
-        return rollout_cmd.show_plan(args.plan, as_json=args.json, compact=args.compact)
+    if args.command in plan_cmd.COMMANDS:
+        return plan_cmd.run(args)
     if args.command in ("run", "demo"):
         plan = args.plan if args.command == "run" else bundled_example()
         return rollout_cmd.run(plan, args)

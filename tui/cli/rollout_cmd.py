@@ -1,4 +1,4 @@
-"""What the rollout subcommands (validate, plan, run, resume, watch, log, audit) do once their
+"""What the rollout subcommands (run, resume, watch, log, audit) do once their
 arguments are parsed. (Named apart from `core/commands.py`, the reducer's commands to adapters.)"""
 
 from __future__ import annotations
@@ -6,79 +6,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import asyncio
-import os
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from core import Event
-from core import load_plan
-from core import compile_plan
 from core import InputError
 from core import RolloutState
-from core import collector_paused
 from tui import printer
+from tui.cli.exits import silence_stdout
 from tui.cli import journal_cmd
 from tui.session import runtime
-
-
-def validate(path: Path) -> int:
-    with collector_paused():
-        plan, source = load_plan(path)
-        graph = compile_plan(plan, source)
-        line = (
-            f"{path}: ok — {len(plan.services)} services, {len(graph.moving)} moving, "
-            f"{len(graph.waves)} waves, {len(graph.lockstep)} lockstep groups"
-        )
-        del plan, source, graph  # see `show_plan`
-    print(line)
-    return 0
-
-
-def show_plan(path: Path, *, as_json: bool, compact: bool = False) -> int:
-    if compact and not as_json:
-        raise InputError.plain("--compact needs --json")
-    text = ""
-    with collector_paused():
-        plan, source = load_plan(path)
-        graph = compile_plan(plan, source)
-        if compact:
-            _write_json([printer.json_block_bytes(graph.to_json(compact=True))])
-        elif as_json:
-            _write_json(printer.plan_json_chunks(graph))  # encoded as it goes out
-        else:
-            from tui.cli.plan_text import render_plan
-
-            text = render_plan(plan, graph)
-        # Freed by reference counting while the collector is still off: switched back on
-        # with millions of young objects alive, its first passes walked them all (a sixth
-        # of `plan --json` at 10,000 services).
-        del plan, source, graph
-    if not as_json:
-        print(text)
-    return 0
-
-
-def _write_json(chunks: Iterable[bytes | memoryview]) -> None:
-    """ASCII bytes straight to stdout's buffer, chunk by chunk, and a newline: `plan --json`
-    is hundreds of MB at 10,000 services, never copied into a str or held whole."""
-    buffer = getattr(sys.stdout, "buffer", None)  # none when stdout is a StringIO
-    if buffer is None:
-        print(b"".join(chunks).decode("ascii"))
-        return
-    sys.stdout.flush()
-    for chunk in chunks:
-        buffer.write(chunk)
-    buffer.write(b"\n")
-    buffer.flush()
-
-
-def silence_stdout() -> None:
-    """Point stdout at /dev/null once its reader has gone (`| head`): what is still
-    buffered, and the interpreter's flush at exit, then write nowhere instead of raising."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 class HeadlessPrinter:
