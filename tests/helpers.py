@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.commands import Command, Measure, Probe, ReadExposure, SetExposure
@@ -265,3 +266,26 @@ class Driver:
 
     def stage_of(self, service: str) -> int:
         return self.state.groups[self.state.group_of(service)].stage
+
+
+QUIET_GATES = {
+    "  errors:  {metric: error_rate, max: 0.01,": "  errors:  {dry_run: true, metric: error_rate, max: 0.01,",
+    "  drift:   {metric: prediction_psi, max: 0.2,": "  drift:   {dry_run: true, metric: prediction_psi, max: 0.2,",
+}
+"""examples/recsys.yaml with its two Argo-style threshold gates in dry run (measured, judged,
+shown, never failing). A real-clock run whose measurements fall off the seeded schedule (a
+frozen process, a clock faster than the driver) draws fresh traffic each time, and a
+threshold on one 30 s window at a 1% stage rolls back about 1 healthy run in 100
+(bench/README.md, "The bundled example's own gates"). For tests whose subject is something
+else (a bake after a gap, where syncs happen); the latency gate, anytime-valid, still judges."""
+
+
+def quiet_example(directory: Path) -> Path:
+    """A copy of examples/recsys.yaml in `directory` with QUIET_GATES applied."""
+    text = (Path(__file__).resolve().parent.parent / "examples" / "recsys.yaml").read_text()
+    for old, new in QUIET_GATES.items():
+        assert old in text, f"examples/recsys.yaml no longer has {old!r}"
+        text = text.replace(old, new)
+    plan = directory / "recsys-quiet.yaml"
+    plan.write_text(text)
+    return plan

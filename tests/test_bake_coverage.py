@@ -23,19 +23,10 @@ from pathlib import Path
 from core.coverage import GAP_INTERVALS, measurement_gaps
 from core.events import Measured, MeasurementGap, RolloutStarted, Tick
 from core.reducer import reduce, reduce_fully
-from tests.helpers import build, design_plan
+from tests.helpers import build, design_plan, quiet_example
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "recsys.yaml"
-QUIET_GATES = {
-    "  errors:  {metric: error_rate, max: 0.01,": "  errors:  {dry_run: true, metric: error_rate, max: 0.01,",
-    "  drift:   {metric: prediction_psi, max: 0.2,": "  drift:   {dry_run: true, metric: prediction_psi, max: 0.2,",
-}
-"""The example with its two Argo-style threshold gates in dry run. A gap moves every later
-measurement off the example's seeded schedule, so each frozen run draws fresh traffic, and
-a threshold on one 30 s window at a 1% stage rolls back about 1 healthy run in 60
-(bench/README.md, "The bundled example's own gates"): that noise is not this test's
-subject, the bake after a gap is. The latency gate (anytime-valid) still judges."""
 SPEED = 300.0
 STOPPED = 4.0
 """Wall seconds the process is stopped: 1,200 simulated seconds at SPEED, beyond the
@@ -43,20 +34,10 @@ engine's floor (3 wall seconds of jitter, so 900 simulated seconds) and 3 gate i
 BAKE = 300.0
 
 
-def _quiet_example(tmp_path: Path) -> Path:
-    text = EXAMPLE.read_text()
-    for old, new in QUIET_GATES.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    plan = tmp_path / "recsys.yaml"
-    plan.write_text(text)
-    return plan
-
-
 def _frozen_run(tmp_path: Path) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli.main", "run", str(_quiet_example(tmp_path)), "--headless", "--json", "--speed", str(SPEED),
+        [sys.executable, "-m", "tui.cli.main", "run", str(quiet_example(tmp_path)), "--headless", "--json", "--speed", str(SPEED),
          "--journal", str(tmp_path / "j.db")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
