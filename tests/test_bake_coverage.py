@@ -26,7 +26,6 @@ from core.reducer import reduce, reduce_fully
 from tests.helpers import build, design_plan, quiet_example
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "examples" / "recsys.yaml"
 SPEED = 300.0
 STOPPED = 4.0
 """Wall seconds the process is stopped: 1,200 simulated seconds at SPEED, beyond the
