@@ -267,7 +267,7 @@ def test_a_real_clock_drill_runs_in_scaled_time(tmp_path: Path, journal: Path) -
         "gates: {errors: {metric: error_rate, max: 0.01, interval: 10s, count: 3}}\n"
         "services:\n  a: {from: {version: '1'}, to: {version: '2'}}\n"
     )
-    drill = _write_drill(tmp_path, "drill: tiny\nplan: tiny.yaml\nclock: real\nspeed: 1200\nfaults:\n"
+    drill = _write_drill(tmp_path, "drill: tiny\nplan: tiny.yaml\nclock: real\nspeed: 60\nfaults:\n"
                          "  - at: {service: a, percent: 50}\n    inject: {kind: error_rate, service: a, value: 0.5}\n"
                          "expect: {rolled_back: [a], detect_within: 30s, restore_within: 1m, final: rolled_back}\n")
     card = run_drill(drill, journal_path=journal)
