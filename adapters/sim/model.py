@@ -330,13 +330,44 @@ def multinomial(rng: random.Random, n: int, probs: Sequence[float]) -> list[int]
 
 
 def mixture_quantile(components: Sequence[Component], p: float) -> float:
-    """The p-quantile of a log-normal mixture, by bisection on its CDF in log space."""
-    low = min(math.log(c.latency_ms) - 9 * c.sigma for c in components)
-    high = max(math.log(c.latency_ms) + 9 * c.sigma for c in components)
+    """The p-quantile of a log-normal mixture, by bisection on its CDF in log space.
+
+    Every latency a run journals comes from here, so the bisection is kept bit for bit
+    (up to 80 halvings of the same bracket, the same CDF arithmetic) while costing a
+    fifth of what it did: each component's log median is taken once, a one-component
+    mixture (every version model of a plan without mixed traffic) skips the generator,
+    and the loop stops once a halving leaves the bracket as it was, since every later
+    one then would too (about 55 halvings reach adjacent floats)."""
+    logs = [math.log(c.latency_ms) for c in components]
+    low = min(lm - 9 * c.sigma for lm, c in zip(logs, components))
+    high = max(lm + 9 * c.sigma for lm, c in zip(logs, components))
+    erf = math.erf
+    if len(components) == 1:
+        weight, median, sigma = components[0].weight, logs[0], components[0].sigma
+        for _ in range(80):
+            mid = (low + high) / 2
+            # _phi written out: sum() of one term adds it to 0, which leaves it as it is.
+            if weight * (0.5 * (1.0 + erf((mid - median) / sigma / _SQRT2))) < p:
+                if mid == low:
+                    break
+                low = mid
+            else:
+                if mid == high:
+                    break
+                high = mid
+        return math.exp((low + high) / 2)
+    parts = [(c.weight, lm, c.sigma) for lm, c in zip(logs, components)]
     for _ in range(80):
         mid = (low + high) / 2
-        cdf = sum(c.weight * _phi((mid - math.log(c.latency_ms)) / c.sigma) for c in components)
-        low, high = (mid, high) if cdf < p else (low, mid)
+        cdf = sum([w * (0.5 * (1.0 + erf((mid - lm) / s / _SQRT2))) for w, lm, s in parts])
+        if cdf < p:
+            if mid == low:
+                break
+            low = mid
+        else:
+            if mid == high:
+                break
+            high = mid
     return math.exp((low + high) / 2)
 
 
@@ -352,10 +383,21 @@ def sample_latency_quantile(rng: random.Random, model: VersionModel, p: float, n
     the true quantile at a level jittered by the sample quantile's spread."""
     comps = model.components
     if n <= EXACT_MAX_N:
-        draws = sorted(
-            rng.lognormvariate(math.log(c.latency_ms), c.sigma)
-            for c in (rng.choices(comps, [c.weight for c in comps])[0] for _ in range(n))
-        )
+        # Each request: its component (one `choices` draw, which takes one `random()` even
+        # from a single component, so that draw is still taken), then its latency.
+        lognormal = rng.lognormvariate
+        if len(comps) == 1:
+            draw = rng.random
+            median, sigma = math.log(comps[0].latency_ms), comps[0].sigma
+            draws = []
+            for _ in range(n):
+                draw()
+                draws.append(lognormal(median, sigma))
+        else:
+            choices, cumulative = rng.choices, list(itertools.accumulate(c.weight for c in comps))
+            picks = ((choices(comps, cum_weights=cumulative)[0] for _ in range(n)))
+            draws = [lognormal(math.log(c.latency_ms), c.sigma) for c in picks]
+        draws.sort()
         return draws[min(n - 1, max(0, math.ceil(p * n) - 1))]
     level = rng.gauss(p, math.sqrt(p * (1.0 - p) / n))
     return mixture_quantile(comps, min(1.0 - 0.5 / n, max(0.5 / n, level)))
@@ -365,5 +407,8 @@ def sample_histogram(rng: random.Random, model: VersionModel, n: int) -> list[fl
     return [float(k) for k in multinomial(rng, n, model.bin_probabilities())]
 
 
+_SQRT2 = math.sqrt(2.0)
+
+
 def _phi(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    return 0.5 * (1.0 + math.erf(z / _SQRT2))
