@@ -65,3 +65,22 @@ def test_the_short_way_in_gives_the_same_arguments() -> None:
     for argv in (["validate", "p.yaml"], ["plan", "p.yaml", "--json", "--compact"], ["plan", "p.yaml", "--js"]):
         assert cli.plan_cmd.parse(argv) == cli._parser().parse_args(argv)
     assert cli.plan_cmd.parse(["run", "p.yaml"]) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--help"], ["demo", "-h"], ["run"], ["run", "x.yaml", "--jsn"], ["run", "x.yaml", "extra"],
+    ["demo", "x.yaml"], ["run", "x.yaml", "--seed", "x"], ["run", "x.yaml", "--speed"],
+])
+def test_runs_short_way_in_parses_as_the_whole_command_line(argv: list[str]) -> None:
+    """`run` and `demo` parse without the whole parser; help and errors read the same."""
+    whole = _answer(lambda a: cli._parser().parse_args(a), argv)
+    assert whole[0] != 0 or argv[-1] in ("--help", "-h")
+    assert _answer(cli.main, argv) == whole
+
+
+def test_runs_short_way_in_gives_the_same_arguments() -> None:
+    for argv in (["run", "p.yaml"], ["run", "p.yaml", "--headless", "--js", "--seed", "3", "--journal", "j.db"],
+                 ["demo", "--stack", "--speed", "60"], ["run", "p.yaml", "--adopt", "--reason", "why"]):
+        assert cli._parse_run(argv) == cli._parser().parse_args(argv)
+    assert cli._parse_run(["resume"]) is None
+    assert cli._parse_run(["run", "p.yaml", "extra"]) is None

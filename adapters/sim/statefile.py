@@ -13,6 +13,11 @@ from typing import Any
 
 from core import AdapterError
 
+_LINE = json.JSONEncoder(sort_keys=True)
+"""A log line's JSON: `json.dumps(change, sort_keys=True)` (ASCII), without a new encoder
+per line."""
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+
 
 class StateFile:
     """Persistence for `SimWorld` (see the module's docstring)."""
@@ -42,9 +47,19 @@ class StateFile:
         if self._log_lines >= max(64, len(self._flags) + len(self._routes)):
             self.save()
             return
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._log_path(), "a", encoding="utf-8") as log:
-            log.write(json.dumps(change, sort_keys=True) + "\n")
+        # One system call each to open, write and close (a 1,000-service rollout sets
+        # flags thousands of times); the directory is made only when it is missing.
+        line = (_LINE.encode(change) + "\n").encode("ascii")
+        path = self._log_path()
+        try:
+            fd = os.open(path, _APPEND, 0o666)
+        except FileNotFoundError:
+            self._state_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, _APPEND, 0o666)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
         self._log_lines += 1
 
     def save(self) -> None:
