@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from dataclasses import replace
 from typing import Awaitable, Callable, Iterable, Sequence
 
 from core.clock import Clock
 from core.checking import bound, probe
 from core.commands import Command, Measure, Probe, ReadExposure, SetExposure, SetMirror
 from core.coverage import measurement_gaps
+from core.evolve import evolve
 from core.measuring import measure
 from core.events import (
     CheckFinished,
@@ -41,7 +41,7 @@ from core.ports import (
     AdapterError, CheckRunner, ConfigurationError, FlagService, Journal, Lease, LeaseLost, MetricSource, Mirror,
     NoCheckRunner, Router,
 )
-from core.readback import read_back
+from core.readback import ReadKeys, read_back, read_keys
 from core.reducer import reduce
 from core.schedule import next_deadline
 from core.state import RolloutState
@@ -127,6 +127,8 @@ class Engine:
         self._stopping = False
         self._unjournaled: list[Event] = []
         """Virtual clock: events reduced but not yet appended; none has led to a command."""
+        self._read_keys: tuple[object, ReadKeys] | None = None
+        """The run's context and its `core.readback.read_keys`, built at the first read-back."""
 
     # -- outside world --------------------------------------------------
 
@@ -269,8 +271,11 @@ class Engine:
         return self._stamp([e for e in items if e is not None])
 
     def _stamp(self, events: Iterable[Event]) -> list[Event]:
+        """Each event at the clock's time (a command's outcome is built at 0). Events are
+        plain frozen dataclasses: `evolve` copies one in C, where `dataclasses.replace`
+        went through the constructor (most events of a run are stamped here)."""
         now = self.clock.now()
-        return [e if e.at == now else replace(e, at=now) for e in events]
+        return [e if e.at == now else evolve(e, at=now) for e in events]
 
     async def _fire_timers(self, now: float) -> list[Event]:
         out: list[Event] = []
@@ -400,7 +405,10 @@ class Engine:
 
     async def _read(self, services: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
         """Every target of `services` read back (`core.readback.read_back`): flags, routes, mirrors."""
-        return await read_back(self.state.ctx, services, self.flags, self.router, self.mirror)
+        ctx = self.state.ctx
+        if self._read_keys is None or self._read_keys[0] is not ctx:
+            self._read_keys = (ctx, read_keys(ctx))
+        return await read_back(ctx, services, self.flags, self.router, self.mirror, self._read_keys[1])
 
     async def _drain_tasks(self) -> None:
         if self._tasks:

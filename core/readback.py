@@ -96,16 +96,19 @@ def _pending(tx: Tx) -> dict[str, list[float]]:
 def _agrees(tx: Tx, targets: Mapping[str, float]) -> bool:
     """True when `all_differences` would find nothing: each reading is within tolerance
     of its service's exposure or of a setting in flight for it."""
-    owners = tx.ctx.target_owners
+    owners = tx.ctx.target_owners.get
     services = tx.services
+    state_of = services.get
     pending: dict[str, list[float]] | None = None
     for key, actual in targets.items():
-        if key.startswith(MIRROR):
-            if key[len(MIRROR):] in services and not _mirror_agrees(tx, key[len(MIRROR):], actual):
+        names = owners(key)
+        if names is None:  # a mirror (`mirror:` keys are no flag's or route's), or unknown
+            if key.startswith(MIRROR) and key[len(MIRROR):] in services \
+                    and not _mirror_agrees(tx, key[len(MIRROR):], actual):
                 return False
             continue
-        for name in owners.get(key, ()):
-            state = services.get(name)
+        for name in names:
+            state = state_of(name)
             if state is None or abs(actual - state.exposure) <= READ_BACK_TOLERANCE:
                 continue
             if pending is None:
@@ -140,33 +143,54 @@ def exposed(tx: Tx) -> list[str]:
     services = tx.services
     if tx.full or len(services) != len(tx.ctx.moving_sorted):
         return sorted(name for name, s in services.items() if s.moved or s.mirror > 0)
-    return [name for name in tx.ctx.moving_sorted
-            if (s := services[name]).exposure > 0 or s.target > 0 or s.mirror > 0]  # `moved`
+    return [name for name in tx.ctx.moving_sorted  # `moved`; float to float compares faster than to 0
+            if (s := services[name]).exposure > 0.0 or s.target > 0.0 or s.mirror > 0.0]
+
+
+ReadKeys = Mapping[str, tuple[str | None, str, str | None, str]]
+"""Moving service → (its flag, `flag:FLAG`, its route, `route:ROUTE`): `read_keys`."""
+
+
+def read_keys(ctx: Context) -> dict[str, tuple[str | None, str, str | None, str]]:
+    """What a read-back reads for each moving service, and the keys it files the readings
+    under, built once for a run (the engine keeps it): a read-back of most of a large plan
+    otherwise looked up each service's handle and built both keys, every 30 s."""
+    out: dict[str, tuple[str | None, str, str | None, str]] = {}
+    for name, handle in ctx.exposure.items():
+        flag, route = handle.flag, handle.route
+        out[name] = (flag, "" if flag is None else "flag:" + flag, route, "" if route is None else "route:" + route)
+    return out
 
 
 async def read_back(
     ctx: Context, services: Sequence[str], flags: FlagService, router: Router, mirror: Mirror | None,
+    keys: ReadKeys | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(service → its lowest reading, for people; `flag:NAME`/`route:NAME`/`mirror:SERVICE` →
     reading, each target on its own, which is what the reducer compares). A periodic
-    read-back reads every exposed target (most of a large plan): the loop is kept tight.
+    read-back reads every exposed target (most of a large plan): the loop is kept tight,
+    with the keys of `read_keys` (built here when not given).
     A shadowed service's mirror is read where something mirrors (else nothing can be on)."""
     out: dict[str, float] = {}
     targets: dict[str, float] = {}
-    exposure = ctx.exposure
+    if keys is None:
+        keys = read_keys(ctx)
     get_rollout, get_weight = flags.get_rollout, router.get_weight
     shadows = ctx.shadowed if mirror is not None else frozenset()
     for name in services:
-        handle = exposure[name]
-        flag, route = handle.flag, handle.route
-        low: float | None = None
-        if flag is not None:
-            targets["flag:" + flag] = low = await get_rollout(flag)
-        if route is not None:
-            targets["route:" + route] = value = await get_weight(route)
-            low = value if low is None or value < low else low  # min(flag, route), as min() picks
-        out[name] = 0.0 if low is None else low
-        if name in shadows:
+        flag, flag_key, route, route_key = keys[name]
+        if route is None:  # the common case: a flag alone (or nothing)
+            if flag is None:
+                out[name] = 0.0
+            else:
+                targets[flag_key] = out[name] = await get_rollout(flag)
+        else:
+            low: float | None = None
+            if flag is not None:
+                targets[flag_key] = low = await get_rollout(flag)
+            targets[route_key] = value = await get_weight(route)
+            out[name] = value if low is None or value < low else low  # min(flag, route), as min() picks
+        if shadows and name in shadows:
             assert mirror is not None
             targets[MIRROR + name] = await mirror.get_mirror(name, route)
     return out, targets

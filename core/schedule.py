@@ -8,7 +8,6 @@ Nothing here raises exposure unless the rollout is running and not held.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from typing import Literal
 
@@ -340,15 +339,15 @@ def _advance(tx: Tx) -> None:
     start = tx.transitions
     groups, specs, policy = tx.groups, tx.ctx.groups, tx.ctx.plan.policy
     # Most live groups of a large plan wait for room (`max_parallel`): without wave approvals,
-    # room is all `_step_group` would ask them before anything else, so it is asked here,
-    # without the call. The full path (`reduce_fully`) steps every group; the property
-    # tests compare the two after every event.
+    # room is all `_step_group` would ask them first, so it is asked here, without the call.
+    # The full path (`reduce_fully`) steps every group; property tests compare the two.
     room_first = not tx.full and policy.approval != "each_wave"
     for _ in range(4 * len(tx.groups) + 4):
         before = tx.transitions
         for index in range(len(tx.groups)) if tx.full else _live_in_order(tx):
             if room_first and groups[index].phase == "waiting":
-                busy = _counts(tx)[1]
+                counts = tx.counts  # `_counts`, its cache looked at without the call
+                busy = (counts if counts is not None and counts[0] == tx.transitions else _counts(tx))[1]
                 if busy and busy + len(specs[index].services) > policy.max_parallel:
                     continue  # `_has_capacity` is false
             _step_group(tx, index)
@@ -372,20 +371,22 @@ def _advance(tx: Tx) -> None:
 def _live_in_order(tx: Tx) -> Iterator[int]:
     """One pass of `advance` over the live groups, in index order, as a pass over every
     group would meet them: a group that becomes live behind the pass waits for the next
-    pass, one ahead of it is met in this one; the others could not have moved."""
-    heap = sorted(tx.live)
+    pass, one ahead of it is merged in and met in this one; the others could not move."""
+    order = sorted(tx.live)
     tx.live_added.clear()
-    last = -1
-    while heap:
-        index = heapq.heappop(heap)
-        if index > last and index in tx.live:
+    last, i = -1, 0
+    while i < len(order):
+        index = order[i]
+        i += 1
+        if index > last and index in tx.live:  # `tx.live` is replaced on its first change
             last = index
             yield index
-            if tx.live_added:
-                for added in tx.live_added:
-                    if added > last:
-                        heapq.heappush(heap, added)
-                tx.live_added.clear()
+            added = tx.live_added
+            if added:
+                ahead = [a for a in added if a > last]
+                added.clear()
+                if ahead:
+                    order, i = sorted(order[i:] + ahead), 0
 
 
 def next_deadline(state: RolloutState, readback: bool = False, *, full: bool = False) -> float | None:

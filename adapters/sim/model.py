@@ -191,16 +191,23 @@ def _side_model(
     done: Mapping[tuple[str, str], VersionModel],
 ) -> VersionModel:
     base = side.params
+    contracts, tainted = side.contracts, side.tainted
     merged: dict[tuple[float, float, float], float] = {}
     bad = incompatible = 0.0
+    readable: dict[tuple[str, str], bool] = {}  # (producer, version) → read: once, not per segment
     for prob, seen in _joint_segments(node, side_name, producers):
         if prob <= 0:
             continue
-        crossing = any(
-            not reads(side.contracts, p.sides[seen[p.name]].contracts) for p in producers
-        )
-        upstream = [done[(p.name, seen[p.name])] for p in producers]
-        error = base.error_rate + ERROR_PROPAGATION * sum(m.error_rate for m in upstream)
+        crossing = False
+        upstream = []
+        for p in producers:
+            version = seen[p.name]
+            ok = readable.get((p.name, version))
+            if ok is None:
+                ok = readable[(p.name, version)] = reads(contracts, p.sides[version].contracts)
+            crossing = crossing or not ok
+            upstream.append(done[(p.name, version)])
+        error = base.error_rate + ERROR_PROPAGATION * sum([m.error_rate for m in upstream])
         latency, mean = base.latency_ms, base.prediction_mean
         if crossing:
             error += INCOMPATIBLE_ERROR
@@ -212,12 +219,10 @@ def _side_model(
         clean = 1.0
         for m in upstream:
             clean *= 1.0 - m.bad
-        bad += prob * (1.0 if side.tainted or crossing else 1.0 - clean)
+        bad += prob * (1.0 if tainted or crossing else 1.0 - clean)
     sigma = LATENCY_SIGMA_PER_SPREAD * base.latency_spread
-    components = tuple(
-        Component(w, e, lat, sigma, mean, base.prediction_std)
-        for (e, lat, mean), w in sorted(merged.items())
-    )
+    std = base.prediction_std
+    components = tuple(Component(w, e, lat, sigma, mean, std) for (e, lat, mean), w in sorted(merged.items()))
     return VersionModel(components, min(1.0, bad), incompatible)
 
 
@@ -267,6 +272,13 @@ def _interval_segments(
     def fractions(m: Node) -> float:
         return m.fraction if "new" in m.sides else 0.0
 
+    if low == 0.0 and high == 1.0 and len(members) == 1:
+        # A producer in a cohort of its own, as below: points 0, f, 1; shares (end - start) / 1.0.
+        m = members[0]
+        f = fractions(m)
+        if 0.0 < f < 1.0:
+            return [(f, {m.name: "new"}), (1.0 - f, {m.name: "old"})]
+        return [(1.0, {m.name: "new" if f >= 1.0 else "old"})]
     if high <= low:
         # An empty bucket range (canary at 0% or 100%): the limit of its edge.
         return [
@@ -330,14 +342,9 @@ def multinomial(rng: random.Random, n: int, probs: Sequence[float]) -> list[int]
 
 
 def mixture_quantile(components: Sequence[Component], p: float) -> float:
-    """The p-quantile of a log-normal mixture, by bisection on its CDF in log space.
-
-    Every latency a run journals comes from here, so the bisection is kept bit for bit
-    (up to 80 halvings of the same bracket, the same CDF arithmetic) while costing a
-    fifth of what it did: each component's log median is taken once, a one-component
-    mixture (every version model of a plan without mixed traffic) skips the generator,
-    and the loop stops once a halving leaves the bracket as it was, since every later
-    one then would too (about 55 halvings reach adjacent floats)."""
+    """The p-quantile of a log-normal mixture, by bisection on its CDF in log space: 80
+    halvings bit for bit (journaled latencies come from here), stopping once one leaves the
+    bracket as it was, as every later one would (~55 reach adjacent floats)."""
     logs = [math.log(c.latency_ms) for c in components]
     low = min(lm - 9 * c.sigma for lm, c in zip(logs, components))
     high = max(lm + 9 * c.sigma for lm, c in zip(logs, components))
@@ -383,8 +390,7 @@ def sample_latency_quantile(rng: random.Random, model: VersionModel, p: float, n
     the true quantile at a level jittered by the sample quantile's spread."""
     comps = model.components
     if n <= EXACT_MAX_N:
-        # Each request: its component (one `choices` draw, which takes one `random()` even
-        # from a single component, so that draw is still taken), then its latency.
+        # Per request its component (one `choices` draw: one `random()`, even from one), then its latency.
         lognormal = rng.lognormvariate
         if len(comps) == 1:
             draw = rng.random

@@ -84,7 +84,8 @@ class Timeline:
             self._moved |= moved
             self._deferred = when
             return
-        self._model()
+        if moved is not None or self._models is not None or self._deferred is not None:
+            self._model()  # (not when there is nothing to bring up to date: a new world)
         if moved is None:
             self._models = None
         else:

@@ -169,9 +169,10 @@ def _start(
     # An abandoned run's mirrors are its own doing: its abandon turns them off (real services;
     # a simulated world is private to its run), so the read does not count them against this run.
     ours = startup.mirrors_left_on(abandoned) if shared else []
+    state = initial_state(plan, graph)
     report = startup.preflight(
         plan, graph, read_adapters, run_id=info.run_id, adopt=adopt, strict=strict,
-        finished=lambda owner: _finished_run(journal, owner), ours=ours,
+        finished=lambda owner: _finished_run(journal, owner), ours=ours, ctx=state.ctx,
     )
     startup.show_warnings(report)
     startup.refuse(report)
@@ -183,7 +184,7 @@ def _start(
                          turn_off=startup.turn_off_mirrors(plan, read_adapters) if shared else None)
     journal.create_run(info)
     lease = journal.acquire_lease(info.run_id, lease_holder())
-    return assemble(initial_state(plan, graph), plan=plan, graph=graph, info=info, journal=journal,
+    return assemble(state, plan=plan, graph=graph, info=info, journal=journal,
                     clock=the_clock, lease=lease, adapters=adapters, interactive=interactive,
                     resuming=False, opening=opening)
 
