@@ -248,12 +248,14 @@ class SimWorld(StateFile, Mirroring, Timeline):
     ) -> model.Side:
         mine = [f for f in self._faults if f.get("service") == name and f["_side"] == side
                 and f["kind"] not in DATA_FAULTS]  # data faults spoil feeds, not requests
+        if not mine:  # the common case: the plan's contracts as they are (no copy per service)
+            return model.Side(with_faults(params, mine), contracts, regressed)
         produces = dict(contracts.produces)
         for f in mine:
             if f["kind"] == "schema_break":
                 produces[str(f["contract"])] = int(f["produces"])
         effective = contracts.model_copy(update={"produces": produces})
-        return model.Side(with_faults(params, mine), effective, bool(mine) or regressed)
+        return model.Side(with_faults(params, mine), effective, True)
 
     def _side(self, service: str, version: str) -> str:
         s = self._service(service)
