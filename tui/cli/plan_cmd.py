@@ -10,6 +10,7 @@ defined once (`add_parsers`), for both this parser and `interlock --help`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -92,14 +93,23 @@ def show_plan(path: Path, *, as_json: bool, compact: bool = False) -> int:
 
 
 def _write_json(chunks: Iterable[bytes | memoryview]) -> None:
-    """ASCII bytes straight to stdout's buffer, chunk by chunk, and a newline: `plan --json`
-    is hundreds of MB at 10,000 services, never copied into a str or held whole."""
+    """ASCII bytes straight to stdout, chunk by chunk, and a newline: `plan --json` is
+    hundreds of MB at 10,000 services, never copied into a str or held whole. To a real
+    file descriptor they go through `tui.fdwrite.write_chunks` (written while the rest is
+    still being encoded)."""
     buffer = getattr(sys.stdout, "buffer", None)  # none when stdout is a StringIO
     if buffer is None:
         print(b"".join(chunks).decode("ascii"))
         return
     sys.stdout.flush()
-    for chunk in chunks:
-        buffer.write(chunk)
-    buffer.write(b"\n")
-    buffer.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # a buffer without a descriptor (pytest's capture)
+        for chunk in chunks:
+            buffer.write(chunk)
+        buffer.write(b"\n")
+        buffer.flush()
+        return
+    from tui.fdwrite import write_chunks
+
+    write_chunks(fd, itertools.chain(chunks, (b"\n",)))
