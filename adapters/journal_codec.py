@@ -239,12 +239,51 @@ def chain_rows(
     the batch's bodies are written by one orjson call (`_batch_bodies`), their hash
     material by another, and hashed in one tight loop. Whatever the batch path cannot
     vouch for goes through `chain_records`, and so does a single event (cheaper there)."""
+    chained = _chain_batch(run_id, head, events, operator, key)
+    if chained is None:
+        return [(run_id, *record) for record in chain_records(run_id, head, events, operator, key)]
+    bodies, who, hashes = chained
+    seq, prev = head
+    return list(zip(repeat(run_id), count(seq + 1), map(_AT, events), map(_KIND, events), bodies,
+                    repeat(operator) if who is None else who, chain((prev,), hashes), hashes))
+
+
+def chain_params(
+    run_id: str, head: tuple[int, str], events: Sequence[Event], operator: str = "",
+    key: bytes | None = None,
+) -> list[Any]:
+    """`chain_rows` flattened, row after row (8 values each): what a multi-row INSERT binds.
+    Laid out a column at a time by slice assignment, not as a tuple per row that is then
+    taken apart again (~0.3 µs a record less, measured at batches of 100 and 1,000)."""
+    chained = _chain_batch(run_id, head, events, operator, key)
+    if chained is None:
+        records = chain_records(run_id, head, events, operator, key)
+        return list(chain.from_iterable((run_id, *record) for record in records))
+    bodies, who, hashes = chained
+    (seq, prev), n = head, len(events)
+    flat: list[Any] = [run_id] * (8 * n)  # column 0 stays the run id
+    flat[1::8] = range(seq + 1, seq + 1 + n)
+    flat[2::8] = list(map(_AT, events))
+    flat[3::8] = list(map(_KIND, events))
+    flat[4::8] = bodies
+    flat[5::8] = [operator] * n if who is None else who
+    flat[6::8] = [prev, *hashes[:-1]]
+    flat[7::8] = hashes
+    return flat
+
+
+def _chain_batch(
+    run_id: str, head: tuple[int, str], events: Sequence[Event], operator: str, key: bytes | None,
+) -> tuple[list[str], list[str] | None, list[str]] | None:
+    """(bodies, operators or None when all are `operator`, hashes) of a batch written at
+    once, or None for what goes through `chain_records`."""
     seq, prev = head
     bodies = _batch_bodies(events) if type(seq) is int and type(run_id) is str and len(events) > 1 else None
     if bodies is None:
-        return [(run_id, *record) for record in chain_records(run_id, head, events, operator, key)]
+        return None
+    who: list[str] | None
     if _NAMES_OPERATOR.isdisjoint(map(type, events)):
-        who: Iterable[str] = repeat(operator)
+        who = None
         quoted_who: Iterable[orjson.Fragment] = repeat(_fragment(operator))
     else:
         who = [record_operator(event, operator) for event in events]
@@ -266,8 +305,7 @@ def chain_rows(
         add(last := hmac.digest(key, first, "sha256").hex())
         for tail in tails[1:]:
             add(last := hmac.digest(key, f'["{last}",{tail}]'.encode("ascii"), "sha256").hex())
-    return list(zip(repeat(run_id), count(seq + 1), map(_AT, events), map(_KIND, events), bodies, who,
-                    chain((prev,), hashes), hashes))
+    return bodies, who, hashes
 
 
 def _fragment(text: str) -> orjson.Fragment:
@@ -277,6 +315,7 @@ def _fragment(text: str) -> orjson.Fragment:
 
 _AT = attrgetter("at")
 _KIND = attrgetter("kind")
+_DICT = attrgetter("__dict__")
 _SEPARATOR = orjson.Fragment(b"\n")
 """Written raw between a batch's bodies: compact JSON never holds a raw newline (a string
 escapes it), so the batch splits exactly where these are."""
@@ -312,7 +351,9 @@ def _batch_bodies(events: Sequence[Event]) -> list[str] | None:
     classes = list(map(type, events))
     if not _CLEAN.issuperset(classes) and not all(map(_learn, set(classes))):
         return None
-    dicts = [{"kind": event.kind, **event.__dict__} for event in events]
+    dicts = list(map(dict.copy, map(_DICT, events)))  # copied in C, not a dict display per event
+    for fields, kind in zip(dicts, map(_KIND, events)):
+        fields["kind"] = kind  # orjson sorts the keys: where it goes in the dict does not matter
     if sum(map(len, dicts)) != sum(map(_WIDTH.__getitem__, classes)):
         return None  # an attribute beyond the fields, which `to_dict` would leave out
     items: list[Any] = [_SEPARATOR] * (2 * len(dicts) - 1)

@@ -25,7 +25,7 @@ from adapters.journal_chain import (
     run_facts,
     seal_for,
 )
-from adapters.journal_codec import SCHEMA_VERSION, JournalError, Row, chain_rows, decode_event
+from adapters.journal_codec import SCHEMA_VERSION, JournalError, Row, chain_params, chain_rows, decode_event
 from core import Event, adopt_event
 from core import Record, RunInfo
 from core import mask_url as mask_url  # re-exported: the journals name their database with it
@@ -314,6 +314,16 @@ class JournalCommon:
         rows = chain_rows(run_id, start, events, operator, key)
         seq, last = rows[-1][1], rows[-1][7]
         return start, rows, (seq, last), head_mac(run_id, seq, last, key)
+
+    def _chain_params(
+        self, run_id: str, events: Sequence[Event], operator: str
+    ) -> tuple[tuple[int, str], list[Any], tuple[int, str], str]:
+        """`_chain` with the records flattened for a multi-row INSERT (`chain_params`)."""
+        start = self._head(run_id)
+        key = self._run_key(run_id)
+        params = chain_params(run_id, start, events, operator, key)
+        seq, last = params[-7], params[-1]
+        return start, params, (seq, last), head_mac(run_id, seq, last, key)
 
     _MOVE_HEAD = (
         "UPDATE runs SET head_seq = {p}, head_hash = {p}, head_mac = {p} "

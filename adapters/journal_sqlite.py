@@ -31,7 +31,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from typing import Any
 from pathlib import Path
 
@@ -68,13 +67,16 @@ class _StaleHead(Exception):
     pass
 
 
-def _insert(db: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert `rows` in order, `_ROWS_PER_INSERT` to a statement, the rest one by one."""
-    whole = len(rows) - len(rows) % _ROWS_PER_INSERT
-    for start in range(0, whole, _ROWS_PER_INSERT):
-        db.execute(_INSERT_ROWS, list(chain.from_iterable(rows[start:start + _ROWS_PER_INSERT])))
-    if whole < len(rows):
-        db.executemany(_INSERT, rows[whole:])
+def _insert(db: sqlite3.Connection, params: list[Any]) -> None:
+    """Insert the rows `params` holds flattened (`chain_params`: 8 values a row), in order,
+    `_ROWS_PER_INSERT` to a statement and the rest in one more."""
+    width = 8 * _ROWS_PER_INSERT
+    whole = len(params) - len(params) % width
+    for start in range(0, whole, width):
+        db.execute(_INSERT_ROWS, params[start:start + width])
+    if whole < len(params):
+        rest = (len(params) - whole) // 8
+        db.execute(_INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?)" * (rest - 1), params[whole:])
 
 
 def _checkpoints(events: Sequence[Event]) -> bool:
@@ -276,11 +278,11 @@ class SqliteJournal(JournalCommon):
             lease = self._leases.get(run_id)
             if lease is not None and lease.held:
                 lease.check()  # a driver whose lease file was taken away must not write
-            (start_seq, start_hash), rows, (seq, prev), sealed = self._chain(run_id, events, operator)
+            (start_seq, start_hash), params, (seq, prev), sealed = self._chain_params(run_id, events, operator)
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
-                _insert(db, rows)
+                _insert(db, params)
                 moved = db.execute(
                     self._MOVE_HEAD.format(p="?"), (seq, prev, sealed, run_id, start_seq, start_hash)
                 ).rowcount
