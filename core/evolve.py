@@ -13,7 +13,7 @@ instance's own empty `__dict__` instead would insert and rehash field by field
 (twice as slow). A change naming no field is refused, as `replace` would.
 
 Only for dataclasses whose fields are all `__init__` parameters, that have no
-`__post_init__` and no `__slots__` (every record the reducer evolves).
+`__post_init__` and no `__slots__` but `DICT_ONLY` (every record the reducer evolves).
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ import dataclasses
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+DICT_ONLY = ("__dict__",)
+"""The one `__slots__` a record copied here may declare: `__slots__ = DICT_ONLY` keeps the
+instance dict (the copy sets it) and makes a new instance cheaper. A class without
+`__slots__` keeps its attributes inline until its `__dict__` is read or set, so creating
+one prepares inline values that setting `__dict__` throws away (~0.25 µs of the ~0.6 µs
+a copy costs on the development machine); with it, the new instance is bare."""
 
 _NAMES: dict[type, tuple[str, ...]] = {}
 _SIZES: dict[type, int] = {}
@@ -32,7 +39,7 @@ _set = object.__setattr__
 def _names(cls: type) -> tuple[str, ...]:
     fields = dataclasses.fields(cls)
     if any(not f.init for f in fields) or hasattr(cls, "__post_init__") or any(
-        "__slots__" in klass.__dict__ for klass in cls.__mro__[:-1]
+        klass.__dict__.get("__slots__", DICT_ONLY) != DICT_ONLY for klass in cls.__mro__[:-1]
     ):
         raise TypeError(f"{cls.__name__} is not a plain dataclass without slots; use dataclasses.replace")
     names = _NAMES[cls] = tuple(f.name for f in fields)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.evolve import evolve, evolved
-from typing import Any, Callable, Literal, Sequence, cast
+from core.evolve import DICT_ONLY, evolve, evolved
+from typing import Any, Callable, Literal, NamedTuple, Sequence, cast
 
 from core.judges.measure import (
     SPRT_PHASE,
@@ -36,14 +36,16 @@ from core.plan import Gate
 
 _new = object.__new__
 _set = object.__setattr__
+_tuple = tuple.__new__
 
 GatePhase = Literal["running", "successful", "failed", "inconclusive", "error"]
 DECIDED: frozenset[str] = frozenset({"successful", "failed", "inconclusive", "error"})
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One measurement as the console shows it."""
+class Sample(NamedTuple):
+    """One measurement as the console shows it. A tuple: every answer makes one and a run
+    keeps the last 64, and a tuple is built in one allocation (an instance with a `__dict__`
+    takes two and a dict)."""
 
     at: float
     value: float | None
@@ -56,6 +58,8 @@ class Sample:
 @dataclass(frozen=True)
 class GateRun:
     """One gate's analysis at one stage of one service."""
+
+    __slots__ = DICT_ONLY  # a copy is cheaper (`core.evolve`)
 
     service: str
     gate: str
@@ -293,14 +297,72 @@ def record(
     return evolved(run, changes)
 
 
+def running_after(
+    gate: Gate, run: GateRun, at: float, value: float | None, baseline: float | None, error: str | None,
+    canary_data: Sequence[float] | None, next_at: float | None, keep: int = 64,
+) -> GateRun | None:
+    """`record(gate, run, at, value, baseline, error, keep, canary_data, schedule=...)` in one
+    copy, when the run is still running after the answer and `next_at` is its next
+    measurement; None when it is not (decided, or the answer is ignored no data) and for
+    any answer that changes a judge's state (an error, or a test's counts), for the caller
+    to take `record`'s path. Here are an error-free answer to a threshold gate and to a
+    quantile gate without counts (`_quantile` then classifies the two quantiles and keeps
+    no test): most answers of a long bake (`core.quiet.quiet_measurement`). Their counters,
+    sample and schedule are written out instead of through `_tallied`, `_assess` and
+    `_next_at`."""
+    if error is not None:
+        return None
+    judge = gate.judge
+    if judge != "threshold" and (judge != "quantile" or (canary_data and len(canary_data) >= 2)):
+        return None
+    phase = classify(gate, value, baseline, None)
+    if phase is None or phase == "error":  # ignored, or no data counted as an error
+        return None
+    count = run.count + 1
+    failures = run.failures
+    inconclusives = run.inconclusives
+    successes = run.successes
+    if phase == "successful":
+        streak = run.consecutive_successes + 1
+        successes += 1
+    else:
+        streak = 0
+        if phase == "failed":
+            failures += 1
+        elif phase == "inconclusive":
+            inconclusives += 1
+    if _assess(gate, failures, inconclusives, 0, streak, count) != "running":
+        return None
+    if value != value:
+        value = None  # NaN would make equal histories compare unequal
+    if baseline != baseline:
+        baseline = None
+    sample = _tuple(Sample, (at, value, baseline, phase, None))
+    samples = run.samples
+    samples = samples[len(samples) + 1 - keep:] + (sample,) if len(samples) >= keep else samples + (sample,)
+    values = run.__dict__.copy()  # `evolved(run, changes)`, without building the changes' dict
+    values["next_at"] = next_at
+    values["pending"] = None
+    values["count"] = count
+    values["successes"] = successes
+    values["failures"] = failures
+    values["inconclusives"] = inconclusives
+    values["consecutive_errors"] = 0
+    values["consecutive_successes"] = streak
+    values["phase"] = "running"
+    values["samples"] = samples
+    values["no_data_since"] = None
+    new = _new(GateRun)
+    _set(new, "__dict__", values)
+    return new
+
+
 def _sample(
     at: float, value: float | None, baseline: float | None, phase: MeasurementPhase | None, error: str | None
 ) -> Sample:
-    """`Sample(at, value, baseline, phase, error)` at the cost of one dict (`core.evolve`):
-    every answer makes one."""
-    sample = _new(Sample)
-    _set(sample, "__dict__", {"at": at, "value": value, "baseline": baseline, "phase": phase, "error": error})
-    return sample
+    """`Sample(at, value, baseline, phase, error)` without the keyword handling of its
+    constructor: every answer makes one."""
+    return _tuple(Sample, (at, value, baseline, phase, error))
 
 
 def _next_at(

@@ -19,9 +19,13 @@ from __future__ import annotations
 import core.gates as gate_rules
 from core.commands import Command, Measure
 from core.events import Measured, Tick
-from core.evolve import evolve
-from core.state import RolloutState
+from core.gates import GateRun
+from core.plan import Gate
+from core.state import GroupState, RolloutState
 from core.tx import ask_measurements
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _running(state: RolloutState, at: float) -> bool:
@@ -37,44 +41,71 @@ def quiet_measurement(state: RolloutState, event: Measured) -> RolloutState | No
     already advanced everything, in a group whose bake is not over: no deadline came due
     since and nothing can move; just record it. None for anything else."""
     at = event.at
-    if at != state.at or not _running(state, at):
+    if (
+        at != state.at or state.phase != "running" or state.hold is not None
+        or state.frozen_at is not None or state.stepping
+    ):  # `_running`, written out: every answer asks
         return None
     cmd_id = event.cmd_id
-    cmd = state.inflight.get(cmd_id)
+    inflight = state.inflight
+    cmd = inflight.get(cmd_id)
     if cmd.__class__ is not Measure:
         return None
     ctx = state.ctx
     index = ctx.graph.group_of[cmd.service]
-    group = state.groups[index]
+    groups = state.groups
+    group = groups[index]
     bake_until = group.bake_until
     if group.phase != "baking" or bake_until is None or at >= bake_until:
         return None
     gates = group.gates
-    for i, run in enumerate(gates):
+    i = 0
+    for run in gates:
         if run.pending == cmd_id:
             break
+        i += 1
     else:
         return None
     gate = ctx.gates[run.gate]
-    next_at = at + gate.interval
-    bake_over = next_at > bake_until and gate.open_ended
+    due = at + gate.interval
+    bake_over = due > bake_until and gate.open_ended  # its last measurement of the bake
+
+    new = gate_rules.running_after(  # `record`, in one copy, for most answers
+        gate, run, at, event.value, event.baseline, event.error, event.canary_data, None if bake_over else due)
+    if new is None:
+        new = _recorded(gate, run, event, due, bake_over)
+        if new.phase != "running":
+            return None
+    # `evolve(group, gates=...)` and `evolve(state, groups=..., inflight=...)` written out:
+    # a dict copy with the changes set in it (no dict of changes to build and merge).
+    runs = list(gates)
+    runs[i] = new
+    values = group.__dict__.copy()
+    values["gates"] = tuple(runs)
+    new_group = _new(GroupState)
+    _set(new_group, "__dict__", values)
+    new_groups = list(groups)
+    new_groups[index] = new_group
+    left = inflight.copy()  # type: ignore[attr-defined]  # a dict: every state's is (`Tx.commit`, here)
+    del left[cmd_id]
+    values = state.__dict__.copy()
+    values["groups"] = tuple(new_groups)
+    values["inflight"] = left
+    after = _new(RolloutState)
+    _set(after, "__dict__", values)
+    return after
+
+
+def _recorded(gate: Gate, run: GateRun, event: Measured, due: float, bake_over: bool) -> GateRun:
+    """`run` after the answer, through `core.gates.record` (any judge, any answer)."""
 
     def schedule(count: int) -> float | None:
-        return None if bake_over and count >= 1 else next_at
+        return None if bake_over and count >= 1 else due
 
-    run = gate_rules.record(
-        gate, run, at, event.value, event.baseline, event.error,
+    return gate_rules.record(
+        gate, run, event.at, event.value, event.baseline, event.error,
         canary_data=event.canary_data, baseline_data=event.baseline_data, schedule=schedule,
     )
-    if run.phase != "running":
-        return None
-    runs = list(gates)
-    runs[i] = run
-    groups = list(state.groups)
-    groups[index] = evolve(group, gates=tuple(runs))
-    inflight = dict(state.inflight)
-    del inflight[cmd_id]
-    return evolve(state, groups=tuple(groups), inflight=inflight)
 
 
 def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Command]] | None:
@@ -89,7 +120,8 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
         return None  # a change window opened: a waiting group may move
     due: list[tuple[int, list[int]]] = []
     groups = state.groups
-    for index in sorted(state.live):  # baking and analyzing groups are live
+    live = state.live
+    for index in sorted(live) if len(live) > 1 else live:  # baking and analyzing groups are live
         group = groups[index]
         phase = group.phase
         if group.poll_at is not None and at >= group.poll_at:
@@ -110,10 +142,17 @@ def quiet_tick(state: RolloutState, event: Tick) -> tuple[RolloutState, list[Com
         return None
     # What `Tx.measure` and `Tx.commit` would do, without copying what does not change.
     new_groups = list(groups)
-    inflight = dict(state.inflight)
+    inflight: dict[int, Command] = state.inflight.copy()  # type: ignore[attr-defined]  # a dict, as above
     cmds: list[Command] = []
     next_cmd = state.next_cmd
     for index, runs in due:
         new_groups[index], next_cmd = ask_measurements(
             state.ctx, groups[index], runs, next_cmd, at, inflight, cmds)
-    return evolve(state, at=at, groups=tuple(new_groups), inflight=inflight, next_cmd=next_cmd), cmds
+    values = state.__dict__.copy()  # `evolve(state, at=..., ...)`, written out as above
+    values["at"] = at
+    values["groups"] = tuple(new_groups)
+    values["inflight"] = inflight
+    values["next_cmd"] = next_cmd
+    after = _new(RolloutState)
+    _set(after, "__dict__", values)
+    return after, cmds

@@ -355,9 +355,7 @@ def _on_abandoned(tx: Tx, event: Abandoned) -> None:
 def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Command]]:
     """The next state and the commands to carry out, for one event."""
     kind = type(event)
-    if kind.record_only:
-        return state, []
-    if kind is Measured:
+    if kind is Measured:  # the two kinds a long rollout is made of first (neither is record-only)
         quiet = quiet_measurement(state, event)  # type: ignore[arg-type]
         if quiet is not None:
             return quiet, []
@@ -365,6 +363,8 @@ def reduce(state: RolloutState, event: Event) -> tuple[RolloutState, list[Comman
         due = quiet_tick(state, event)  # type: ignore[arg-type]
         if due is not None:
             return due
+    elif kind.record_only:
+        return state, []
     return _reduce(state, event, full=False)
 
 

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import AbstractSet, Any, Iterable, Literal, Mapping, Sequence
 
 from core.commands import Command
+from core.evolve import DICT_ONLY
 from core.gates import GateRun
 from core.graph import RolloutGraph
 from core.plan import Exposure, Gate, Plan, Stage
@@ -87,7 +88,7 @@ class Context:
     exposure: Mapping[str, Exposure]
     versions: Mapping[str, tuple[str, str]]
     """Moving service → (from version, to version)."""
-    measures: Mapping[tuple[str, str], Mapping[str, Any]]
+    measures: Mapping[tuple[str, str], dict[str, Any]]
     """(service, gate) → every field of the `Measure` its runs ask for, `cmd_id` 0."""
     succs: tuple[tuple[int, ...], ...] = ()
     """Per group: the groups that list it in their `preds` (whose liveness its phase decides)."""
@@ -134,6 +135,8 @@ class ServiceState:
 
 @dataclass(frozen=True)
 class GroupState:
+    __slots__ = DICT_ONLY  # a copy is cheaper (`core.evolve`)
+
     phase: ServicePhase = "waiting"
     stage: int = -1
     """Index into the group's stages; -1 before the first."""
@@ -186,6 +189,8 @@ class Hold:
 
 @dataclass(frozen=True)
 class RolloutState:
+    __slots__ = DICT_ONLY  # a copy is cheaper (`core.evolve`)
+
     ctx: Context = field(compare=False, repr=False)
     phase: RolloutPhase = "planned"
     at: float = 0.0

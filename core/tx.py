@@ -11,6 +11,7 @@ from core.evolve import build, evolve
 from typing import Any
 
 from core.commands import Command, Measure, SetExposure, SetMirror
+from core.gates import GateRun
 from core.state import Context, GroupState, Hold, RolloutPhase, RolloutState, ServiceState, group_moved, is_live, live_groups
 
 _new = object.__new__
@@ -202,12 +203,24 @@ def ask_measurements(
     measures = ctx.measures
     for i in run_indexes:
         run = runs[i]
-        fields = dict(measures[run.service, run.gate])
+        fields = measures[run.service, run.gate].copy()
         fields["cmd_id"] = cmd_id = next_cmd
         cmd = _new(Measure)
         _set(cmd, "__dict__", fields)
         next_cmd += 1
         inflight[cmd_id] = cmd
         cmds.append(cmd)
-        runs[i] = evolve(run, pending=cmd_id, next_at=None, asked_at=at)
-    return evolve(group, gates=tuple(runs)), next_cmd
+        # `evolve(run, next_at=None, pending=cmd_id, asked_at=at)`, written out: a dict copy
+        # with the changes set in it (a tick of a long bake asks for three of these).
+        values = run.__dict__.copy()
+        values["next_at"] = None
+        values["pending"] = cmd_id
+        values["asked_at"] = at
+        new = _new(GateRun)
+        _set(new, "__dict__", values)
+        runs[i] = new
+    values = group.__dict__.copy()
+    values["gates"] = tuple(runs)
+    after = _new(GroupState)
+    _set(after, "__dict__", values)
+    return after, next_cmd
