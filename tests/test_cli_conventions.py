@@ -146,3 +146,29 @@ def test_reading_commands_end_quietly_when_the_reader_leaves(argv: list[str], tm
     code, err = _head(_cli(*args, cwd=tmp_path), 1)
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert code == 0 and err == ""
+
+
+# -- an output that cannot be written ----------------------------------------------------
+
+
+def _to_full_disk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`interlock ARGS > /dev/full`: every write of stdout fails with ENOSPC, as on a full disk."""
+    with open("/dev/full", "w") as full:
+        return subprocess.run([sys.executable, "-m", "tui.cli.main", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+
+
+@pytest.mark.parametrize("argv", [["validate"], ["plan"], ["plan", "--json"]])
+def test_an_output_on_a_full_disk_is_one_line_and_exit_6(argv: list[str], tmp_path: Path) -> None:
+    done = _to_full_disk(argv[0], str(EXAMPLE), *argv[1:], cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (6, "interlock: cannot write: No space left on device\n")
+
+
+def test_a_run_that_cannot_write_its_output_stops_resumable_and_says_why(tmp_path: Path) -> None:
+    journal = str(tmp_path / "j.db")
+    done = _to_full_disk("run", str(EXAMPLE), "--headless", "--journal", journal, cwd=tmp_path)
+    assert done.returncode == 6
+    assert re.fullmatch(r"interlock: cannot write the output \(No space left on device\); run \S+ stopped while "
+                        r"running; `interlock resume` continues it\n", done.stderr)
+    resumed = _run("resume", "--headless", "--journal", journal, cwd=tmp_path)
+    assert resumed.returncode == 0 and "rollout completed" in resumed.stdout, resumed.stderr

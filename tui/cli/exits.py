@@ -6,6 +6,7 @@ A leaf module: the command line (`tui.cli.main`) and its subcommands (`tui.cli.r
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ROLLED_BACK, EXIT_BAD_INPUT, EXIT_WAITING, EXIT_LEASE = 0, 1, 2, 3, 4
 EXIT_DAMAGED, EXIT_IO = 5, 6
 EXIT_REFUSED, EXIT_TAKEN = 7, 8
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+"""Write failures of the storage itself (a full disk, a failing device): exit 6, one line."""
 
 
 def exit_code_for(state: RolloutState) -> int:

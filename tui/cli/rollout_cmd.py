@@ -14,7 +14,7 @@ from core import Event
 from core import InputError
 from core import RolloutState
 from tui import printer
-from tui.cli.exits import silence_stdout
+from tui.cli.exits import EXIT_IO, STORAGE_ERRNOS, silence_stdout
 from tui.cli import journal_cmd
 from tui.session import runtime
 
@@ -31,6 +31,8 @@ class HeadlessPrinter:
         self.last = initial
         self.on_closed = on_closed
         self.closed = False
+        self.failed = ""
+        """Why stdout could not be written (empty when it was written, or its reader left)."""
 
     def __call__(self, state: RolloutState, events: Sequence[Event]) -> None:
         if self.closed:
@@ -38,8 +40,14 @@ class HeadlessPrinter:
             return
         try:
             self._print(state, events)
-        except BrokenPipeError:
+        except OSError as exc:
+            if not isinstance(exc, BrokenPipeError) and exc.errno not in STORAGE_ERRNOS:
+                raise
+            # The reader left, or the output cannot be written (a full disk): nobody sees
+            # what the run does, so it stops where it is, resumable, instead of driving blind.
             self.closed = True
+            if not isinstance(exc, BrokenPipeError):
+                self.failed = exc.strerror or str(exc)
             silence_stdout()
             if self.on_closed is None:
                 raise
@@ -62,7 +70,8 @@ class HeadlessPrinter:
         out.flush()
 
 
-def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed: bool = False) -> int:
+def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed: bool = False,
+            failed: str = "") -> int:
     """The end summary, with the run's chain head to anchor elsewhere (on stderr with
     `--json`, whose stdout stays the same for the same seed, byte for byte). When the
     reader closed stdout, one line on stderr says where the run stands instead."""
@@ -82,15 +91,18 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
                     print(f"run {session.info.run_id} is in the journal; `interlock resume` continues it")
                 print(head)
             sys.stdout.flush()
-        except BrokenPipeError:
-            closed = True
+        except OSError as exc:
+            if not isinstance(exc, BrokenPipeError) and exc.errno not in STORAGE_ERRNOS:
+                raise
+            closed, failed = True, "" if isinstance(exc, BrokenPipeError) else (exc.strerror or str(exc))
             silence_stdout()
     if closed:
         phase = printer.words(state.effective_phase)
         where = phase if state.finished else f"stopped while {phase}; `interlock resume` continues it"
-        print(f"interlock: output closed; run {session.info.run_id} {where}", file=sys.stderr)
+        what = f"cannot write the output ({failed})" if failed else "output closed"
+        print(f"interlock: {what}; run {session.info.run_id} {where}", file=sys.stderr)
     session.journal.close()
-    return exit_code_for(state)
+    return EXIT_IO if failed else exit_code_for(state)
 
 
 def _headless(session: runtime.Session, as_json: bool) -> int:
@@ -113,7 +125,7 @@ def _headless(session: runtime.Session, as_json: bool) -> int:
             await session.aclose()
 
     state = asyncio.run(drive())
-    return _finish(session, state, as_json, closed=show.closed)
+    return _finish(session, state, as_json, closed=show.closed, failed=show.failed)
 
 
 def _console(session: runtime.Session) -> int:
