@@ -278,6 +278,8 @@ class World:
                 assert after.groups[index].phase in ("baking", "analyzing", "shadowing"), event
                 assert not [c for c in up if after.group_of(c.service) == index], event
                 self.gaps[index] = (event.at, after.groups[index].stage)
+        if isinstance(event, OperatorAction) and event.action in ("promote", "promote_full"):
+            return  # break-glass: a person ends the bake and takes the next stage, measured or not
         for cmd in up:
             index = after.group_of(cmd.service)
             if index not in self.gaps or before.groups[index].stage != self.gaps[index][1]:
