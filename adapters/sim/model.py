@@ -351,23 +351,19 @@ def mixture_quantile(components: Sequence[Component], p: float) -> float:
     erf = math.erf
     if len(components) == 1:
         weight, median, sigma = components[0].weight, logs[0], components[0].sigma
-        for _ in range(80):
-            mid = (low + high) / 2
+
+        def cdf(mid: float) -> float:
             # _phi written out: sum() of one term adds it to 0, which leaves it as it is.
-            if weight * (0.5 * (1.0 + erf((mid - median) / sigma / _SQRT2))) < p:
-                if mid == low:
-                    break
-                low = mid
-            else:
-                if mid == high:
-                    break
-                high = mid
-        return math.exp((low + high) / 2)
-    parts = [(c.weight, lm, c.sigma) for lm, c in zip(logs, components)]
+            return weight * (0.5 * (1.0 + erf((mid - median) / sigma / _SQRT2)))
+    else:
+        parts = [(c.weight, lm, c.sigma) for lm, c in zip(logs, components)]
+
+        def cdf(mid: float) -> float:
+            return sum([w * (0.5 * (1.0 + erf((mid - lm) / s / _SQRT2))) for w, lm, s in parts])
+
     for _ in range(80):
         mid = (low + high) / 2
-        cdf = sum([w * (0.5 * (1.0 + erf((mid - lm) / s / _SQRT2))) for w, lm, s in parts])
-        if cdf < p:
+        if cdf(mid) < p:
             if mid == low:
                 break
             low = mid
