@@ -268,7 +268,7 @@ def record(
         if at - since >= gate.no_data_wait:
             phase, since = "inconclusive", None
         else:
-            samples = (run.samples + (_sample(at, None, None, None, error),))[-keep:]
+            samples = _kept(run.samples, _sample(at, None, None, None, error), keep)
             return evolve(run, samples=samples, pending=None, no_data_since=since,
                           next_at=_next_at(schedule, run.phase, run.count, run.next_at))
     elif phase is not None:
@@ -277,7 +277,7 @@ def record(
         value = None  # NaN would make equal histories compare unequal
     if baseline != baseline:
         baseline = None
-    samples = (run.samples + (_sample(at, value, baseline, phase, error),))[-keep:]
+    samples = _kept(run.samples, _sample(at, value, baseline, phase, error), keep)
     if tested and isinstance(run.sprt, SprtState):
         # Wald's test decides on its own; an anytime-valid test's looks are tallied as Argo's.
         counted = run.count + 1
@@ -337,9 +337,7 @@ def running_after(
         value = None  # NaN would make equal histories compare unequal
     if baseline != baseline:
         baseline = None
-    sample = _tuple(Sample, (at, value, baseline, phase, None))
-    samples = run.samples
-    samples = samples[len(samples) + 1 - keep:] + (sample,) if len(samples) >= keep else samples + (sample,)
+    samples = _kept(run.samples, _tuple(Sample, (at, value, baseline, phase, None)), keep)
     values = run.__dict__.copy()  # `evolved(run, changes)`, without building the changes' dict
     values["next_at"] = next_at
     values["pending"] = None
@@ -355,6 +353,14 @@ def running_after(
     new = _new(GateRun)
     _set(new, "__dict__", values)
     return new
+
+
+def _kept(samples: tuple[Sample, ...], sample: Sample, keep: int) -> tuple[Sample, ...]:
+    """The run's window after `sample`: the last `keep` (a full window is sliced before the
+    append, so the longer tuple is never built)."""
+    if len(samples) >= keep:
+        return samples[len(samples) + 1 - keep:] + (sample,)
+    return samples + (sample,)
 
 
 def _sample(

@@ -22,6 +22,16 @@ STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, 
 """Write failures of the storage itself (a full disk, a failing device): exit 6, one line."""
 
 
+def output_lost(exc: OSError) -> str | None:
+    """Why the output stopped: "" when its reader left (a closed pipe), the system's words for
+    a storage failure (a full disk), None for any other error (not about the output)."""
+    if isinstance(exc, BrokenPipeError):
+        return ""
+    if exc.errno in STORAGE_ERRNOS:
+        return exc.strerror or str(exc)
+    return None
+
+
 def exit_code_for(state: RolloutState) -> int:
     """0 completed, 1 rolled back or aborted, 3 stopped before its end (resumable)."""
     if state.phase == "completed":

@@ -24,8 +24,8 @@ from tui.cli.exits import (  # noqa: F401 - the exit codes are part of the comma
     EXIT_ROLLED_BACK,
     EXIT_TAKEN,
     EXIT_WAITING,
-    STORAGE_ERRNOS,
     exit_code_for,
+    output_lost,
     silence_stdout,
 )
 
@@ -231,7 +231,7 @@ def _refusal(exc: Exception) -> int | None:
             print(line, file=sys.stderr)
         print("interlock: nothing was changed and nothing was journaled", file=sys.stderr)
         return EXIT_REFUSED if exc.kind == "world" else EXIT_TAKEN
-    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+    if isinstance(exc, OSError) and output_lost(exc):  # a storage failure (a closed pipe is handled above)
         # Mostly the output itself (`> file` on a full disk): what was buffered is dropped,
         # or the interpreter's flush at exit would fail again with a traceback.
         silence_stdout()

@@ -14,7 +14,7 @@ from core import Event
 from core import InputError
 from core import RolloutState
 from tui import printer
-from tui.cli.exits import EXIT_IO, STORAGE_ERRNOS, silence_stdout
+from tui.cli.exits import EXIT_IO, output_lost, silence_stdout
 from tui.cli import journal_cmd
 from tui.session import runtime
 
@@ -41,13 +41,12 @@ class HeadlessPrinter:
         try:
             self._print(state, events)
         except OSError as exc:
-            if not isinstance(exc, BrokenPipeError) and exc.errno not in STORAGE_ERRNOS:
+            lost = output_lost(exc)
+            if lost is None:
                 raise
             # The reader left, or the output cannot be written (a full disk): nobody sees
             # what the run does, so it stops where it is, resumable, instead of driving blind.
-            self.closed = True
-            if not isinstance(exc, BrokenPipeError):
-                self.failed = exc.strerror or str(exc)
+            self.closed, self.failed = True, lost
             silence_stdout()
             if self.on_closed is None:
                 raise
@@ -92,9 +91,10 @@ def _finish(session: runtime.Session, state: RolloutState, as_json: bool, closed
                 print(head)
             sys.stdout.flush()
         except OSError as exc:
-            if not isinstance(exc, BrokenPipeError) and exc.errno not in STORAGE_ERRNOS:
+            lost = output_lost(exc)
+            if lost is None:
                 raise
-            closed, failed = True, "" if isinstance(exc, BrokenPipeError) else (exc.strerror or str(exc))
+            closed, failed = True, lost
             silence_stdout()
     if closed:
         phase = printer.words(state.effective_phase)
